@@ -18,7 +18,9 @@ enum class RecordFormat { kLines, kCsv, kJsonl };
 
 struct InputSpec {
   // Input files (each newline-delimited: one record a line). Relative paths are relative to the
-  // spec file's directory. A directory means every regular file in it, sorted by name.
+  // spec file's directory. A directory means every regular file directly in it, sorted by name
+  // (hidden files skipped). After LoadJobSpec: absolute paths of the files that hold at least one
+  // record (after the header, with skip_header), in order; files without records are left out.
   std::vector<std::string> paths;
   RecordFormat format = RecordFormat::kLines;
   // Records (lines) per shard. Smaller shards balance load better and lose less work on a failure;
@@ -101,9 +103,12 @@ struct JobSpec {
   FailureSpec failure;
 };
 
-// Parses and validates `path`. On success, every path in the result is absolute and every input
-// file exists and is non-empty. On failure the message lists every problem, one per line, as
-// "PATH:LINE: key.path: expected ..., got ...". The caller exits with code 2.
+// Parses and validates `path`. On success, every path in the result is absolute (master.state_dir
+// filled with its default), every input file exists and holds a record, and a worker.command[0]
+// containing '/' is an absolute path to an executable. On failure: InvalidArgument whose message
+// lists every problem, one per line, as "PATH:LINE: key.path: expected ..., got ..." (a YAML syntax
+// error is one "PATH:LINE:COLUMN: malformed YAML: ..." line); NotFound if `path` does not exist.
+// The caller exits with code 2. Nothing is created on disk.
 Result<JobSpec> LoadJobSpec(const std::string& path);
 
 // Same, from YAML text (for tests); `path` is used in messages and for relative paths.
