@@ -220,6 +220,7 @@ class Agent {
     if (launch_.stop_grace_ms() > 0)
       so.stop_grace = std::chrono::milliseconds(launch_.stop_grace_ms());
     so.oom_events_path = o_.oom_events_path;
+    so.log_prefix = "[" + o_.node_id + "] ";
     so.worker_env = [this](int rank) { return WorkerEnv(rank); };
     supervisor_ = std::make_unique<Supervisor>(std::move(so));
     supervisor_->SetWorkerCount(launch_.workers_per_node());

@@ -72,7 +72,10 @@ std::chrono::milliseconds Supervisor::BackoffFor(int crash_restart) const {
 
 void Supervisor::Start(Slot& slot) {
   const int rank = slot.info.local_rank;
-  SpawnRequest request{options_.argv, options_.env, options_.working_dir};
+  SpawnRequest request;
+  request.argv = options_.argv;
+  request.env = options_.env;
+  request.working_dir = options_.working_dir;
   if (options_.worker_env) {
     for (auto& [k, v] : options_.worker_env(rank)) request.env[k] = v;
   }
@@ -84,7 +87,7 @@ void Supervisor::Start(Slot& slot) {
   if (!pid.ok()) {
     // A program that cannot start is treated like one that crashed at once, so the budget and
     // back-off bound the retries and the master hears about it.
-    spdlog::error("worker {}: {}", rank, pid.status().ToString());
+    spdlog::error("{}worker {}: {}", options_.log_prefix, rank, pid.status().ToString());
     slot.info.pid = 0;
     ExitEvent event{rank, 0, ExitKind::kExited, kSpawnFailedExitCode, 0, false, 0};
     DecideCrashOrFinish(slot, event);
@@ -93,7 +96,8 @@ void Supervisor::Start(Slot& slot) {
   }
   slot.info.pid = *pid;
   slot.info.phase = WorkerPhase::kRunning;
-  spdlog::info("worker {}: started pid {} (restarts {})", rank, *pid, slot.info.restarts);
+  spdlog::info("{}worker {}: started pid {} (restarts {})", options_.log_prefix, rank, *pid,
+               slot.info.restarts);
 }
 
 void Supervisor::BeginStop(Slot& slot, StopIntent intent) {
@@ -159,9 +163,9 @@ ExitEvent Supervisor::OnExit(Slot& slot, int wait_status) {
   }
   spdlog::log(
       event.will_restart || event.exit_code == 0 ? spdlog::level::info : spdlog::level::warn,
-      "worker {}: pid {} {} code {} signal {} -> {}{}", event.local_rank, event.pid,
-      ExitKindName(event.kind), event.exit_code, event.signal, WorkerPhaseName(slot.info.phase),
-      event.will_restart ? " (will restart)" : "");
+      "{}worker {}: pid {} {} code {} signal {} -> {}{}", options_.log_prefix, event.local_rank,
+      event.pid, ExitKindName(event.kind), event.exit_code, event.signal,
+      WorkerPhaseName(slot.info.phase), event.will_restart ? " (will restart)" : "");
   return event;
 }
 
@@ -176,12 +180,13 @@ std::vector<ExitEvent> Supervisor::Poll() {
       events.push_back(OnExit(slot, status));
     } else if (r < 0 && errno == ECHILD) {
       // Someone else reaped it (should not happen: nothing else waits for our children).
-      spdlog::error("worker {}: pid {} vanished without a status", slot.info.local_rank,
-                    slot.info.pid);
+      spdlog::error("{}worker {}: pid {} vanished without a status", options_.log_prefix,
+                    slot.info.local_rank, slot.info.pid);
       events.push_back(OnExit(slot, 255 << 8));
     } else if (slot.info.stopping && !slot.killed && now >= slot.kill_at_ms) {
-      spdlog::warn("worker {}: pid {} ignored SIGTERM for {} ms, sending SIGKILL",
-                   slot.info.local_rank, slot.info.pid, options_.stop_grace.count());
+      spdlog::warn("{}worker {}: pid {} ignored SIGTERM for {} ms, sending SIGKILL",
+                   options_.log_prefix, slot.info.local_rank, slot.info.pid,
+                   options_.stop_grace.count());
       killpg(slot.info.pid, SIGKILL);
       slot.killed = true;
     }

@@ -43,6 +43,8 @@ struct SupervisorOptions {
   std::chrono::milliseconds stop_grace{10000};
   // memory.events file for OOM attribution; empty = this process's cgroup v2 (see oom_watch.h).
   std::string oom_events_path;
+  // Prepended to every log line, e.g. "[node-a] ".
+  std::string log_prefix;
 };
 
 enum class WorkerPhase { kRunning, kBackoff, kFinished, kGaveUp, kStopped };
