@@ -1,0 +1,259 @@
+#include "tea/align.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "tea/features.h"
+#include "tea/linalg.h"
+#include "tea/parallel.h"
+#include "tea/random.h"
+#include "tea/sinkhorn.h"
+#include "tea/temporal.h"
+#include "tea/topk.h"
+
+namespace baton::tea {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Rows `ids` of the fused features (1 - alpha) * fr + alpha * ft, each normalised.
+Mat FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, double alpha,
+              int threads) {
+  Mat out(static_cast<int64_t>(ids.size()), fr.cols());
+  const float a = static_cast<float>(alpha), b = static_cast<float>(1.0 - alpha);
+  ParallelFor(out.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      const float* x = &fr(ids[i], 0);
+      const float* y = &ft(ids[i], 0);
+      float* o = &out(i, 0);
+      for (int64_t c = 0; c < out.cols(); ++c) o[c] = b * x[c] + a * y[c];
+    }
+  });
+  NormalizeRows(out.data(), out.rows(), out.cols(), out.cols(), threads);
+  return out;
+}
+
+Mat GatherRows(const Mat& m, const std::vector<int32_t>& rows) {
+  Mat out(static_cast<int64_t>(rows.size()), m.cols());
+  for (size_t i = 0; i < rows.size(); ++i) out.row(i) = m.row(rows[i]);
+  return out;
+}
+
+// Quirk Q5: CPython iterates a set of small non-negative ints in ascending (id mod table size)
+// order. The table size follows set_add_entry's growth rule for n insertions.
+int64_t CPythonSetTableSize(int64_t n) {
+  int64_t size = 8;
+  for (int64_t used = 1; used <= n; ++used) {
+    if (used * 5 >= (size - 1) * 3) {
+      const int64_t minused = used > 50000 ? used * 2 : used * 4;
+      size = 8;
+      while (size <= minused) size <<= 1;
+    }
+  }
+  return size;
+}
+
+// position_in_set[p] = where entity ids[p] appears when Python iterates set(ids).
+std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids) {
+  const int64_t t = CPythonSetTableSize(static_cast<int64_t>(ids.size()));
+  std::vector<int32_t> order(ids.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return ids[a] % t < ids[b] % t; });
+  std::vector<int32_t> pos(ids.size());
+  for (size_t j = 0; j < order.size(); ++j) pos[order[j]] = static_cast<int32_t>(j);
+  return pos;
+}
+
+// Candidate scores (1 - beta) * cos + beta * simt for a rows x k support. simt_left[i] and
+// simt_right[c] name the entities whose temporal similarity is used for row i and column c.
+std::vector<float> Rescore(const TopK& top, const std::vector<int32_t>& simt_left,
+                           const std::vector<int32_t>& simt_right, const TimeProfiles& profiles,
+                           double beta, int threads) {
+  std::vector<float> s(top.score.size());
+  const int k = top.k;
+  ParallelFor(top.rows, 256, threads, [&](int64_t r0, int64_t r1) {
+    std::vector<int32_t> scratch, ents(k);
+    std::vector<float> simt(k);
+    for (int64_t i = r0; i < r1; ++i) {
+      for (int j = 0; j < k; ++j) ents[j] = simt_right[top.idx[i * k + j]];
+      profiles.DiceMany(simt_left[i], ents.data(), k, simt.data(), &scratch);
+      for (int j = 0; j < k; ++j) {
+        s[i * k + j] = static_cast<float>((1.0 - beta) * top.score[i * k + j] + beta * simt[j]);
+      }
+    }
+  });
+  return s;
+}
+
+}  // namespace
+
+Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
+  if (opt.rounds < 1 || opt.threads < 1 || opt.topk < 1 || opt.depth < 1 ||
+      opt.sinkhorn_iterations < 0 || opt.label_dim < 1 || opt.mini_dim < 1 || opt.proj_dim < 0) {
+    return Status::InvalidArgument(
+        "tea align: rounds, threads, topk, depth and dimensions must be positive");
+  }
+  BATON_ASSIGN_OR_RETURN(Split split, SplitPairs(data, opt.num_seeds));
+  const auto t0 = Clock::now();
+  AlignReport report;
+
+  Graph g = BuildGraph(data, opt.faithful);
+  TimeProfileOptions tpo;
+  tpo.credit_relation_id = opt.faithful;                           // Q2
+  tpo.skip_time_zero = opt.faithful || data.time_zero_is_unknown;  // Q12
+  tpo.dedup = opt.simt_dedup;                                      // Q3
+  TimeProfiles profiles(data, g.node_size, tpo);
+  report.stats = g.stats;
+  report.setup_s = Since(t0);
+
+  const bool yago =
+      std::any_of(data.facts.begin(), data.facts.end(), [](const Fact& f) { return f.has_end; });
+  FeatureOptions fo;
+  fo.label_dim = opt.label_dim;
+  fo.depth = opt.faithful ? 2 : opt.depth;  // Q8
+  fo.proj_dim = opt.proj_dim > 0 ? opt.proj_dim : (yago ? opt.label_dim / 3 : opt.label_dim / 2);
+  fo.mini_dim = opt.mini_dim;
+  fo.threads = opt.threads;
+  report.width = fo.proj_dim * fo.mini_dim;
+
+  const int64_t n = static_cast<int64_t>(split.test.size());
+  report.test_pairs = n;
+  std::vector<int32_t> left(n), right(n), truth(n);
+  for (int64_t i = 0; i < n; ++i) {
+    left[i] = split.test[i].first;
+    right[i] = split.test[i].second;
+    truth[i] = static_cast<int32_t>(i);  // the partner of test-left i is test-right i
+  }
+  std::vector<std::pair<int32_t, int32_t>> seeds = split.seeds;
+  std::vector<char> matched_left(n, 0), matched_right(n, 0);
+  bool pseudo_done = false;  // has a pseudo-labelling step run yet
+  int k_eval = opt.topk;
+
+  SearchOptions so;
+  so.threads = opt.threads;
+  so.exact = opt.exact_search;
+
+  for (int round = 1; round <= opt.rounds; ++round) {
+    RoundResult rr;
+    rr.round = round;
+    rr.seeds = static_cast<int64_t>(seeds.size());
+    PhaseTimes pt;
+
+    // --- Features of both aspects, fused for the test entities only.
+    Mat q, c;
+    {
+      Mat fr = AspectFeatures(g, g.rel, seeds, fo, DeriveSeed(opt.seed, round, 1), &pt);
+      Mat ft = AspectFeatures(g, g.time, seeds, fo, DeriveSeed(opt.seed, round, 2), &pt);
+      ScopedPhase phase(&pt, "fuse");
+      q = FusedRows(fr, ft, left, opt.alpha, opt.threads);
+      c = FusedRows(fr, ft, right, opt.alpha, opt.threads);
+    }
+
+    // --- Evaluation on the full test set.
+    so.k = k_eval;
+    TopK top;
+    {
+      ScopedPhase phase(&pt, "search");
+      top = TopKInnerProduct(q, c, so);
+    }
+    std::vector<float> p;
+    {
+      ScopedPhase phase(&pt, "simt");
+      p = Rescore(top, left, right, profiles, opt.beta, opt.threads);
+    }
+    {
+      ScopedPhase phase(&pt, "sinkhorn");
+      Sinkhorn(&p, top.idx, n, top.k, n, opt.temperature, opt.sinkhorn_iterations, opt.threads);
+    }
+    {
+      ScopedPhase phase(&pt, "evaluate");
+      std::vector<int32_t> ranks = Ranks(p, top.idx, n, top.k, truth);
+      rr.all = Summarize(ranks);
+      std::vector<char> never(n);
+      for (int64_t i = 0; i < n; ++i) never[i] = !matched_left[i];
+      rr.never_pseudo = Summarize(ranks, never);
+    }
+    rr.elapsed_s = Since(t0);
+
+    // --- Pseudo-labelling among the entities not matched yet.
+    if (round < opt.rounds) {
+      ScopedPhase phase(&pt, "pseudo");
+      std::vector<int32_t> rem_l, rem_r;
+      for (int64_t i = 0; i < n; ++i) {
+        if (!matched_left[i]) rem_l.push_back(static_cast<int32_t>(i));
+        if (!matched_right[i]) rem_r.push_back(static_cast<int32_t>(i));
+      }
+      if (opt.faithful) k_eval = std::min<int64_t>(k_eval, rem_l.size());  // Q6
+      const int k_pseudo = static_cast<int>(
+          std::min<int64_t>({opt.faithful ? k_eval : opt.topk, static_cast<int64_t>(rem_l.size()),
+                             static_cast<int64_t>(rem_r.size())}));
+      std::vector<float> pp;
+      TopK sub;
+      const TopK* support = &top;
+      if (!pseudo_done && k_pseudo == top.k) {
+        // Same features, same candidates: the evaluation's search is this step's search.
+        if (opt.faithful) {
+          // Q4/Q5: the official code looks simt up by set-iteration position in the test-ordered
+          // matrix, pairing the wrong entities wherever the two orders differ.
+          std::vector<int32_t> pos_l = SetIterationPositions(left);
+          std::vector<int32_t> pos_r = SetIterationPositions(right);
+          std::vector<int32_t> sl(n), sr(n);
+          for (int64_t i = 0; i < n; ++i) {
+            sl[i] = left[pos_l[i]];
+            sr[i] = right[pos_r[i]];
+          }
+          pp = Rescore(top, sl, sr, profiles, opt.beta, opt.threads);
+          Sinkhorn(&pp, top.idx, n, top.k, n, opt.temperature, opt.sinkhorn_iterations,
+                   opt.threads);
+        } else {
+          pp = p;
+        }
+        rem_l.resize(n);
+        rem_r.resize(n);
+        std::iota(rem_l.begin(), rem_l.end(), 0);
+        std::iota(rem_r.begin(), rem_r.end(), 0);
+      } else {
+        Mat qs = GatherRows(q, rem_l), cs = GatherRows(c, rem_r);
+        SearchOptions sso = so;
+        sso.k = k_pseudo;
+        sub = TopKInnerProduct(qs, cs, sso);
+        std::vector<int32_t> sl(rem_l.size()), sr(rem_r.size());
+        for (size_t i = 0; i < rem_l.size(); ++i) sl[i] = left[rem_l[i]];
+        for (size_t j = 0; j < rem_r.size(); ++j) sr[j] = right[rem_r[j]];
+        pp = Rescore(sub, sl, sr, profiles, opt.beta, opt.threads);
+        Sinkhorn(&pp, sub.idx, sub.rows, sub.k, static_cast<int64_t>(rem_r.size()), opt.temperature,
+                 opt.sinkhorn_iterations, opt.threads);
+        support = &sub;
+      }
+      pseudo_done = true;
+      const int k = support->k;
+      for (int64_t i = 0; i < support->rows; ++i) {
+        int best = 0;
+        for (int j = 1; j < k; ++j) {
+          const float a = pp[i * k + j], b = pp[i * k + best];
+          if (a > b || (a == b && support->idx[i * k + j] < support->idx[i * k + best])) best = j;
+        }
+        if (pp[i * k + best] <= opt.pseudo_threshold) continue;
+        const int32_t lp = rem_l[i], rp = rem_r[support->idx[i * k + best]];
+        if (matched_right[rp]) continue;  // cannot happen above 0.5 after a column step; be safe
+        matched_left[lp] = matched_right[rp] = 1;
+        seeds.emplace_back(left[lp], right[rp]);
+        ++rr.new_pseudo_pairs;
+        rr.new_pseudo_correct += right[rp] == right[lp];
+      }
+    }
+    rr.phase_s = pt.phases();
+    report.rounds.push_back(std::move(rr));
+    if (round < opt.rounds && report.rounds.back().new_pseudo_pairs == 0) break;
+  }
+  report.total_s = Since(t0);
+  return report;
+}
+
+}  // namespace baton::tea

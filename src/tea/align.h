@@ -1,0 +1,61 @@
+// LightTEA end to end (spec §1): features from both aspects, candidate search, temporal re-scoring,
+// Sinkhorn, evaluation, and the iterative rounds that add confident pseudo-seeds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "tea/dataset.h"
+#include "tea/graph.h"
+#include "tea/metrics.h"
+
+namespace baton::tea {
+
+struct AlignOptions {
+  int num_seeds = 400;  // first pairs of sup_pairs ++ ref_pairs used as seeds; the rest is tested
+  int rounds = 3;       // iterative-learning rounds (1 disables pseudo-labelling)
+  int threads = 2;
+  uint64_t seed = 12306;  // every random draw derives from it: same seed, same result
+  // Reproduce the official code's quirks Q1–Q6 (spec §14) instead of what the paper intends.
+  bool faithful = false;
+  int depth = 2;     // propagation steps (default mode only; faithful always uses 2, Q8)
+  int proj_dim = 0;  // heads of the triple view; 0 = 170 for 5-column (YAGO) data, 256 otherwise
+  int label_dim = 512;
+  int mini_dim = 16;
+  double alpha = 0.6;  // weight of the temporal aspect when fusing the two aspects
+  double beta = 0.4;   // weight of the temporal similarity in the candidate score
+  int topk = 500;
+  double temperature = 0.02;
+  int sinkhorn_iterations = 15;
+  double pseudo_threshold = 0.8;  // Sinkhorn value a pair needs to become a pseudo-seed
+  bool exact_search = false;      // fp32 brute force instead of int8 candidates + fp32 re-rank
+  bool simt_dedup = false;        // count each (entity, time) of a fact once (quirk Q3 off)
+};
+
+struct RoundResult {
+  int round = 0;                 // 1-based
+  int64_t seeds = 0;             // seed pairs the features were built from (given + pseudo)
+  Metrics all;                   // over the whole test set (the official protocol)
+  Metrics never_pseudo;          // over test pairs whose left entity was never a pseudo-seed
+  int64_t new_pseudo_pairs = 0;  // emitted at the end of this round
+  int64_t new_pseudo_correct = 0;
+  double elapsed_s = 0;  // wall seconds since Align() started, at the end of evaluation
+  std::vector<std::pair<std::string, double>> phase_s;  // wall seconds per phase in this round
+};
+
+struct AlignReport {
+  GraphStats stats;
+  int64_t test_pairs = 0;
+  int width = 0;       // feature width
+  double setup_s = 0;  // graph and time profiles
+  std::vector<RoundResult> rounds;
+  double total_s = 0;  // whole Align() call
+};
+
+// Aligns `data` (already loaded). Fails on bad options (e.g. seeds >= pairs).
+Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt);
+
+}  // namespace baton::tea

@@ -1,0 +1,52 @@
+#include "tea/linalg.h"
+
+#include <cblas.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "tea/parallel.h"
+
+namespace baton::tea {
+
+void SpMM(const SpMat& a, const float* x, int64_t ldx, int64_t cols, float* out, int64_t ldo,
+          bool accumulate, int threads) {
+  const int64_t* outer = a.outerIndexPtr();
+  const int64_t* inner = a.innerIndexPtr();
+  const float* val = a.valuePtr();
+  ParallelFor(a.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      float* o = out + i * ldo;
+      if (!accumulate) std::memset(o, 0, sizeof(float) * cols);
+      for (int64_t p = outer[i]; p < outer[i + 1]; ++p) {
+        const float v = val[p];
+        const float* xr = x + inner[p] * ldx;
+        for (int64_t c = 0; c < cols; ++c) o[c] += v * xr[c];
+      }
+    }
+  });
+}
+
+void NormalizeRows(float* x, int64_t rows, int64_t cols, int64_t ld, int threads) {
+  ParallelFor(rows, 512, threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      float* r = x + i * ld;
+      double ss = 0;
+      for (int64_t c = 0; c < cols; ++c) ss += static_cast<double>(r[c]) * r[c];
+      if (ss < 1e-12) continue;
+      const float inv = static_cast<float>(1.0 / std::sqrt(ss));
+      for (int64_t c = 0; c < cols; ++c) r[c] *= inv;
+    }
+  });
+}
+
+void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+          int64_t m, int64_t n, int64_t k, bool accumulate, int threads) {
+  if (m == 0 || n == 0) return;
+  openblas_set_num_threads(threads);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+              accumulate ? 1.0f : 0.0f, c, static_cast<int>(ldc));
+}
+
+}  // namespace baton::tea

@@ -1,0 +1,70 @@
+#include "tea/report.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/process_stats.h"
+
+namespace baton::tea {
+namespace {
+
+std::string Fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+nlohmann::json MetricsJson(const Metrics& m) {
+  return {
+      {"n", m.n}, {"misses", m.misses}, {"hits1", m.hits1}, {"hits10", m.hits10}, {"mrr", m.mrr}};
+}
+
+}  // namespace
+
+std::string ReportJson(const AlignReport& r, const AlignOptions& opt) {
+  nlohmann::json j;
+  j["options"] = {{"seeds", opt.num_seeds},       {"rounds", opt.rounds},
+                  {"threads", opt.threads},       {"seed", opt.seed},
+                  {"faithful", opt.faithful},     {"exact_search", opt.exact_search},
+                  {"simt_dedup", opt.simt_dedup}, {"topk", opt.topk}};
+  j["test_pairs"] = r.test_pairs;
+  j["width"] = r.width;
+  j["setup_s"] = r.setup_s;
+  j["total_s"] = r.total_s;
+  j["peak_rss_mb"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
+  nlohmann::json rounds = nlohmann::json::array();
+  for (const RoundResult& rr : r.rounds) {
+    nlohmann::json phases = nlohmann::json::object();
+    for (const auto& [name, s] : rr.phase_s) phases[name] = s;
+    rounds.push_back({{"round", rr.round},
+                      {"seeds", rr.seeds},
+                      {"all", MetricsJson(rr.all)},
+                      {"never_pseudo", MetricsJson(rr.never_pseudo)},
+                      {"new_pseudo_pairs", rr.new_pseudo_pairs},
+                      {"new_pseudo_correct", rr.new_pseudo_correct},
+                      {"elapsed_s", rr.elapsed_s},
+                      {"phase_s", phases}});
+  }
+  j["rounds"] = rounds;
+  return j.dump(2) + "\n";
+}
+
+std::string ReportLines(const AlignReport& r) {
+  std::ostringstream o;
+  for (const RoundResult& rr : r.rounds) {
+    o << "round=" << rr.round << " seeds=" << rr.seeds << " hits1=" << Fixed(rr.all.hits1, 3)
+      << " hits10=" << Fixed(rr.all.hits10, 3) << " mrr=" << Fixed(rr.all.mrr, 3)
+      << " misses=" << rr.all.misses << " never_pseudo_n=" << rr.never_pseudo.n
+      << " never_pseudo_hits1=" << Fixed(rr.never_pseudo.hits1, 3)
+      << " new_pseudo=" << rr.new_pseudo_pairs << " new_pseudo_correct=" << rr.new_pseudo_correct
+      << " elapsed_s=" << Fixed(rr.elapsed_s, 2);
+    for (const auto& [name, s] : rr.phase_s) o << " " << name << "_s=" << Fixed(s, 2);
+    o << "\n";
+  }
+  o << "setup_s=" << Fixed(r.setup_s, 2) << " total_s=" << Fixed(r.total_s, 2)
+    << " peak_rss_mb=" << Fixed(static_cast<double>(PeakRssBytes()) / (1 << 20), 0) << "\n";
+  return o.str();
+}
+
+}  // namespace baton::tea

@@ -1,0 +1,17 @@
+// Rendering an AlignReport: a JSON document (for --out) and key=value lines (for people and
+// benchmark scripts).
+#pragma once
+
+#include <string>
+
+#include "tea/align.h"
+
+namespace baton::tea {
+
+std::string ReportJson(const AlignReport& report, const AlignOptions& opt);
+
+// One line per round: "round=1 seeds=400 hits1=0.541 hits10=... mrr=... misses=... elapsed_s=...
+// <phase>_s=..." and a final "total_s=... peak_rss_mb=..." line.
+std::string ReportLines(const AlignReport& report);
+
+}  // namespace baton::tea

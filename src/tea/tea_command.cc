@@ -1,0 +1,74 @@
+#include "tea/tea_command.h"
+
+#include <iostream>
+#include <memory>
+
+#include "common/files.h"
+#include "tea/align.h"
+#include "tea/dataset.h"
+#include "tea/report.h"
+
+namespace baton::tea {
+namespace {
+
+struct AlignFlags {
+  std::string data;
+  std::string out;
+  AlignOptions opt;
+};
+
+int RunAlign(const AlignFlags& f) {
+  auto data = LoadDataset(f.data);
+  if (!data.ok()) {
+    std::cerr << "baton tea align: " << data.status().message() << "\n";
+    return 2;
+  }
+  auto report = Align(*data, f.opt);
+  if (!report.ok()) {
+    std::cerr << "baton tea align: " << report.status().message() << "\n";
+    return report.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  std::cout << ReportLines(*report) << std::flush;
+  if (!f.out.empty()) {
+    Status s = WriteFileAtomic(f.out, ReportJson(*report, f.opt));
+    if (!s.ok()) {
+      std::cerr << "baton tea align: writing " << f.out << ": " << s.ToString() << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddTeaCommand(CLI::App& app, int& exit_code) {
+  CLI::App* tea = app.add_subcommand("tea", "Temporal entity alignment (LightTEA)");
+  tea->require_subcommand(1);
+  auto flags = std::make_shared<AlignFlags>();
+  CLI::App* align =
+      tea->add_subcommand("align", "Align two temporal knowledge graphs and report Hits@1/10, MRR");
+  align
+      ->add_option("--data", flags->data, "Dataset folder (triples_1/2, sup_pairs, ref_pairs, ...)")
+      ->required();
+  align
+      ->add_option("--seeds", flags->opt.num_seeds,
+                   "Number of leading pairs of sup_pairs ++ ref_pairs used as seeds")
+      ->required();
+  align->add_option("--rounds", flags->opt.rounds, "Iterative-learning rounds")
+      ->capture_default_str();
+  align->add_option("--threads", flags->opt.threads, "Worker threads")->capture_default_str();
+  align->add_option("--seed", flags->opt.seed, "Random seed (same seed, same result)")
+      ->capture_default_str();
+  align->add_flag("--faithful", flags->opt.faithful,
+                  "Reproduce the official code's quirks (see docs/tea.md)");
+  align->add_option("--out", flags->out, "Write metrics and timings as JSON to this file");
+  align->add_option("--depth", flags->opt.depth, "Propagation steps (default mode only)")
+      ->capture_default_str();
+  align->add_flag("--exact-search", flags->opt.exact_search,
+                  "fp32 brute-force search instead of int8 candidates + fp32 re-rank");
+  align->add_flag("--simt-dedup", flags->opt.simt_dedup,
+                  "Temporal similarity counts each (entity, time) of a fact once");
+  align->callback([flags, &exit_code] { exit_code = RunAlign(*flags); });
+}
+
+}  // namespace baton::tea
