@@ -1,7 +1,9 @@
 #include "agent/spawn.h"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <spawn.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -55,6 +57,13 @@ Result<pid_t> SpawnProcess(const SpawnRequest& request) {
   if (!request.working_dir.empty()) {
     int rc = posix_spawn_file_actions_addchdir_np(&sa.actions, request.working_dir.c_str());
     if (rc != 0) return Status::Internal(std::string("addchdir: ") + std::strerror(rc));
+  }
+
+  if (!request.output_path.empty()) {
+    int rc = posix_spawn_file_actions_addopen(&sa.actions, STDOUT_FILENO, request.output_path.c_str(),
+                                              O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sa.actions, STDOUT_FILENO, STDERR_FILENO);
+    if (rc != 0) return Status::Internal(std::string("redirect output: ") + std::strerror(rc));
   }
 
   std::vector<char*> argv;

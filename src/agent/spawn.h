@@ -21,6 +21,8 @@ struct SpawnRequest {
   // The child's environment is the caller's own, with these entries added or replacing.
   std::map<std::string, std::string> env;
   std::string working_dir;  // empty: the caller's working directory
+  // Appends the child's stdout and stderr to this file (created 0644); empty: inherit the caller's.
+  std::string output_path;
 };
 
 // Starts the process and returns its pid (which is also its process group id). Signal dispositions

@@ -1,0 +1,293 @@
+#include "master/master_core.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+
+namespace baton::master {
+
+MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
+                       std::unique_ptr<StateStore> store, std::unique_ptr<Dds> dds,
+                       std::unique_ptr<MetricsExporter> metrics)
+    : spec_(std::move(spec)),
+      token_(std::move(token)),
+      job_id_(std::move(job_id)),
+      store_(std::move(store)),
+      dds_(std::move(dds)),
+      metrics_(std::move(metrics)),
+      output_(spec_.output.dir, spec_.output.suffix),
+      registry_(spec_.timeouts.speed_window_ms),
+      started_ms_(MonoMillis()) {}
+
+Status MasterCore::WaitDurable(uint64_t seq) {
+  if (seq == 0) return Status::Ok();
+  Status s = store_->WaitDurable(seq);
+  if (!s.ok()) {
+    // The store cannot persist any more: answering would acknowledge what a restart would lose.
+    spdlog::critical("state store failed: {}", s.ToString());
+    return Status::Unavailable("master cannot persist state: " + s.message());
+  }
+  return s;
+}
+
+Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply) {
+  if (req.node_id().empty() || req.node_id().find('/') != std::string::npos) {
+    return Status::InvalidArgument("node_id must be non-empty and contain no '/'");
+  }
+  Registry::Registration reg = registry_.RegisterNode(req.node_id(), req.agent_pid(), WallMillis());
+  int32_t rank = reg.rank;
+  spdlog::info("node {} registered (rank {}, host {}, agent pid {})", req.node_id(), rank,
+               req.hostname(), req.agent_pid());
+  if (reg.agent_replaced) {
+    int revoked = 0;
+    BATON_RETURN_IF_ERROR(WaitDurable(dds_->RevokeWorkersWithPrefix(
+        req.node_id() + "/", "agent of node " + req.node_id() + " was replaced", &revoked)));
+    if (revoked > 0) {
+      spdlog::warn("node {} came back with a new agent: {} lease(s) of its old workers re-queued",
+                   req.node_id(), revoked);
+    }
+  }
+  reply->set_job_id(job_id_);
+  reply->set_node_rank(rank);
+  reply->set_heartbeat_interval_ms(spec_.timeouts.heartbeat_interval_ms);
+  v1::WorkerLaunch* l = reply->mutable_launch();
+  for (const auto& a : spec_.worker.command) l->add_argv(a);
+  for (const auto& [k, v] : spec_.worker.env) (*l->mutable_env())[k] = v;
+  l->set_working_dir(spec_.base_dir);
+  l->set_workers_per_node(spec_.worker.per_node);
+  l->set_restart_budget(spec_.worker.restart_budget);
+  l->set_restart_backoff_ms(spec_.worker.restart_backoff_ms);
+  l->set_restart_backoff_max_ms(spec_.worker.restart_backoff_max_ms);
+  l->set_stop_grace_ms(spec_.worker.stop_grace_ms);
+  if (finalized_) {
+    v1::Action stop;
+    stop.set_kind(v1::Action::KIND_STOP);
+    stop.set_reason("job finished");
+    registry_.QueueAction(req.node_id(), stop);
+  }
+  return Status::Ok();
+}
+
+Status MasterCore::Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatReply* reply) {
+  std::vector<v1::Action> actions;
+  if (!registry_.Heartbeat(req, WallMillis(), &actions)) {
+    reply->set_reregister(true);
+    return Status::Ok();
+  }
+  for (auto& a : actions) *reply->add_actions() = std::move(a);
+  return Status::Ok();
+}
+
+Status MasterCore::ReportExit(const v1::ReportExitRequest& req) {
+  registry_.RecordExit(req);
+  std::string worker = req.node_id() + "/" + std::to_string(req.local_rank());
+  std::string reason;
+  switch (req.kind()) {
+    case v1::EXIT_KIND_EXITED: reason = "exited with code " + std::to_string(req.exit_code()); break;
+    case v1::EXIT_KIND_SIGNALED: reason = "killed by signal " + std::to_string(req.signal()); break;
+    case v1::EXIT_KIND_OOM_KILLED: reason = "killed by the OOM killer"; break;
+    default: reason = "exited"; break;
+  }
+  int revoked = 0;
+  uint64_t seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &revoked);
+  if (req.kind() != v1::EXIT_KIND_EXITED || req.exit_code() != 0 || revoked > 0) {
+    spdlog::warn("worker {} (pid {}) {}; {} lease(s) re-queued{}", worker, req.pid(), reason,
+                 revoked, req.will_restart() ? "; agent restarts it" : "");
+  }
+  return WaitDurable(seq);
+}
+
+Status MasterCore::LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply) {
+  if (req.worker_id().empty()) return Status::InvalidArgument("worker_id is required");
+  LeaseOutcome out = dds_->Lease(req.worker_id(), WallMillis());
+  switch (out.kind) {
+    case LeaseOutcome::kEnd:
+      reply->set_outcome(v1::LeaseShardReply::OUTCOME_END);
+      return Status::Ok();
+    case LeaseOutcome::kWait:
+      reply->set_outcome(v1::LeaseShardReply::OUTCOME_WAIT);
+      reply->set_retry_after_ms(std::min<int64_t>(1000, std::max<int64_t>(50, dds_->lease_ms() / 10)));
+      return Status::Ok();
+    case LeaseOutcome::kLeased: break;
+  }
+  BATON_RETURN_IF_ERROR(WaitDurable(out.seq));
+  const Shard& s = out.shard;
+  reply->set_outcome(v1::LeaseShardReply::OUTCOME_LEASED);
+  v1::ShardLease* l = reply->mutable_lease();
+  l->set_shard_id(s.id);
+  l->set_token(s.token);
+  l->set_epoch(static_cast<int32_t>(s.epoch));
+  l->set_attempt(s.attempts);
+  l->set_lease_ms(dds_->lease_ms());
+  v1::RecordRange* r = l->mutable_range();
+  r->set_path(spec_.input.paths[s.range.file_index]);
+  r->set_byte_begin(s.range.byte_begin);
+  r->set_byte_end(s.range.byte_end);
+  r->set_first_record(s.range.first_record);
+  r->set_record_count(s.range.record_count);
+  if (output_.enabled()) l->set_staging_path(output_.StagingPath(s.id, s.token));
+  return Status::Ok();
+}
+
+Status MasterCore::RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLeasesReply* reply) {
+  int64_t now = WallMillis();
+  for (const auto& ref : req.leases()) {
+    auto* r = reply->add_renewals();
+    r->set_shard_id(ref.shard_id());
+    Result<int64_t> renewed = dds_->Renew(ref.shard_id(), ref.token(), now);
+    r->set_renewed(renewed.ok());
+    if (!renewed.ok()) r->set_reason(renewed.status().message());
+  }
+  reply->set_lease_ms(dds_->lease_ms());
+  return Status::Ok();
+}
+
+Status MasterCore::CommitShard(const v1::CommitShardRequest& req) {
+  if (req.has_output() && !output_.enabled()) {
+    return Status::InvalidArgument("commit carries output but the job has no output.dir");
+  }
+  Result<Dds::CommitOutcome> out = dds_->Commit(req.shard_id(), req.token());
+  if (!out.ok()) {
+    if (out.status().code() == StatusCode::kFenced) {
+      output_.Discard(req.shard_id(), req.token());  // the loser's attempt must never surface
+      spdlog::warn("worker {}: {}", req.worker_id(), out.status().message());
+    }
+    return out.status();
+  }
+  // The DONE transition must be durable before the output is promoted: a crash in between leaves
+  // a staged file that recovery promotes, never a promoted output for an unrecorded commit.
+  BATON_RETURN_IF_ERROR(WaitDurable(out->seq));
+  if (req.has_output()) {
+    Status promoted = output_.Promote(req.shard_id(), req.token());
+    if (!promoted.ok()) {
+      spdlog::error("shard {} committed but its output was not promoted: {}", req.shard_id(),
+                    promoted.ToString());
+      return promoted;
+    }
+  }
+  if (!out->already_committed) registry_.RecordCommit(req.worker_id());
+  return Status::Ok();
+}
+
+Status MasterCore::FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply) {
+  Result<Dds::FailOutcome> out = dds_->Fail(req.shard_id(), req.token(), req.reason());
+  if (!out.ok()) return out.status();
+  output_.Discard(req.shard_id(), req.token());
+  if (out->dead_lettered) {
+    spdlog::error("shard {} dead-lettered after its retry budget: {}", req.shard_id(),
+                  req.reason().substr(0, 200));
+  }
+  reply->set_dead_lettered(out->dead_lettered);
+  return WaitDurable(out->seq);
+}
+
+Status MasterCore::ReportProgress(const v1::ReportProgressRequest& req) {
+  registry_.RecordProgress(req, WallMillis());
+  return Status::Ok();
+}
+
+v1::JobState MasterCore::State() const {
+  if (!finalized_) return v1::JOB_STATE_RUNNING;
+  DdsCounts c = dds_->Counts();
+  if (c.dead == 0) return v1::JOB_STATE_SUCCEEDED;
+  return spec_.failure.allow_partial ? v1::JOB_STATE_PARTIAL : v1::JOB_STATE_FAILED;
+}
+
+void MasterCore::SampleRate(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(rate_mu_);
+  rate_samples_.emplace_back(now_ms, dds_->Counts().records_done);
+  while (rate_samples_.size() > 2 && rate_samples_.front().first < now_ms - 10000) {
+    rate_samples_.pop_front();
+  }
+}
+
+void MasterCore::GetStatus(v1::JobStatus* st) {
+  int64_t now = WallMillis();
+  DdsCounts c = dds_->Counts();
+  st->set_job_id(job_id_);
+  st->set_state(State());
+  st->set_shards_total(c.total);
+  st->set_shards_todo(c.todo);
+  st->set_shards_doing(c.doing);
+  st->set_shards_done(c.done);
+  st->set_shards_dead(c.dead);
+  st->set_records_total(c.records_total);
+  st->set_records_done(c.records_done);
+  st->set_leases_granted(c.leases_granted);
+  st->set_leases_expired(c.leases_expired);
+  st->set_commits_fenced(c.commits_fenced);
+  st->set_requeues(c.requeues);
+  st->set_worker_restarts(registry_.total_restarts());
+  st->set_elapsed_s(static_cast<double>(MonoMillis() - started_ms_) / 1000.0);
+  st->set_output_dir(spec_.output.dir);
+  double rate = 0;
+  {
+    std::lock_guard<std::mutex> lock(rate_mu_);
+    if (rate_samples_.size() >= 2) {
+      auto [t0, r0] = rate_samples_.front();
+      auto [t1, r1] = rate_samples_.back();
+      if (t1 > t0) rate = static_cast<double>(r1 - r0) * 1000.0 / static_cast<double>(t1 - t0);
+    }
+  }
+  st->set_records_per_s(rate);
+  uint64_t remaining = c.records_total - c.records_done;
+  st->set_eta_s(remaining == 0 ? 0.0 : rate > 0 ? static_cast<double>(remaining) / rate : -1.0);
+  registry_.FillStatus(st, now);
+  for (const auto& d : dds_->DeadLetters(100)) {
+    auto* dl = st->add_dead_letters();
+    dl->set_shard_id(d.shard_id);
+    dl->set_attempts(d.attempts);
+    dl->set_last_error(d.last_error);
+  }
+}
+
+Status MasterCore::ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply) {
+  if (req.workers_per_node() < 0) {
+    return Status::InvalidArgument("workers_per_node must be >= 0");
+  }
+  v1::Action a;
+  a.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
+  a.set_worker_count(req.workers_per_node());
+  a.set_reason("scale requested");
+  reply->set_nodes_notified(registry_.QueueActionForAll(a));
+  return Status::Ok();
+}
+
+void MasterCore::MonitorTick() {
+  int64_t now = WallMillis();
+  int expired = 0;
+  uint64_t seq = dds_->ExpireLeases(now, &expired);
+  if (expired > 0) spdlog::warn("{} lease(s) expired and re-queued", expired);
+  for (const std::string& node : registry_.CollectDeadNodes(now, spec_.timeouts.node_dead_ms)) {
+    int revoked = 0;
+    seq = std::max(seq, dds_->RevokeWorkersWithPrefix(node + "/", "node " + node + " died",
+                                                      &revoked));
+    spdlog::warn("node {} silent for {} ms: declared dead, {} lease(s) re-queued", node,
+                 spec_.timeouts.node_dead_ms, revoked);
+  }
+  (void)WaitDurable(seq);
+  SampleRate(now);
+  if (!finalized_ && dds_->Finished()) {
+    DdsCounts c = dds_->Counts();
+    Status s = output_.Finalize(c);
+    if (!s.ok()) spdlog::error("finalizing output: {}", s.ToString());
+    finished_at_ms_ = MonoMillis();
+    finalized_ = true;
+    v1::Action stop;
+    stop.set_kind(v1::Action::KIND_STOP);
+    stop.set_reason("job finished");
+    registry_.QueueActionForAll(stop);
+    spdlog::info("job finished: {} shard(s) done, {} dead-lettered, {} records", c.done, c.dead,
+                 c.records_done);
+  }
+  v1::JobStatus st;
+  GetStatus(&st);
+  metrics_->Update(st);
+}
+
+bool MasterCore::ReadyToExit(int64_t stop_wait_ms) const {
+  if (!finalized_) return false;
+  return registry_.AllLiveNodesStopped() || MonoMillis() - finished_at_ms_ > stop_wait_ms;
+}
+
+}  // namespace baton::master

@@ -1,0 +1,74 @@
+// Internal to the master: the state every RPC handler and the monitor share, and the handlers'
+// logic with gRPC types at the edges only. Not part of the public surface (see master.h).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "baton/v1/baton.pb.h"
+#include "common/status.h"
+#include "launch/job_spec.h"
+#include "master/dds.h"
+#include "master/metrics.h"
+#include "master/output_committer.h"
+#include "master/registry.h"
+#include "master/state_store.h"
+
+namespace baton::master {
+
+class MasterCore {
+ public:
+  MasterCore(JobSpec spec, std::string token, std::string job_id,
+             std::unique_ptr<StateStore> store, std::unique_ptr<Dds> dds,
+             std::unique_ptr<MetricsExporter> metrics);
+
+  const std::string& token() const { return token_; }
+  const JobSpec& spec() const { return spec_; }
+  Dds& dds() { return *dds_; }
+  OutputCommitter& output() { return output_; }
+
+  // Node service.
+  Status RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply);
+  Status Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatReply* reply);
+  Status ReportExit(const v1::ReportExitRequest& req);
+  // Shard service.
+  Status LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply);
+  Status RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLeasesReply* reply);
+  Status CommitShard(const v1::CommitShardRequest& req);
+  Status FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply);
+  // Job service.
+  Status ReportProgress(const v1::ReportProgressRequest& req);
+  void GetStatus(v1::JobStatus* status);
+  Status ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply);
+
+  // One pass of the monitor and controller: expires leases, declares silent nodes dead and revokes
+  // their leases, finalizes the job when every shard is settled, refreshes metrics.
+  void MonitorTick();
+  bool finished() const { return finalized_.load(); }
+  // True when the master may exit: finished, and every live agent got its STOP (or waited enough).
+  bool ReadyToExit(int64_t stop_wait_ms) const;
+  v1::JobState State() const;
+
+ private:
+  Status WaitDurable(uint64_t seq);
+  void SampleRate(int64_t now_ms);
+
+  JobSpec spec_;
+  std::string token_;
+  std::string job_id_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Dds> dds_;
+  std::unique_ptr<MetricsExporter> metrics_;
+  OutputCommitter output_;
+  Registry registry_;
+  int64_t started_ms_;
+  std::atomic<bool> finalized_{false};
+  std::atomic<int64_t> finished_at_ms_{0};
+  // Job-wide records/s over the last few seconds, for the progress line and ETA.
+  mutable std::mutex rate_mu_;
+  std::deque<std::pair<int64_t, uint64_t>> rate_samples_;
+};
+
+}  // namespace baton::master

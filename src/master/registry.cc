@@ -1,0 +1,152 @@
+#include "master/registry.h"
+
+namespace baton::master {
+
+Registry::Registration Registry::RegisterNode(const std::string& node_id, int32_t agent_pid,
+                                              int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = nodes_.try_emplace(node_id);
+  Node& n = it->second;
+  Registration r;
+  if (inserted) n.rank = next_rank_++;
+  r.rank = n.rank;
+  r.agent_replaced = !inserted && n.agent_pid != agent_pid;
+  n.agent_pid = agent_pid;
+  n.alive = true;
+  n.stop_sent = false;
+  n.last_heartbeat_ms = now_ms;
+  return r;
+}
+
+bool Registry::Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms,
+                         std::vector<v1::Action>* actions) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(req.node_id());
+  if (it == nodes_.end() || !it->second.alive) return false;
+  Node& n = it->second;
+  n.last_heartbeat_ms = now_ms;
+  n.workers_running = 0;
+  n.restarts = 0;
+  for (const auto& w : req.workers()) {
+    if (w.phase() == v1::WORKER_PHASE_RUNNING) ++n.workers_running;
+    n.restarts += w.restarts();
+  }
+  for (auto& a : n.pending) {
+    if (a.kind() == v1::Action::KIND_STOP) n.stop_sent = true;
+    actions->push_back(std::move(a));
+  }
+  n.pending.clear();
+  return true;
+}
+
+void Registry::RecordExit(const v1::ReportExitRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(req.node_id());
+  if (it != nodes_.end() && req.will_restart()) ++it->second.restarts;
+}
+
+void Registry::RecordProgress(const v1::ReportProgressRequest& req, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Worker& w = workers_[req.worker_id()];
+  w.node_id = req.node_id();
+  // A restarted worker process counts from zero again; keep the window monotone per process.
+  if (!w.samples.empty() && req.records_total() < w.samples.back().second) w.samples.clear();
+  w.samples.emplace_back(now_ms, req.records_total());
+  while (w.samples.size() > 2 && w.samples.front().first < now_ms - speed_window_ms_) {
+    w.samples.pop_front();
+  }
+  w.records_total = req.records_total();
+  w.cpu_seconds = req.cpu_seconds();
+  w.rss_bytes = req.rss_bytes();
+  w.last_seen_ms = now_ms;
+}
+
+void Registry::RecordCommit(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++workers_[worker_id].shards_committed;
+}
+
+std::vector<std::string> Registry::CollectDeadNodes(int64_t now_ms, int64_t dead_after_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> dead;
+  for (auto& [id, n] : nodes_) {
+    if (n.alive && now_ms - n.last_heartbeat_ms > dead_after_ms) {
+      n.alive = false;
+      dead.push_back(id);
+    }
+  }
+  return dead;
+}
+
+void Registry::QueueAction(const std::string& node_id, const v1::Action& action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(node_id);
+  if (it != nodes_.end()) it->second.pending.push_back(action);
+}
+
+int Registry::QueueActionForAll(const v1::Action& action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (auto& [id, node] : nodes_) {
+    if (!node.alive) continue;
+    node.pending.push_back(action);
+    ++n;
+  }
+  return n;
+}
+
+bool Registry::AllLiveNodesStopped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, n] : nodes_) {
+    if (n.alive && !n.stop_sent) return false;
+  }
+  return true;
+}
+
+int Registry::LiveNodes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (const auto& [id, node] : nodes_) n += node.alive ? 1 : 0;
+  return n;
+}
+
+double Registry::SpeedLocked(const Worker& w) const {
+  if (w.samples.size() < 2) return 0;
+  const auto& [t0, r0] = w.samples.front();
+  const auto& [t1, r1] = w.samples.back();
+  if (t1 <= t0) return 0;
+  return static_cast<double>(r1 - r0) * 1000.0 / static_cast<double>(t1 - t0);
+}
+
+void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, n] : nodes_) {
+    auto* ns = status->add_nodes();
+    ns->set_node_id(id);
+    ns->set_node_rank(n.rank);
+    ns->set_alive(n.alive);
+    ns->set_last_heartbeat_ms_ago(now_ms - n.last_heartbeat_ms);
+    ns->set_workers_running(n.workers_running);
+    ns->set_restarts(n.restarts);
+  }
+  for (const auto& [id, w] : workers_) {
+    auto* ws = status->add_workers();
+    ws->set_worker_id(id);
+    ws->set_node_id(w.node_id);
+    ws->set_records_per_s(now_ms - w.last_seen_ms > speed_window_ms_ ? 0.0 : SpeedLocked(w));
+    ws->set_records_total(w.records_total);
+    ws->set_shards_committed(w.shards_committed);
+    ws->set_cpu_seconds(w.cpu_seconds);
+    ws->set_rss_bytes(w.rss_bytes);
+    ws->set_last_seen_ms_ago(w.last_seen_ms ? now_ms - w.last_seen_ms : -1);
+  }
+}
+
+uint64_t Registry::total_restarts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t total = 0;
+  for (const auto& [id, n] : nodes_) total += static_cast<uint64_t>(n.restarts);
+  return total;
+}
+
+}  // namespace baton::master

@@ -1,0 +1,79 @@
+// Node registry and monitor state: which agents are alive, what their workers are doing, and how
+// fast each worker goes. The controller (master.cc) reads it to revoke the leases of dead nodes and
+// queues actions here that travel back in heartbeat replies.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "baton/v1/baton.pb.h"
+
+namespace baton::master {
+
+class Registry {
+ public:
+  explicit Registry(int64_t speed_window_ms) : speed_window_ms_(speed_window_ms) {}
+
+  struct Registration {
+    int32_t rank = 0;
+    // The node was registered before by another agent process: that agent died, and with it
+    // (PR_SET_PDEATHSIG) its workers, so their leases can be revoked at once.
+    bool agent_replaced = false;
+  };
+  // Registers (or re-registers) a node; its rank is stable for the life of the master.
+  Registration RegisterNode(const std::string& node_id, int32_t agent_pid, int64_t now_ms);
+  // Records a heartbeat. Returns false if the node is unknown (the master restarted) so the
+  // agent re-registers. Moves queued actions into `actions`.
+  bool Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms,
+                 std::vector<v1::Action>* actions);
+  void RecordExit(const v1::ReportExitRequest& req);
+  void RecordProgress(const v1::ReportProgressRequest& req, int64_t now_ms);
+  void RecordCommit(const std::string& worker_id);
+
+  // Nodes alive until now that have been silent for `dead_after_ms`; marks them dead.
+  std::vector<std::string> CollectDeadNodes(int64_t now_ms, int64_t dead_after_ms);
+
+  // Queues an action for one node, or for every live node.
+  void QueueAction(const std::string& node_id, const v1::Action& action);
+  int QueueActionForAll(const v1::Action& action);
+  // Whether every live node has been handed a STOP (so the master may exit).
+  bool AllLiveNodesStopped() const;
+  int LiveNodes() const;
+
+  void FillStatus(v1::JobStatus* status, int64_t now_ms) const;
+  uint64_t total_restarts() const;
+
+ private:
+  struct Worker {
+    std::string node_id;
+    std::deque<std::pair<int64_t, uint64_t>> samples;  // (time, cumulative records) in the window
+    uint64_t records_total = 0;
+    uint64_t shards_committed = 0;
+    double cpu_seconds = 0;
+    int64_t rss_bytes = 0;
+    int64_t last_seen_ms = 0;
+  };
+  struct Node {
+    int32_t rank = 0;
+    int32_t agent_pid = 0;
+    bool alive = true;
+    bool stop_sent = false;
+    int64_t last_heartbeat_ms = 0;
+    int32_t workers_running = 0;
+    int32_t restarts = 0;
+    std::vector<v1::Action> pending;
+  };
+  double SpeedLocked(const Worker& w) const;
+
+  int64_t speed_window_ms_;
+  mutable std::mutex mu_;
+  std::map<std::string, Node> nodes_;
+  std::map<std::string, Worker> workers_;
+  int32_t next_rank_ = 0;
+};
+
+}  // namespace baton::master

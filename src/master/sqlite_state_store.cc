@@ -1,0 +1,297 @@
+// SQLite implementation of StateStore with group commit.
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "master/state_store.h"
+
+namespace baton::master {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (idx INTEGER PRIMARY KEY, path TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shards (
+  id INTEGER PRIMARY KEY,
+  epoch INTEGER NOT NULL,
+  file_idx INTEGER NOT NULL,
+  byte_begin INTEGER NOT NULL,
+  byte_end INTEGER NOT NULL,
+  first_record INTEGER NOT NULL,
+  record_count INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  token INTEGER NOT NULL,
+  worker TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT ''
+);
+)sql";
+
+class Statement {
+ public:
+  Statement() = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Status Prepare(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      return Status::Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+    }
+    return Status::Ok();
+  }
+  sqlite3_stmt* get() { return stmt_; }
+  void Finalize() {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteStateStore final : public StateStore {
+ public:
+  SqliteStateStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+
+  ~SqliteStateStore() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    update_.Finalize();
+    sqlite3_close(db_);
+  }
+
+  Status Init(const SqliteStoreOptions& options) {
+    BATON_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+    BATON_RETURN_IF_ERROR(Exec(options.fsync_each_commit ? "PRAGMA synchronous=FULL"
+                                                         : "PRAGMA synchronous=NORMAL"));
+    BATON_RETURN_IF_ERROR(Exec(kSchema));
+    BATON_RETURN_IF_ERROR(update_.Prepare(
+        db_,
+        "UPDATE shards SET state=?1, attempts=?2, token=?3, worker=?4, "
+        "error=CASE WHEN ?5 = '' THEN error ELSE ?5 END WHERE id=?6"));
+    writer_ = std::thread([this] { WriterLoop(); });
+    return Status::Ok();
+  }
+
+  Result<std::optional<JobMeta>> LoadMeta() override {
+    JobMeta meta;
+    bool found = false;
+    {
+      Statement st;
+      BATON_RETURN_IF_ERROR(st.Prepare(db_, "SELECT key, value FROM meta"));
+      while (sqlite3_step(st.get()) == SQLITE_ROW) {
+        std::string key = Text(st.get(), 0), value = Text(st.get(), 1);
+        if (key == "job_id") meta.job_id = value, found = true;
+        if (key == "fingerprint") meta.fingerprint = value;
+      }
+    }
+    if (!found) return std::optional<JobMeta>();
+    Statement st;
+    BATON_RETURN_IF_ERROR(st.Prepare(db_, "SELECT path FROM files ORDER BY idx"));
+    while (sqlite3_step(st.get()) == SQLITE_ROW) meta.files.push_back(Text(st.get(), 0));
+    return std::optional<JobMeta>(std::move(meta));
+  }
+
+  Status CreateJob(const JobMeta& meta, const std::vector<Shard>& shards) override {
+    BATON_RETURN_IF_ERROR(Exec("BEGIN"));
+    Status s = InsertJob(meta, shards);
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    return Exec("COMMIT");
+  }
+
+  Status LoadShards(const std::function<void(StoredShard&&)>& sink) override {
+    Statement st;
+    BATON_RETURN_IF_ERROR(st.Prepare(
+        db_,
+        "SELECT id, epoch, file_idx, byte_begin, byte_end, first_record, record_count, state, "
+        "attempts, token, worker, error FROM shards ORDER BY id"));
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      StoredShard s;
+      sqlite3_stmt* q = st.get();
+      s.shard.id = static_cast<uint64_t>(sqlite3_column_int64(q, 0));
+      s.shard.epoch = static_cast<uint32_t>(sqlite3_column_int64(q, 1));
+      s.shard.range.file_index = static_cast<uint32_t>(sqlite3_column_int64(q, 2));
+      s.shard.range.byte_begin = static_cast<uint64_t>(sqlite3_column_int64(q, 3));
+      s.shard.range.byte_end = static_cast<uint64_t>(sqlite3_column_int64(q, 4));
+      s.shard.range.first_record = static_cast<uint64_t>(sqlite3_column_int64(q, 5));
+      s.shard.range.record_count = static_cast<uint32_t>(sqlite3_column_int64(q, 6));
+      s.shard.state = static_cast<ShardState>(sqlite3_column_int(q, 7));
+      s.shard.attempts = static_cast<uint16_t>(sqlite3_column_int(q, 8));
+      s.shard.token = static_cast<uint64_t>(sqlite3_column_int64(q, 9));
+      s.worker = Text(q, 10);
+      s.error = Text(q, 11);
+      sink(std::move(s));
+    }
+    if (rc != SQLITE_DONE) return Status::Internal(std::string("sqlite load: ") + sqlite3_errmsg(db_));
+    return Status::Ok();
+  }
+
+  uint64_t Append(ShardUpdate update) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(std::move(update));
+    ++appended_;
+    cv_.notify_all();
+    return appended_;
+  }
+
+  Status WaitDurable(uint64_t seq) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    durable_cv_.wait(lock, [&] { return durable_ >= seq || !failure_.ok(); });
+    return durable_ >= seq ? Status::Ok() : failure_;
+  }
+
+ private:
+  static std::string Text(sqlite3_stmt* q, int col) {
+    const unsigned char* t = sqlite3_column_text(q, col);
+    return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+  }
+
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Status::IoError("sqlite " + path_ + ": " + msg);
+    }
+    return Status::Ok();
+  }
+
+  Status InsertJob(const JobMeta& meta, const std::vector<Shard>& shards) {
+    {
+      Statement st;
+      BATON_RETURN_IF_ERROR(st.Prepare(db_, "INSERT INTO meta(key, value) VALUES (?1, ?2)"));
+      for (auto [k, v] : {std::pair{"job_id", meta.job_id}, {"fingerprint", meta.fingerprint}}) {
+        sqlite3_bind_text(st.get(), 1, k, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st.get(), 2, v.c_str(), -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st.get()) != SQLITE_DONE) return Err("insert meta");
+        sqlite3_reset(st.get());
+      }
+    }
+    {
+      Statement st;
+      BATON_RETURN_IF_ERROR(st.Prepare(db_, "INSERT INTO files(idx, path) VALUES (?1, ?2)"));
+      for (size_t i = 0; i < meta.files.size(); ++i) {
+        sqlite3_bind_int64(st.get(), 1, static_cast<int64_t>(i));
+        sqlite3_bind_text(st.get(), 2, meta.files[i].c_str(), -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st.get()) != SQLITE_DONE) return Err("insert file");
+        sqlite3_reset(st.get());
+      }
+    }
+    Statement st;
+    BATON_RETURN_IF_ERROR(st.Prepare(
+        db_,
+        "INSERT INTO shards(id, epoch, file_idx, byte_begin, byte_end, first_record, "
+        "record_count, state, attempts, token) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"));
+    for (const Shard& s : shards) {
+      sqlite3_stmt* q = st.get();
+      sqlite3_bind_int64(q, 1, static_cast<int64_t>(s.id));
+      sqlite3_bind_int64(q, 2, s.epoch);
+      sqlite3_bind_int64(q, 3, s.range.file_index);
+      sqlite3_bind_int64(q, 4, static_cast<int64_t>(s.range.byte_begin));
+      sqlite3_bind_int64(q, 5, static_cast<int64_t>(s.range.byte_end));
+      sqlite3_bind_int64(q, 6, static_cast<int64_t>(s.range.first_record));
+      sqlite3_bind_int64(q, 7, s.range.record_count);
+      sqlite3_bind_int(q, 8, static_cast<int>(s.state));
+      sqlite3_bind_int(q, 9, s.attempts);
+      sqlite3_bind_int64(q, 10, static_cast<int64_t>(s.token));
+      if (sqlite3_step(q) != SQLITE_DONE) return Err("insert shard");
+      sqlite3_reset(q);
+    }
+    return Status::Ok();
+  }
+
+  Status Err(const std::string& what) {
+    return Status::IoError("sqlite " + path_ + ": " + what + ": " + sqlite3_errmsg(db_));
+  }
+
+  // One transaction per batch of whatever accumulated while the previous one was committing.
+  void WriterLoop() {
+    std::deque<ShardUpdate> batch;
+    while (true) {
+      uint64_t last;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !pending_.empty() || stopping_; });
+        if (pending_.empty() && stopping_) return;
+        batch.swap(pending_);
+        last = appended_;
+      }
+      Status s = WriteBatch(batch);
+      batch.clear();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (s.ok()) {
+          durable_ = last;
+        } else if (failure_.ok()) {
+          failure_ = s;
+        }
+      }
+      durable_cv_.notify_all();
+    }
+  }
+
+  Status WriteBatch(const std::deque<ShardUpdate>& batch) {
+    BATON_RETURN_IF_ERROR(Exec("BEGIN"));
+    sqlite3_stmt* q = update_.get();
+    for (const ShardUpdate& u : batch) {
+      sqlite3_bind_int(q, 1, static_cast<int>(u.state));
+      sqlite3_bind_int(q, 2, u.attempts);
+      sqlite3_bind_int64(q, 3, static_cast<int64_t>(u.token));
+      sqlite3_bind_text(q, 4, u.worker.c_str(), static_cast<int>(u.worker.size()), SQLITE_STATIC);
+      sqlite3_bind_text(q, 5, u.error.c_str(), static_cast<int>(u.error.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(q, 6, static_cast<int64_t>(u.id));
+      int rc = sqlite3_step(q);
+      sqlite3_reset(q);
+      if (rc != SQLITE_DONE) {
+        Status s = Err("update shard " + std::to_string(u.id));
+        (void)Exec("ROLLBACK");
+        return s;
+      }
+    }
+    return Exec("COMMIT");
+  }
+
+  sqlite3* db_;
+  std::string path_;
+  Statement update_;
+  std::thread writer_;
+  std::mutex mu_;
+  std::condition_variable cv_, durable_cv_;
+  std::deque<ShardUpdate> pending_;
+  uint64_t appended_ = 0;
+  uint64_t durable_ = 0;
+  Status failure_;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
+                                                        SqliteStoreOptions options) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::IoError("cannot open state database " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::make_unique<SqliteStateStore>(db, path);
+  BATON_RETURN_IF_ERROR(store->Init(options));
+  return std::unique_ptr<StateStore>(std::move(store));
+}
+
+}  // namespace baton::master

@@ -1,0 +1,72 @@
+// Durable state of one job's DDS. The master keeps the live state in memory and appends every
+// shard transition here; an RPC is answered only after its transition is durable, so a master
+// killed at any instant resumes from the store without losing anything it acknowledged.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "master/shard.h"
+
+namespace baton::master {
+
+struct JobMeta {
+  std::string job_id;
+  // Hash of everything that decides the shard ranges (files, sizes, split options). A restart
+  // with a different fingerprint is refused: the persisted ranges would no longer match the data.
+  std::string fingerprint;
+  std::vector<std::string> files;
+};
+
+// A shard transition to persist. Renewals are not persisted: a restarted master gives every
+// DOING shard a fresh deadline, so the exact deadline never needs to survive a crash.
+struct ShardUpdate {
+  uint64_t id = 0;
+  ShardState state = ShardState::kTodo;
+  uint16_t attempts = 0;
+  uint64_t token = 0;
+  std::string worker;  // holder while DOING, empty otherwise
+  std::string error;   // last failure reason, already capped; empty keeps the stored one
+};
+
+struct StoredShard {
+  Shard shard;
+  std::string worker;
+  std::string error;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  // The job this store holds, or nullopt for a new store.
+  virtual Result<std::optional<JobMeta>> LoadMeta() = 0;
+  // Writes the job and all its shards in one transaction.
+  virtual Status CreateJob(const JobMeta& meta, const std::vector<Shard>& shards) = 0;
+  // Streams every shard, in id order.
+  virtual Status LoadShards(const std::function<void(StoredShard&&)>& sink) = 0;
+  // Queues a transition and returns its sequence number. Transitions become durable in the order
+  // they were appended.
+  virtual uint64_t Append(ShardUpdate update) = 0;
+  // Blocks until every transition up to `seq` is durable, or the store has failed.
+  virtual Status WaitDurable(uint64_t seq) = 0;
+};
+
+struct SqliteStoreOptions {
+  // false (default): SQLite WAL with synchronous=NORMAL. A crash of the master process loses
+  // nothing acknowledged; a crash of the machine may lose the last acknowledged transitions (their
+  // shards are then simply redone, so outputs stay exactly-once). true: fsync every group commit.
+  bool fsync_each_commit = false;
+};
+
+// SQLite (WAL) store at `path`. Concurrent Append calls are committed together by one writer thread
+// (group commit), which is what makes durable leases cheap.
+Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
+                                                        SqliteStoreOptions options = {});
+
+}  // namespace baton::master

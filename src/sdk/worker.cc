@@ -1,0 +1,353 @@
+#include "sdk/worker.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "baton/v1/baton.grpc.pb.h"
+#include "common/clock.h"
+#include "common/grpc_util.h"
+#include "common/process_stats.h"
+#include "common/worker_env.h"
+
+namespace baton::sdk {
+namespace {
+
+Result<std::string> RequireEnv(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    return Status::InvalidArgument(std::string("environment variable ") + name +
+                                   " is not set; workers are started by `baton agent`, which sets "
+                                   "it (see common/worker_env.h)");
+  }
+  return std::string(v);
+}
+
+int32_t EnvInt(const char* name, int32_t fallback) {
+  const char* v = std::getenv(name);
+  return v ? static_cast<int32_t>(std::strtol(v, nullptr, 10)) : fallback;
+}
+
+constexpr size_t kOutputBufferBytes = 1 << 20;
+
+}  // namespace
+
+Result<WorkerIdentity> WorkerIdentity::FromEnvironment() {
+  WorkerIdentity id;
+  BATON_ASSIGN_OR_RETURN(id.master_address, RequireEnv(env::kMasterAddr));
+  BATON_ASSIGN_OR_RETURN(id.token, RequireEnv(env::kToken));
+  BATON_ASSIGN_OR_RETURN(id.worker_id, RequireEnv(env::kWorkerId));
+  const char* node = std::getenv(env::kNodeId);
+  id.node_id = node ? node : id.worker_id.substr(0, id.worker_id.find('/'));
+  const char* job = std::getenv(env::kJobId);
+  id.job_id = job ? job : "";
+  id.node_rank = EnvInt(env::kNodeRank, 0);
+  id.local_rank = EnvInt(env::kLocalRank, 0);
+  id.global_rank = EnvInt(env::kGlobalRank, 0);
+  const char* unreachable = std::getenv(env::kMasterUnreachableMs);
+  if (unreachable) id.master_unreachable_ms = std::strtoll(unreachable, nullptr, 10);
+  return id;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Shard::~Shard() {
+  if (out_fd_ >= 0) ::close(out_fd_);
+  if (worker_) worker_->Forget(*this);
+}
+
+Status Shard::ForEachRecord(const std::function<Status(std::string_view)>& fn) {
+  int fd = ::open(range_.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError("open " + range_.path + ": " + std::strerror(errno));
+  std::vector<char> buf(1 << 20);
+  std::string carry;  // a record split across reads
+  uint64_t pos = range_.byte_begin, seen = 0;
+  Status status;
+  while (pos < range_.byte_end && status.ok()) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), range_.byte_end - pos));
+    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      status = Status::IoError("read " + range_.path + " at " + std::to_string(pos) + ": " +
+                               (n < 0 ? std::strerror(errno) : "file is shorter than expected"));
+      break;
+    }
+    pos += static_cast<uint64_t>(n);
+    const char* p = buf.data();
+    const char* end = p + n;
+    while (p < end && status.ok()) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      if (nl == nullptr) {
+        carry.append(p, end);
+        break;
+      }
+      std::string_view line;
+      if (!carry.empty()) {
+        carry.append(p, nl);
+        line = carry;
+      } else {
+        line = std::string_view(p, static_cast<size_t>(nl - p));
+      }
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      status = fn(line);
+      ++seen;
+      carry.clear();
+      p = nl + 1;
+    }
+  }
+  if (status.ok() && !carry.empty()) {  // last line of a file without a final newline
+    status = fn(carry);
+    ++seen;
+  }
+  ::close(fd);
+  if (worker_) worker_->AddRecords(seen);
+  if (status.ok() && seen != range_.record_count) {
+    return Status::FailedPrecondition("shard " + std::to_string(id_) + " of " + range_.path +
+                                      " holds " + std::to_string(seen) + " records, expected " +
+                                      std::to_string(range_.record_count) +
+                                      ": the input changed after the job started");
+  }
+  return status;
+}
+
+Status Shard::Write(std::string_view data) {
+  if (staging_path_.empty()) {
+    return Status::FailedPrecondition("the job has no output.dir: shards cannot write output");
+  }
+  if (out_fd_ < 0) {
+    out_fd_ = ::open(staging_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd_ < 0) return Status::IoError("create " + staging_path_ + ": " + std::strerror(errno));
+  }
+  out_buffer_.append(data);
+  if (out_buffer_.size() >= kOutputBufferBytes) return FlushOutput();
+  return Status::Ok();
+}
+
+Status Shard::FlushOutput() {
+  size_t off = 0;
+  while (off < out_buffer_.size()) {
+    ssize_t n = ::write(out_fd_, out_buffer_.data() + off, out_buffer_.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IoError("write " + staging_path_ + ": " + std::strerror(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+  out_buffer_.clear();
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Worker::Impl {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::ShardService::Stub> shards;
+  std::unique_ptr<v1::JobService::Stub> job;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  // Leases this process holds: shard id -> (token, lost flag shared with the Shard).
+  std::map<uint64_t, std::pair<uint64_t, std::shared_ptr<std::atomic<bool>>>> held;
+  int64_t lease_ms = 30000;
+  std::thread background;
+};
+
+Worker::Worker(WorkerIdentity identity, WorkerOptions options)
+    : identity_(std::move(identity)), options_(options), impl_(std::make_unique<Impl>()) {}
+
+Worker::~Worker() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->background.joinable()) impl_->background.join();
+}
+
+Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
+                                                WorkerOptions options) {
+  // Die with the agent: a SIGKILLed agent must not leave workers that hold leases forever.
+  if (const char* agent = std::getenv(env::kAgentPid)) {
+    pid_t agent_pid = static_cast<pid_t>(std::strtol(agent, nullptr, 10));
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (agent_pid > 0 && ::getppid() != agent_pid) {
+      return Status::FailedPrecondition("the agent that started this worker is gone");
+    }
+  }
+  std::unique_ptr<Worker> w(new Worker(identity, options));
+  w->impl_->channel = MakeChannel(identity.master_address);
+  w->impl_->shards = v1::ShardService::NewStub(w->impl_->channel);
+  w->impl_->job = v1::JobService::NewStub(w->impl_->channel);
+  Worker* self = w.get();
+  w->impl_->background = std::thread([self] {
+    // Renews held leases every third of the lease, reports progress every interval.
+    int64_t next_progress = 0, next_renew = 0;
+    std::unique_lock<std::mutex> lock(self->impl_->mu);
+    while (!self->impl_->stopping) {
+      int64_t now = MonoMillis();
+      if (now >= next_renew) {
+        v1::RenewLeasesRequest req;
+        req.set_worker_id(self->identity_.worker_id);
+        std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> flags;
+        for (const auto& [id, held] : self->impl_->held) {
+          auto* ref = req.add_leases();
+          ref->set_shard_id(id);
+          ref->set_token(held.first);
+          flags[id] = held.second;
+        }
+        int64_t period = std::max<int64_t>(50, self->impl_->lease_ms / 3);
+        next_renew = now + period;
+        if (req.leases_size() > 0) {
+          lock.unlock();
+          grpc::ClientContext ctx;
+          PrepareContext(ctx, self->identity_.token, std::chrono::milliseconds(period));
+          v1::RenewLeasesReply reply;
+          grpc::Status s = self->impl_->shards->RenewLeases(&ctx, req, &reply);
+          if (s.ok()) {
+            for (const auto& r : reply.renewals()) {
+              if (!r.renewed() && flags.count(r.shard_id())) {
+                spdlog::warn("lease of shard {} lost: {}", r.shard_id(), r.reason());
+                flags[r.shard_id()]->store(true);
+              }
+            }
+          }
+          lock.lock();
+        }
+      }
+      if (now >= next_progress) {
+        next_progress = now + self->options_.progress_interval_ms;
+        lock.unlock();
+        v1::ReportProgressRequest req;
+        req.set_worker_id(self->identity_.worker_id);
+        req.set_node_id(self->identity_.node_id);
+        req.set_records_total(self->records_.load());
+        ProcessStats ps = ReadProcessStats(::getpid());
+        req.set_cpu_seconds(ps.cpu_seconds);
+        req.set_rss_bytes(ps.rss_bytes);
+        grpc::ClientContext ctx;
+        PrepareContext(ctx, self->identity_.token, std::chrono::milliseconds(1000));
+        v1::ReportProgressReply reply;
+        (void)self->impl_->job->ReportProgress(&ctx, req, &reply);  // best effort
+        lock.lock();
+      }
+      int64_t wake = std::min(next_renew, next_progress);
+      self->impl_->cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, wake - MonoMillis())));
+    }
+  });
+  return w;
+}
+
+void Worker::Forget(const Shard& shard) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->held.find(shard.id_);
+  if (it != impl_->held.end() && it->second.first == shard.token_) impl_->held.erase(it);
+}
+
+Result<std::unique_ptr<Shard>> Worker::NextShard() {
+  std::chrono::milliseconds patience(identity_.master_unreachable_ms);
+  while (true) {
+    v1::LeaseShardRequest req;
+    req.set_worker_id(identity_.worker_id);
+    req.set_node_id(identity_.node_id);
+    v1::LeaseShardReply reply;
+    Status s = RetryIdempotent(
+        [&] {
+          grpc::ClientContext ctx;
+          PrepareContext(ctx, identity_.token);
+          reply.Clear();
+          return FromGrpc(impl_->shards->LeaseShard(&ctx, req, &reply));
+        },
+        patience);
+    if (!s.ok()) return s.WithContext("lease a shard from " + identity_.master_address);
+    switch (reply.outcome()) {
+      case v1::LeaseShardReply::OUTCOME_END: return std::unique_ptr<Shard>();
+      case v1::LeaseShardReply::OUTCOME_WAIT:
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(10, reply.retry_after_ms())));
+        continue;
+      case v1::LeaseShardReply::OUTCOME_LEASED: break;
+      default: return Status::Internal("unexpected lease outcome from master");
+    }
+    const v1::ShardLease& l = reply.lease();
+    std::unique_ptr<Shard> shard(new Shard());
+    shard->id_ = l.shard_id();
+    shard->token_ = l.token();
+    shard->epoch_ = l.epoch();
+    shard->attempt_ = l.attempt();
+    shard->range_ = RecordRange{l.range().path(), l.range().byte_begin(), l.range().byte_end(),
+                                l.range().first_record(), l.range().record_count()};
+    shard->staging_path_ = l.staging_path();
+    shard->worker_ = this;
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      impl_->lease_ms = l.lease_ms();
+      impl_->held[shard->id_] = {shard->token_, shard->lost_};
+    }
+    return shard;
+  }
+}
+
+Status Worker::Commit(Shard& shard) {
+  bool has_output = shard.out_fd_ >= 0;
+  if (has_output) {
+    BATON_RETURN_IF_ERROR(shard.FlushOutput());
+    // The bytes must be on disk before the master may promote them.
+    if (::fsync(shard.out_fd_) != 0) {
+      return Status::IoError("fsync " + shard.staging_path_ + ": " + std::strerror(errno));
+    }
+    ::close(shard.out_fd_);
+    shard.out_fd_ = -1;
+  }
+  v1::CommitShardRequest req;
+  req.set_worker_id(identity_.worker_id);
+  req.set_shard_id(shard.id_);
+  req.set_token(shard.token_);
+  req.set_has_output(has_output);
+  req.set_records(shard.range_.record_count);
+  // Commit is idempotent per token, so it is safe to retry across a master restart.
+  Status s = RetryIdempotent(
+      [&] {
+        grpc::ClientContext ctx;
+        PrepareContext(ctx, identity_.token);
+        v1::CommitShardReply reply;
+        return FromGrpc(impl_->shards->CommitShard(&ctx, req, &reply));
+      },
+      std::chrono::milliseconds(identity_.master_unreachable_ms));
+  Forget(shard);
+  return s;
+}
+
+Status Worker::Fail(Shard& shard, std::string_view reason) {
+  if (shard.out_fd_ >= 0) {
+    ::close(shard.out_fd_);
+    shard.out_fd_ = -1;
+  }
+  v1::FailShardRequest req;
+  req.set_worker_id(identity_.worker_id);
+  req.set_shard_id(shard.id_);
+  req.set_token(shard.token_);
+  req.set_reason(std::string(reason));
+  Status s = RetryIdempotent(
+      [&] {
+        grpc::ClientContext ctx;
+        PrepareContext(ctx, identity_.token);
+        v1::FailShardReply reply;
+        return FromGrpc(impl_->shards->FailShard(&ctx, req, &reply));
+      },
+      std::chrono::milliseconds(identity_.master_unreachable_ms));
+  Forget(shard);
+  return s;
+}
+
+}  // namespace baton::sdk

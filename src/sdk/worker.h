@@ -1,0 +1,125 @@
+// The worker SDK: how a worker program takes part in a baton job.
+//
+//   auto identity = sdk::WorkerIdentity::FromEnvironment();   // set by the agent
+//   auto worker = sdk::Worker::Connect(*identity);
+//   while (auto shard = (*worker)->NextShard()) {             // Result<std::unique_ptr<Shard>>
+//     if (!*shard) break;                                      // null: the job has no more work
+//     (*shard)->ForEachRecord([&](std::string_view line) { ...; return Status::Ok(); });
+//     (*shard)->Write(output_bytes);                           // staged, not yet visible
+//     (*worker)->Commit(**shard);                              // visible exactly once
+//   }
+//
+// Leases are renewed in the background. Output goes to a staging file named by shard and lease
+// token; Commit flushes and fsyncs it and asks the master to commit, and the master promotes it to
+// the shard's final name only if this lease still holds. A worker that was paused past its lease
+// gets FENCED from Commit and its output is discarded, never mixed into the result.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace baton::sdk {
+
+struct WorkerIdentity {
+  std::string job_id;
+  std::string node_id;
+  std::string worker_id;  // "<node_id>/<local_rank>"
+  std::string master_address;
+  std::string token;
+  int32_t node_rank = 0;
+  int32_t local_rank = 0;
+  int32_t global_rank = 0;
+  // Keep retrying an unreachable master this long before giving up (the master may be restarting).
+  int64_t master_unreachable_ms = 120000;
+
+  // Reads the BATON_* variables (common/worker_env.h); names the missing one on error.
+  static Result<WorkerIdentity> FromEnvironment();
+};
+
+struct RecordRange {
+  std::string path;
+  uint64_t byte_begin = 0;
+  uint64_t byte_end = 0;
+  uint64_t first_record = 0;
+  uint64_t record_count = 0;
+};
+
+class Worker;
+
+// One leased shard. Obtained from Worker::NextShard; finished with Commit or Fail.
+class Shard {
+ public:
+  ~Shard();
+  uint64_t id() const { return id_; }
+  uint64_t token() const { return token_; }
+  int32_t epoch() const { return epoch_; }
+  int32_t attempt() const { return attempt_; }
+  const RecordRange& range() const { return range_; }
+
+  // Calls `fn` with each record (a line without its newline), in order. Stops at the first error.
+  // Fails if the file no longer holds the number of records the master expects.
+  Status ForEachRecord(const std::function<Status(std::string_view)>& fn);
+  // Appends to the shard's staged output (created on first use).
+  Status Write(std::string_view data);
+  // True once the master has refused to renew this lease: Commit will be FENCED.
+  bool lost() const { return lost_->load(); }
+
+ private:
+  friend class Worker;
+  Shard() = default;
+  Status FlushOutput();
+
+  uint64_t id_ = 0, token_ = 0;
+  int32_t epoch_ = 0, attempt_ = 0;
+  RecordRange range_;
+  std::string staging_path_;
+  int out_fd_ = -1;
+  std::string out_buffer_;
+  std::shared_ptr<std::atomic<bool>> lost_ = std::make_shared<std::atomic<bool>>(false);
+  Worker* worker_ = nullptr;
+};
+
+struct WorkerOptions {
+  // Progress (records, CPU, RSS) is reported this often. Default 1 s.
+  int64_t progress_interval_ms = 1000;
+};
+
+class Worker {
+ public:
+  ~Worker();
+  static Result<std::unique_ptr<Worker>> Connect(const WorkerIdentity& identity,
+                                                 WorkerOptions options = {});
+
+  // The next shard; null when the job has no more work. Waits while shards are in flight
+  // elsewhere (one of them may come back), and retries while the master is unreachable.
+  Result<std::unique_ptr<Shard>> NextShard();
+  // Flushes and fsyncs the staged output, then commits. FENCED: the lease was lost; drop the
+  // shard and carry on with the next one.
+  Status Commit(Shard& shard);
+  // Gives the shard back with a reason (recorded, capped by the master); it will be retried
+  // elsewhere unless its retry budget is spent.
+  Status Fail(Shard& shard, std::string_view reason);
+
+  // Adds to the processed-records counter reported to the master (ForEachRecord counts already).
+  void AddRecords(uint64_t n) { records_.fetch_add(n); }
+  const WorkerIdentity& identity() const { return identity_; }
+
+ private:
+  friend class Shard;
+  struct Impl;
+  Worker(WorkerIdentity identity, WorkerOptions options);
+  void Forget(const Shard& shard);
+
+  WorkerIdentity identity_;
+  WorkerOptions options_;
+  std::atomic<uint64_t> records_{0};
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace baton::sdk
