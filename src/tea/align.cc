@@ -160,7 +160,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     TopK top;
     {
       ScopedPhase phase(&pt, "search");
-      top = TopKInnerProduct(q, c, so);
+      top = TopKInnerProduct(q, c, so, &pt);
     }
     std::vector<float> p;
     {
@@ -222,7 +222,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
         Mat qs = GatherRows(q, rem_l), cs = GatherRows(c, rem_r);
         SearchOptions sso = so;
         sso.k = k_pseudo;
-        sub = TopKInnerProduct(qs, cs, sso);
+        sub = TopKInnerProduct(qs, cs, sso, &pt);
         std::vector<int32_t> sl(rem_l.size()), sr(rem_r.size());
         for (size_t i = 0; i < rem_l.size(); ++i) sl[i] = left[rem_l[i]];
         for (size_t j = 0; j < rem_r.size(); ++j) sr[j] = right[rem_r[j]];

@@ -61,7 +61,7 @@ TopK TopKInnerProduct(const Mat& queries, const Mat& candidates, const SearchOpt
     ScopedPhase phase(times, "search_fp32");
     return ExactTopK(queries, candidates, k, opt.threads);
   }
-  return Int8TopK(queries, candidates, k, opt.margin, opt.threads, times);
+  return Int8TopK(queries, candidates, k, opt.margin, opt.rerank, opt.threads, times);
 }
 
 }  // namespace baton::tea

@@ -1,8 +1,239 @@
 #include "tea/topk_int8.h"
 
-namespace baton::tea {
+#include <immintrin.h>
 
-bool Int8SearchSupported() { return false; }
-TopK Int8TopK(const Mat&, const Mat&, int, int, int, PhaseTimes*) { return TopK(); }
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "tea/parallel.h"
+
+// Only the kernels carry an AVX-512 target attribute (not the whole file), so no inline library
+// code compiled for AVX-512 can leak into other translation units; Int8SearchSupported() guards
+// every call. GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsics.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define TEA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+
+namespace baton::tea {
+namespace {
+
+constexpr int kMr = 8;         // query rows per micro-kernel
+constexpr int kNb = 3;         // 16-candidate vectors per micro-kernel
+constexpr int kNr = 16 * kNb;  // candidates per packed panel
+constexpr int kMc = 192;       // query rows per thread task (their int8 rows stay in L2)
+
+// Candidates quantised to int8 per row (scale 127 / max|x|) and packed in panels of kNr rows:
+// within a panel, for every 4 consecutive dimensions, 16 lanes x 4 bytes per vector, so one 64-byte
+// load feeds one vpdpbusd.
+struct PackedCandidates {
+  int64_t n = 0, panels = 0, d4 = 0;  // d4 = padded width / 4
+  std::vector<int8_t> data;           // panels x d4 x kNr x 4
+  std::vector<float> inv_scale;       // panels * kNr, 0 for padding
+  std::vector<int32_t> offset;        // 128 * sum of the row's int8 values (undoes the u8 shift)
+};
+
+PackedCandidates PackCandidates(const Mat& c, int threads) {
+  PackedCandidates p;
+  p.n = c.rows();
+  p.panels = (p.n + kNr - 1) / kNr;
+  const int64_t d = c.cols();
+  p.d4 = (d + 3) / 4;
+  p.data.assign(p.panels * p.d4 * kNr * 4, 0);
+  p.inv_scale.assign(p.panels * kNr, 0.0f);
+  p.offset.assign(p.panels * kNr, 0);
+  ParallelFor(p.n, 256, threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* x = c.data() + r * d;
+      float mx = 0;
+      for (int64_t j = 0; j < d; ++j) mx = std::max(mx, std::fabs(x[j]));
+      const float s = mx > 0 ? 127.0f / mx : 0.0f;
+      p.inv_scale[r] = mx > 0 ? mx / 127.0f : 0.0f;
+      int8_t* panel = p.data.data() + (r / kNr) * p.d4 * kNr * 4;
+      const int64_t lane = r % kNr;
+      int32_t sum = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        const int8_t v = static_cast<int8_t>(std::lrintf(x[j] * s));
+        panel[(j / 4) * kNr * 4 + lane * 4 + (j % 4)] = v;
+        sum += v;
+      }
+      p.offset[r] = 128 * sum;
+    }
+  });
+  return p;
+}
+
+// Query rows as uint8 (int8 + 128), row-major with padded width, and each row's inverse scale.
+std::vector<uint8_t> QuantizeQueries(const Mat& q, int64_t d4, int threads,
+                                     std::vector<float>* inv_scale) {
+  inv_scale->assign(q.rows(), 0.0f);
+  const int64_t rows = (q.rows() + kMr - 1) / kMr * kMr;
+  std::vector<uint8_t> out(rows * d4 * 4, 128);
+  ParallelFor(q.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* x = q.data() + r * q.cols();
+      float mx = 0;
+      for (int64_t j = 0; j < q.cols(); ++j) mx = std::max(mx, std::fabs(x[j]));
+      const float s = mx > 0 ? 127.0f / mx : 0.0f;
+      (*inv_scale)[r] = mx > 0 ? mx / 127.0f : 0.0f;
+      for (int64_t j = 0; j < q.cols(); ++j) {
+        out[r * d4 * 4 + j] = static_cast<uint8_t>(std::lrintf(x[j] * s) + 128);
+      }
+    }
+  });
+  return out;
+}
+
+// scores[r][c] for kMr query rows against one panel; approximate inner products up to the
+// query's scale.
+TEA_AVX512 void MicroKernel(const uint8_t* a, int64_t d4, const int8_t* panel,
+                            const float* inv_scale, const int32_t* offset, float* out,
+                            int64_t ldo) {
+  __m512i acc[kMr][kNb];
+  for (int r = 0; r < kMr; ++r) {
+    for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_setzero_si512();
+  }
+  const int64_t lda = d4 * 4;
+  for (int64_t k = 0; k < d4; ++k) {
+    __m512i bv[kNb];
+    for (int b = 0; b < kNb; ++b) {
+      bv[b] = _mm512_loadu_si512(panel + (k * kNr + b * 16) * 4);
+    }
+    for (int r = 0; r < kMr; ++r) {
+      int32_t word;
+      std::memcpy(&word, a + r * lda + k * 4, 4);
+      const __m512i av = _mm512_set1_epi32(word);
+      for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], av, bv[b]);
+    }
+  }
+  for (int b = 0; b < kNb; ++b) {
+    const __m512 sc = _mm512_loadu_ps(inv_scale + b * 16);
+    const __m512i off = _mm512_loadu_si512(offset + b * 16);
+    for (int r = 0; r < kMr; ++r) {
+      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][b], off));
+      _mm512_storeu_ps(out + r * ldo + b * 16, _mm512_mul_ps(v, sc));
+    }
+  }
+}
+
+// Indices of the m largest of s[0..n), unordered. A threshold taken from a strided sample keeps
+// the full scan to one compare per element.
+void SelectCandidates(const float* s, int64_t n, int m, std::vector<int32_t>* out,
+                      std::vector<float>* tmp) {
+  out->clear();
+  constexpr int64_t kStride = 8;
+  const int64_t sample_n = n / kStride;
+  const int64_t want = 2 * m / kStride;  // aim for ~2x m survivors
+  float thresh = -INFINITY;
+  if (want > 4 && sample_n > want) {
+    tmp->resize(sample_n);
+    for (int64_t i = 0; i < sample_n; ++i) (*tmp)[i] = s[i * kStride];
+    std::nth_element(tmp->begin(), tmp->begin() + want, tmp->end(), std::greater<float>());
+    thresh = (*tmp)[want];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (s[i] >= thresh) out->push_back(static_cast<int32_t>(i));
+  }
+  if (static_cast<int64_t>(out->size()) < m) {  // the sample was unlucky: take everything
+    out->resize(n);
+    std::iota(out->begin(), out->end(), 0);
+  }
+  auto better = [&](int32_t a, int32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
+  if (static_cast<int64_t>(out->size()) > m) {
+    std::nth_element(out->begin(), out->begin() + m, out->end(), better);
+    out->resize(m);
+  }
+}
+
+// Sort key: larger value first, then lower index; a float's bits made monotone as uint32.
+uint64_t Key(float v, int32_t idx) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);  // ascending order of v
+  return (static_cast<uint64_t>(~b) << 32) | static_cast<uint32_t>(idx);
+}
+
+TEA_AVX512 float Dot(const float* a, const float* b, int64_t d) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= d; j += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16), acc1);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (; j < d; ++j) s += a[j] * b[j];
+  return s;
+}
+
+}  // namespace
+
+bool Int8SearchSupported() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+
+TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, int threads,
+              PhaseTimes* times) {
+  TopK r;
+  r.rows = q.rows();
+  r.k = k;
+  r.idx.resize(r.rows * k);
+  r.score.resize(r.rows * k);
+  // Full re-ranking needs a margin of int8 candidates beyond k; partial re-ranking does not.
+  const bool full = rerank >= k;
+  const int m = static_cast<int>(std::min<int64_t>(full ? k + margin : k, c.rows()));
+  const int exact_n = full ? m : rerank;
+  const int64_t d = q.cols();
+
+  PackedCandidates pc;
+  std::vector<uint8_t> qa;
+  std::vector<float> q_inv_scale;
+  {
+    ScopedPhase phase(times, "search_quantize");
+    pc = PackCandidates(c, threads);
+    qa = QuantizeQueries(q, pc.d4, threads, &q_inv_scale);
+  }
+  const int64_t ldo = pc.panels * kNr;
+  ScopedPhase phase(times, "search_int8");
+  ParallelFor(r.rows, kMc, threads, [&](int64_t r0, int64_t r1) {
+    const int64_t rows = (r1 - r0 + kMr - 1) / kMr * kMr;
+    thread_local std::vector<float> buf;  // ~15 MB per thread, reused across chunks and calls
+    if (buf.size() < static_cast<size_t>(rows * ldo)) buf.resize(rows * ldo);
+    for (int64_t p = 0; p < pc.panels; ++p) {
+      const int8_t* panel = pc.data.data() + p * pc.d4 * kNr * 4;
+      for (int64_t i = 0; i < rows; i += kMr) {
+        MicroKernel(qa.data() + (r0 + i) * pc.d4 * 4, pc.d4, panel, pc.inv_scale.data() + p * kNr,
+                    pc.offset.data() + p * kNr, buf.data() + i * ldo + p * kNr, ldo);
+      }
+    }
+    std::vector<int32_t> cand;
+    std::vector<float> tmp;
+    std::vector<uint64_t> keys(m);
+    for (int64_t i = r0; i < r1; ++i) {
+      const float* approx = buf.data() + (i - r0) * ldo;
+      SelectCandidates(approx, c.rows(), m, &cand, &tmp);
+      for (int j = 0; j < m; ++j) keys[j] = Key(approx[cand[j]], cand[j]);
+      // Exact fp32 scores for the best exact_n by int8, the int8 estimate (in cosine units) for
+      // the rest; then one sort by the final value.
+      if (exact_n < m) std::nth_element(keys.begin(), keys.begin() + exact_n, keys.end());
+      const float* qi = q.data() + i * d;
+      for (int j = 0; j < m; ++j) {
+        const int32_t id = static_cast<int32_t>(keys[j] & 0xffffffffu);
+        const float v = j < exact_n ? Dot(qi, c.data() + id * d, d) : approx[id] * q_inv_scale[i];
+        keys[j] = Key(v, id);
+      }
+      std::partial_sort(keys.begin(), keys.begin() + k, keys.end());
+      for (int j = 0; j < k; ++j) {
+        const int32_t id = static_cast<int32_t>(keys[j] & 0xffffffffu);
+        r.idx[i * k + j] = id;
+        uint32_t b = static_cast<uint32_t>(~(keys[j] >> 32));
+        b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
+        std::memcpy(&r.score[i * k + j], &b, 4);
+      }
+    }
+  });
+  return r;
+}
 
 }  // namespace baton::tea

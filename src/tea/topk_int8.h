@@ -1,5 +1,5 @@
-// Fast top-k: int8 inner products (AVX-512 VNNI) pick k + margin candidates per query, then exact
-// fp32 dot products re-rank them. Internal to topk.cc.
+// Fast top-k: int8 inner products (AVX-512 VNNI) pick the candidates per query, then exact fp32 dot
+// products re-score the best of them (see SearchOptions). Internal to topk.cc.
 #pragma once
 
 #include "tea/topk.h"
@@ -7,7 +7,7 @@
 namespace baton::tea {
 
 bool Int8SearchSupported();
-TopK Int8TopK(const Mat& queries, const Mat& candidates, int k, int margin, int threads,
+TopK Int8TopK(const Mat& queries, const Mat& candidates, int k, int margin, int rerank, int threads,
               PhaseTimes* times);
 
 }  // namespace baton::tea

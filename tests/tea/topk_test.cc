@@ -1,0 +1,92 @@
+// Top-k search: the selection rule on hand-checked cases, and the fast int8 path against fp32.
+#include "tea/topk.h"
+
+#include <gtest/gtest.h>
+
+#include "tea/linalg.h"
+#include "tea/random.h"
+
+namespace baton::tea {
+namespace {
+
+TEST(TopKTest, SelectsLargestDescendingWithTiesByLowerIndex) {
+  const float s[] = {0.1f, 0.9f, 0.5f, 0.9f, -1.0f, 0.5f};
+  int32_t idx[4];
+  float out[4];
+  SelectTopK(s, 6, 4, idx, out);
+  EXPECT_EQ(std::vector<int32_t>(idx, idx + 4), (std::vector<int32_t>{1, 3, 2, 5}));
+  EXPECT_FLOAT_EQ(out[0], 0.9f);
+  EXPECT_FLOAT_EQ(out[3], 0.5f);
+}
+
+TEST(TopKTest, ExactSearchOnHandCheckedVectors) {
+  Mat q(2, 2), c(3, 2);
+  q << 1, 0, 0, 1;
+  c << 0.6f, 0.8f, 1, 0, 0, -1;
+  SearchOptions o;
+  o.k = 2;
+  o.exact = true;
+  TopK t = TopKInnerProduct(q, c, o);
+  EXPECT_EQ(t.idx, (std::vector<int32_t>{1, 0, 0, 1}));
+  EXPECT_FLOAT_EQ(t.score[0], 1.0f);
+  EXPECT_FLOAT_EQ(t.score[1], 0.6f);
+  EXPECT_FLOAT_EQ(t.score[2], 0.8f);
+  EXPECT_FLOAT_EQ(t.score[3], 0.0f);
+}
+
+Mat RandomUnitRows(int64_t rows, int64_t cols, uint64_t seed) {
+  Mat m(rows, cols);
+  FillGaussian(m.data(), m.size(), seed, 1);
+  NormalizeRows(m.data(), rows, cols, cols, 1);
+  return m;
+}
+
+TEST(TopKTest, FastSearchMatchesExactTopK) {
+  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
+  // Queries correlated with some candidates, as in alignment, plus noise.
+  Mat c = RandomUnitRows(3000, 272, 1);
+  Mat q = RandomUnitRows(333, 272, 2);
+  for (int64_t i = 0; i < q.rows(); ++i) q.row(i) += 0.5f * c.row(i * 7);
+  NormalizeRows(q.data(), q.rows(), q.cols(), q.cols(), 1);
+  SearchOptions o;
+  o.k = 100;
+  o.exact = true;
+  TopK exact = TopKInnerProduct(q, c, o);
+  o.exact = false;
+  o.rerank = o.k;  // re-score every candidate: the exact top-k
+  TopK fast = TopKInnerProduct(q, c, o);
+  ASSERT_EQ(fast.idx.size(), exact.idx.size());
+  int64_t differ = 0;
+  for (size_t j = 0; j < exact.idx.size(); ++j) differ += exact.idx[j] != fast.idx[j];
+  EXPECT_EQ(differ, 0);
+  for (size_t j = 0; j < exact.score.size(); ++j) {
+    ASSERT_NEAR(fast.score[j], exact.score[j], 1e-5);
+  }
+}
+
+TEST(TopKTest, PartialRerankKeepsExactHeadAndCloseTail) {
+  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
+  Mat c = RandomUnitRows(2000, 512, 3);
+  Mat q = RandomUnitRows(200, 512, 4);
+  for (int64_t i = 0; i < q.rows(); ++i) q.row(i) += 0.7f * c.row(i * 9);
+  NormalizeRows(q.data(), q.rows(), q.cols(), q.cols(), 1);
+  SearchOptions o;
+  o.k = 100;
+  o.rerank = 10;
+  o.exact = true;
+  TopK exact = TopKInnerProduct(q, c, o);
+  o.exact = false;
+  TopK fast = TopKInnerProduct(q, c, o);
+  int64_t same_head = 0;
+  for (int64_t i = 0; i < q.rows(); ++i) {
+    same_head += fast.idx[i * o.k] == exact.idx[i * o.k];
+    EXPECT_NEAR(fast.score[i * o.k], exact.score[i * o.k], 1e-5);  // the head is exact fp32
+    for (int j = 0; j < o.k; ++j) {
+      ASSERT_NEAR(fast.score[i * o.k + j], exact.score[i * o.k + j], 2e-3);
+    }
+  }
+  EXPECT_EQ(same_head, q.rows());
+}
+
+}  // namespace
+}  // namespace baton::tea
