@@ -6,6 +6,7 @@
 
 #include "tea/features.h"
 #include "tea/linalg.h"
+#include "tea/memory.h"
 #include "tea/parallel.h"
 #include "tea/random.h"
 #include "tea/sinkhorn.h"
@@ -24,7 +25,7 @@ double Since(Clock::time_point t0) {
 // Rows `ids` of the fused features (1 - alpha) * fr + alpha * ft, each normalised.
 Mat FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, double alpha,
               int threads) {
-  Mat out(static_cast<int64_t>(ids.size()), fr.cols());
+  Mat out = LargeMat(static_cast<int64_t>(ids.size()), fr.cols());
   const float a = static_cast<float>(alpha), b = static_cast<float>(1.0 - alpha);
   ParallelFor(out.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
@@ -39,7 +40,7 @@ Mat FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, dou
 }
 
 Mat GatherRows(const Mat& m, const std::vector<int32_t>& rows) {
-  Mat out(static_cast<int64_t>(rows.size()), m.cols());
+  Mat out = LargeMat(static_cast<int64_t>(rows.size()), m.cols());
   for (size_t i = 0; i < rows.size(); ++i) out.row(i) = m.row(rows[i]);
   return out;
 }

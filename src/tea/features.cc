@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "tea/linalg.h"
+#include "tea/memory.h"
 #include "tea/parallel.h"
 #include "tea/random.h"
 
@@ -23,6 +24,35 @@ Mat RandomProjection(int64_t rows, int64_t cols, int64_t block, uint64_t seed, i
   return m;
 }
 
+// X[h] += sum over the tuples k of head h of W[k, c] * Y[t_k, head c], for the heads in [h0, h1);
+// W[k] is the sum of the tuple's kinds' rows of kind_proj.
+TEA_VECTOR_CLONES void AggregateHeads(const AspectMatrices& aspect, const int32_t* tuple_head,
+                                      const int32_t* tuple_tail, int64_t k0, int64_t k1,
+                                      const float* kind_proj, int64_t heads, int mini,
+                                      const float* y, float* x, float* w) {
+  const int64_t width = heads * mini;
+  for (int64_t k = k0; k < k1; ++k) {
+    for (int64_t c = 0; c < heads; ++c) w[c] = 0.0f;
+    for (int64_t p = aspect.tuple_ptr[k]; p < aspect.tuple_ptr[k + 1]; ++p) {
+      const float* kr = kind_proj + aspect.tuple_kind[p] * heads;
+      for (int64_t c = 0; c < heads; ++c) w[c] += kr[c];
+    }
+    float* dst = x + tuple_head[k] * width;
+    const float* src = y + tuple_tail[k] * width;
+    if (mini == 16) {  // the fixed-width case the compiler can fully vectorise
+      for (int64_t c = 0; c < heads; ++c) {
+        const float wc = w[c];
+        for (int j = 0; j < 16; ++j) dst[c * 16 + j] += wc * src[c * 16 + j];
+      }
+    } else {
+      for (int64_t c = 0; c < heads; ++c) {
+        const float wc = w[c];
+        for (int j = 0; j < mini; ++j) dst[c * mini + j] += wc * src[c * mini + j];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
@@ -37,7 +67,8 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
   const int threads = opt.threads;
 
   // --- Labels and propagation: E (N x wide), R (kinds x wide), one column block per step.
-  Mat e = Mat::Zero(n, wide);
+  Mat e = LargeMat(n, wide);
+  e.setZero();
   Mat r = Mat::Zero(aspect.kind_size, wide);
   Mat labels(static_cast<int64_t>(seeds.size()), d);
   std::vector<int32_t> label_of(n, -1);  // which seed's label an entity carries (last one wins)
@@ -69,7 +100,7 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
   // --- Random projections. Kind features R~ = R^ G pick a weight per head for every tuple;
   // entity features are projected per head by P_c, stacked into one (wide x width) matrix P so
   // that Y = E^ P is a single GEMM.
-  Mat y(n, width);
+  Mat y = LargeMat(n, width);
   Mat kind_proj(aspect.kind_size, heads);
   {
     ScopedPhase phase(times, "project");
@@ -102,7 +133,8 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
   // --- Triple view: X[h, head c] += W[k, c] * Y[t, head c] over tuples k = (h, t), where
   // W[k] = sum of the tuple's kinds' R~ rows. Tuples are sorted by head, so chunks of heads
   // never write the same row.
-  Mat x = Mat::Zero(n, width);
+  Mat x = LargeMat(n, width);
+  x.setZero();
   {
     ScopedPhase phase(times, "aggregate");
     const auto& th = g.tuple_head;
@@ -113,19 +145,8 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
     const int mini = opt.mini_dim;
     ParallelFor(n, 256, threads, [&](int64_t h0, int64_t h1) {
       std::vector<float> w(heads);
-      for (int64_t k = first[h0]; k < first[h1]; ++k) {
-        std::fill(w.begin(), w.end(), 0.0f);
-        for (int64_t p = aspect.tuple_ptr[k]; p < aspect.tuple_ptr[k + 1]; ++p) {
-          const float* kr = &kind_proj(aspect.tuple_kind[p], 0);
-          for (int64_t c = 0; c < heads; ++c) w[c] += kr[c];
-        }
-        float* dst = &x(th[k], 0);
-        const float* src = &y(tt[k], 0);
-        for (int64_t c = 0; c < heads; ++c) {
-          const float wc = w[c];
-          for (int j = 0; j < mini; ++j) dst[c * mini + j] += wc * src[c * mini + j];
-        }
-      }
+      AggregateHeads(aspect, th.data(), tt.data(), first[h0], first[h1], kind_proj.data(), heads,
+                     mini, y.data(), x.data(), w.data());
     });
     NormalizeRows(x.data(), n, width, width, threads);
   }

@@ -7,6 +7,10 @@
 
 #include "tea/eigen.h"
 
+// Hot element-wise loops are compiled for AVX-512, AVX2 and baseline x86-64; the loader picks the
+// best one for the running CPU (GCC function multi-versioning).
+#define TEA_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
 namespace baton::tea {
 
 // out[i, :cols] (+)= sum_j a[i, j] * x[j, :cols], rows of `a` split across threads.

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 
+#include "tea/memory.h"
 #include "tea/parallel.h"
 
 // Only the kernels carry an AVX-512 target attribute (not the whole file), so no inline library
@@ -198,20 +200,26 @@ TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, int thr
   ScopedPhase phase(times, "search_int8");
   ParallelFor(r.rows, kMc, threads, [&](int64_t r0, int64_t r1) {
     const int64_t rows = (r1 - r0 + kMr - 1) / kMr * kMr;
-    thread_local std::vector<float> buf;  // ~15 MB per thread, reused across chunks and calls
-    if (buf.size() < static_cast<size_t>(rows * ldo)) buf.resize(rows * ldo);
+    // ~15 MB per thread, reused across chunks and calls; every entry is written before it is read.
+    thread_local std::unique_ptr<float[]> buf;
+    thread_local size_t buf_size = 0;
+    if (buf_size < static_cast<size_t>(rows * ldo)) {
+      buf_size = rows * ldo;
+      buf.reset(new float[buf_size]);
+      AdviseHugePages(buf.get(), buf_size * sizeof(float));
+    }
     for (int64_t p = 0; p < pc.panels; ++p) {
       const int8_t* panel = pc.data.data() + p * pc.d4 * kNr * 4;
       for (int64_t i = 0; i < rows; i += kMr) {
         MicroKernel(qa.data() + (r0 + i) * pc.d4 * 4, pc.d4, panel, pc.inv_scale.data() + p * kNr,
-                    pc.offset.data() + p * kNr, buf.data() + i * ldo + p * kNr, ldo);
+                    pc.offset.data() + p * kNr, buf.get() + i * ldo + p * kNr, ldo);
       }
     }
     std::vector<int32_t> cand;
     std::vector<float> tmp;
     std::vector<uint64_t> keys(m);
     for (int64_t i = r0; i < r1; ++i) {
-      const float* approx = buf.data() + (i - r0) * ldo;
+      const float* approx = buf.get() + (i - r0) * ldo;
       SelectCandidates(approx, c.rows(), m, &cand, &tmp);
       for (int j = 0; j < m; ++j) keys[j] = Key(approx[cand[j]], cand[j]);
       // Exact fp32 scores for the best exact_n by int8, the int8 estimate (in cosine units) for

@@ -1,0 +1,23 @@
+#include "tea/memory.h"
+
+#include <sys/mman.h>
+
+namespace baton::tea {
+
+void AdviseHugePages(void* p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHuge = 2u << 20;
+  if (bytes < 2 * kHuge) return;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#endif
+}
+
+Mat LargeMat(int64_t rows, int64_t cols) {
+  Mat m(rows, cols);
+  AdviseHugePages(m.data(), sizeof(float) * static_cast<size_t>(m.size()));
+  return m;
+}
+
+}  // namespace baton::tea
