@@ -23,9 +23,10 @@ double Since(Clock::time_point t0) {
 }
 
 // Rows `ids` of the fused features (1 - alpha) * fr + alpha * ft, each normalised.
-Mat FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, double alpha,
-              int threads) {
-  Mat out = LargeMat(static_cast<int64_t>(ids.size()), fr.cols());
+void FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, double alpha,
+               int threads, Mat* out_mat) {
+  ReshapeLarge(out_mat, static_cast<int64_t>(ids.size()), fr.cols());
+  Mat& out = *out_mat;
   const float a = static_cast<float>(alpha), b = static_cast<float>(1.0 - alpha);
   ParallelFor(out.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
@@ -36,13 +37,6 @@ Mat FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, dou
     }
   });
   NormalizeRows(out.data(), out.rows(), out.cols(), out.cols(), threads);
-  return out;
-}
-
-Mat GatherRows(const Mat& m, const std::vector<int32_t>& rows) {
-  Mat out = LargeMat(static_cast<int64_t>(rows.size()), m.cols());
-  for (size_t i = 0; i < rows.size(); ++i) out.row(i) = m.row(rows[i]);
-  return out;
 }
 
 // Quirk Q5: CPython iterates a set of small non-negative ints in ascending (id mod table size)
@@ -136,6 +130,9 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   bool pseudo_done = false;  // has a pseudo-labelling step run yet
   int k_eval = opt.topk;
 
+  // Matrices reused across rounds (see FeatureWorkspace).
+  FeatureWorkspace ws;
+  Mat fr, ft, q, c;
   SearchOptions so;
   so.threads = opt.threads;
   so.exact = opt.exact_search;
@@ -147,13 +144,35 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     PhaseTimes pt;
 
     // --- Features of both aspects, fused for the test entities only.
-    Mat q, c;
     {
-      Mat fr = AspectFeatures(g, g.rel, seeds, fo, DeriveSeed(opt.seed, round, 1), &pt);
-      Mat ft = AspectFeatures(g, g.time, seeds, fo, DeriveSeed(opt.seed, round, 2), &pt);
+      AspectFeatures(g, g.rel, seeds, fo, DeriveSeed(opt.seed, round, 1), &ws, &fr, &pt);
+      AspectFeatures(g, g.time, seeds, fo, DeriveSeed(opt.seed, round, 2), &ws, &ft, &pt);
       ScopedPhase phase(&pt, "fuse");
-      q = FusedRows(fr, ft, left, opt.alpha, opt.threads);
-      c = FusedRows(fr, ft, right, opt.alpha, opt.threads);
+      FusedRows(fr, ft, left, opt.alpha, opt.threads, &q);
+      FusedRows(fr, ft, right, opt.alpha, opt.threads, &c);
+    }
+
+    // The pseudo-labelling step of this round searches the not-yet-matched test entities with the
+    // same features: a sub-block of the evaluation's scores, so it is answered by the same search.
+    const bool pseudo_step = round < opt.rounds;
+    std::vector<int32_t> rem_l, rem_r;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!matched_left[i]) rem_l.push_back(static_cast<int32_t>(i));
+      if (!matched_right[i]) rem_r.push_back(static_cast<int32_t>(i));
+    }
+    // Q6: the official code shrinks k for good once fewer candidates than k remain.
+    const int k_shrunk =
+        opt.faithful ? static_cast<int>(std::min<int64_t>(k_eval, rem_l.size())) : k_eval;
+    const int k_pseudo = static_cast<int>(
+        std::min<int64_t>({opt.faithful ? k_shrunk : opt.topk, static_cast<int64_t>(rem_l.size()),
+                           static_cast<int64_t>(rem_r.size())}));
+    const bool pseudo_reuses_eval = !pseudo_done && k_pseudo == std::min<int64_t>(k_eval, n);
+    SubsetSearch subset;
+    const bool want_subset = pseudo_step && !pseudo_reuses_eval && k_pseudo > 0;
+    if (want_subset) {
+      subset.rows = rem_l;
+      subset.cols = rem_r;
+      subset.k = k_pseudo;
     }
 
     // --- Evaluation on the full test set.
@@ -161,7 +180,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     TopK top;
     {
       ScopedPhase phase(&pt, "search");
-      top = TopKInnerProduct(q, c, so, &pt);
+      top = TopKInnerProduct(q, c, so, &pt, want_subset ? &subset : nullptr);
     }
     std::vector<float> p;
     {
@@ -183,21 +202,12 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     rr.elapsed_s = Since(t0);
 
     // --- Pseudo-labelling among the entities not matched yet.
-    if (round < opt.rounds) {
+    if (pseudo_step && k_pseudo > 0) {
       ScopedPhase phase(&pt, "pseudo");
-      std::vector<int32_t> rem_l, rem_r;
-      for (int64_t i = 0; i < n; ++i) {
-        if (!matched_left[i]) rem_l.push_back(static_cast<int32_t>(i));
-        if (!matched_right[i]) rem_r.push_back(static_cast<int32_t>(i));
-      }
-      if (opt.faithful) k_eval = std::min<int64_t>(k_eval, rem_l.size());  // Q6
-      const int k_pseudo = static_cast<int>(
-          std::min<int64_t>({opt.faithful ? k_eval : opt.topk, static_cast<int64_t>(rem_l.size()),
-                             static_cast<int64_t>(rem_r.size())}));
+      k_eval = k_shrunk;
       std::vector<float> pp;
-      TopK sub;
       const TopK* support = &top;
-      if (!pseudo_done && k_pseudo == top.k) {
+      if (pseudo_reuses_eval) {
         // Same features, same candidates: the evaluation's search is this step's search.
         if (opt.faithful) {
           // Q4/Q5: the official code looks simt up by set-iteration position in the test-ordered
@@ -220,10 +230,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
         std::iota(rem_l.begin(), rem_l.end(), 0);
         std::iota(rem_r.begin(), rem_r.end(), 0);
       } else {
-        Mat qs = GatherRows(q, rem_l), cs = GatherRows(c, rem_r);
-        SearchOptions sso = so;
-        sso.k = k_pseudo;
-        sub = TopKInnerProduct(qs, cs, sso, &pt);
+        const TopK& sub = subset.result;
         std::vector<int32_t> sl(rem_l.size()), sr(rem_r.size());
         for (size_t i = 0; i < rem_l.size(); ++i) sl[i] = left[rem_l[i]];
         for (size_t j = 0; j < rem_r.size(); ++j) sr[j] = right[rem_r[j]];

@@ -58,6 +58,16 @@ TEA_VECTOR_CLONES void AggregateHeads(const AspectMatrices& aspect, const int32_
 Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
                    const std::vector<std::pair<int32_t, int32_t>>& seeds, const FeatureOptions& opt,
                    uint64_t stream, PhaseTimes* times) {
+  FeatureWorkspace ws;
+  Mat out;
+  AspectFeatures(g, aspect, seeds, opt, stream, &ws, &out, times);
+  return out;
+}
+
+void AspectFeatures(const Graph& g, const AspectMatrices& aspect,
+                    const std::vector<std::pair<int32_t, int32_t>>& seeds,
+                    const FeatureOptions& opt, uint64_t stream, FeatureWorkspace* ws, Mat* out,
+                    PhaseTimes* times) {
   const int64_t n = g.node_size;
   const int64_t d = opt.label_dim;
   const int64_t views = opt.depth + 1;
@@ -67,7 +77,8 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
   const int threads = opt.threads;
 
   // --- Labels and propagation: E (N x wide), R (kinds x wide), one column block per step.
-  Mat e = LargeMat(n, wide);
+  ReshapeLarge(&ws->views, n, wide);
+  Mat& e = ws->views;
   e.setZero();
   Mat r = Mat::Zero(aspect.kind_size, wide);
   Mat labels(static_cast<int64_t>(seeds.size()), d);
@@ -100,7 +111,8 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
   // --- Random projections. Kind features R~ = R^ G pick a weight per head for every tuple;
   // entity features are projected per head by P_c, stacked into one (wide x width) matrix P so
   // that Y = E^ P is a single GEMM.
-  Mat y = LargeMat(n, width);
+  ReshapeLarge(&ws->projected, n, width);
+  Mat& y = ws->projected;
   Mat kind_proj(aspect.kind_size, heads);
   {
     ScopedPhase phase(times, "project");
@@ -128,12 +140,12 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
       for (int64_t c = 0; c < width; ++c) dst[c] += src[c];
     }
   }
-  e.resize(0, 0);
 
   // --- Triple view: X[h, head c] += W[k, c] * Y[t, head c] over tuples k = (h, t), where
   // W[k] = sum of the tuple's kinds' R~ rows. Tuples are sorted by head, so chunks of heads
   // never write the same row.
-  Mat x = LargeMat(n, width);
+  ReshapeLarge(out, n, width);
+  Mat& x = *out;
   x.setZero();
   {
     ScopedPhase phase(times, "aggregate");
@@ -150,7 +162,6 @@ Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
     });
     NormalizeRows(x.data(), n, width, width, threads);
   }
-  return x;
 }
 
 }  // namespace baton::tea

@@ -20,8 +20,21 @@ struct FeatureOptions {
   int threads = 2;
 };
 
-// Features of every entity (N x proj_dim*mini_dim), each row unit length or zero. `seeds` are the
-// aligned pairs whose two entities share a random label; `stream` seeds every random draw.
+// Scratch matrices reused across calls: fresh multi-hundred-MB allocations cost page faults.
+struct FeatureWorkspace {
+  Mat views;      // N x label_dim*(depth+1): [E0 | E1 | E2]
+  Mat projected;  // N x width: E^ P
+};
+
+// Features of every entity (N x proj_dim*mini_dim), each row unit length or zero, into *out
+// (reshaped if needed). `seeds` are the aligned pairs whose two entities share a random label;
+// `stream` seeds every random draw.
+void AspectFeatures(const Graph& g, const AspectMatrices& aspect,
+                    const std::vector<std::pair<int32_t, int32_t>>& seeds,
+                    const FeatureOptions& opt, uint64_t stream, FeatureWorkspace* ws, Mat* out,
+                    PhaseTimes* times);
+
+// Convenience form with a temporary workspace.
 Mat AspectFeatures(const Graph& g, const AspectMatrices& aspect,
                    const std::vector<std::pair<int32_t, int32_t>>& seeds, const FeatureOptions& opt,
                    uint64_t stream, PhaseTimes* times);

@@ -20,4 +20,11 @@ Mat LargeMat(int64_t rows, int64_t cols) {
   return m;
 }
 
+void ReshapeLarge(Mat* m, int64_t rows, int64_t cols) {
+  if (m->rows() != rows || m->cols() != cols) {
+    m->resize(0, 0);
+    *m = LargeMat(rows, cols);
+  }
+}
+
 }  // namespace baton::tea

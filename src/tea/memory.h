@@ -16,4 +16,8 @@ void AdviseHugePages(void* p, size_t bytes);
 // An uninitialised rows x cols matrix whose pages are advised before first touch.
 Mat LargeMat(int64_t rows, int64_t cols);
 
+// Gives *m the shape rows x cols, keeping its storage (and contents) when the shape already
+// matches.
+void ReshapeLarge(Mat* m, int64_t rows, int64_t cols);
+
 }  // namespace baton::tea

@@ -26,7 +26,8 @@ void SelectTopK(const float* scores, int64_t n, int k, int32_t* idx, float* out)
 
 namespace {
 
-TopK ExactTopK(const Mat& q, const Mat& c, int k, int threads) {
+TopK ExactTopK(const Mat& q, const Mat& c, int k, int threads, SubsetSearch* subset) {
+  SubsetIndex sx = PrepareSubset(subset, q.rows(), c.rows());
   TopK r;
   r.rows = q.rows();
   r.k = k;
@@ -42,8 +43,17 @@ TopK ExactTopK(const Mat& q, const Mat& c, int k, int threads) {
                 static_cast<int>(d), 1.0f, q.data() + q0 * d, static_cast<int>(d), c.data(),
                 static_cast<int>(d), 0.0f, buf.data(), static_cast<int>(nc));
     ParallelFor(m, 16, threads, [&](int64_t i0, int64_t i1) {
+      std::vector<float> masked;
       for (int64_t i = i0; i < i1; ++i) {
-        SelectTopK(buf.data() + i * nc, nc, k, &r.idx[(q0 + i) * k], &r.score[(q0 + i) * k]);
+        const float* row = buf.data() + i * nc;
+        SelectTopK(row, nc, k, &r.idx[(q0 + i) * k], &r.score[(q0 + i) * k]);
+        const int32_t sp = subset ? sx.row_pos[q0 + i] : -1;
+        if (sp < 0) continue;
+        masked.resize(subset->cols.size());
+        for (size_t j = 0; j < subset->cols.size(); ++j) masked[j] = row[subset->cols[j]];
+        const int ks = subset->k;
+        SelectTopK(masked.data(), static_cast<int64_t>(masked.size()), ks,
+                   &subset->result.idx[sp * ks], &subset->result.score[sp * ks]);
       }
     });
   }
@@ -54,14 +64,34 @@ TopK ExactTopK(const Mat& q, const Mat& c, int k, int threads) {
 
 bool FastSearchSupported() { return Int8SearchSupported(); }
 
+SubsetIndex PrepareSubset(SubsetSearch* subset, int64_t num_queries, int64_t num_candidates) {
+  SubsetIndex sx;
+  if (!subset) return sx;
+  sx.row_pos.assign(num_queries, -1);
+  sx.col_pos.assign(num_candidates, -1);
+  for (size_t i = 0; i < subset->rows.size(); ++i)
+    sx.row_pos[subset->rows[i]] = static_cast<int32_t>(i);
+  for (size_t j = 0; j < subset->cols.size(); ++j)
+    sx.col_pos[subset->cols[j]] = static_cast<int32_t>(j);
+  subset->k = static_cast<int>(std::min<int64_t>(subset->k, subset->cols.size()));
+  TopK& t = subset->result;
+  t.rows = static_cast<int64_t>(subset->rows.size());
+  t.k = subset->k;
+  t.idx.assign(t.rows * t.k, 0);
+  t.score.assign(t.rows * t.k, 0.0f);
+  return sx;
+}
+
 TopK TopKInnerProduct(const Mat& queries, const Mat& candidates, const SearchOptions& opt,
-                      PhaseTimes* times) {
+                      PhaseTimes* times, SubsetSearch* subset) {
   const int k = static_cast<int>(std::min<int64_t>(opt.k, candidates.rows()));
-  if (opt.exact || !Int8SearchSupported() || k + opt.margin >= candidates.rows()) {
+  const int64_t sub_cols = subset ? static_cast<int64_t>(subset->cols.size()) : candidates.rows();
+  if (opt.exact || !Int8SearchSupported() || k + opt.margin >= candidates.rows() ||
+      (subset && subset->k + opt.margin >= sub_cols)) {
     ScopedPhase phase(times, "search_fp32");
-    return ExactTopK(queries, candidates, k, opt.threads);
+    return ExactTopK(queries, candidates, k, opt.threads, subset);
   }
-  return Int8TopK(queries, candidates, k, opt.margin, opt.rerank, opt.threads, times);
+  return Int8TopK(queries, candidates, k, opt.margin, opt.rerank, opt.threads, times, subset);
 }
 
 }  // namespace baton::tea

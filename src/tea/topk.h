@@ -32,9 +32,27 @@ struct SearchOptions {
   int margin = 64;
 };
 
+// A second search answered from the same score computation: the rows `rows` (indices into the
+// queries) against only the candidates `cols` (indices into the candidates), top `k` each. The
+// result's rows follow `rows` and its idx are positions in `cols`. LightTEA's pseudo-labelling
+// searches exactly such a sub-block of the evaluation's scores.
+struct SubsetSearch {
+  std::vector<int32_t> rows, cols;
+  int k = 0;
+  TopK result;
+};
+
 // Queries and candidates must have the same width. k is clamped to the number of candidates.
+// `subset`, if given, is answered as well (see SubsetSearch).
 TopK TopKInnerProduct(const Mat& queries, const Mat& candidates, const SearchOptions& opt,
-                      PhaseTimes* times = nullptr);
+                      PhaseTimes* times = nullptr, SubsetSearch* subset = nullptr);
+
+// Maps a SubsetSearch to per-row / per-column positions (-1 = not in the subset), and allocates
+// its result.
+struct SubsetIndex {
+  std::vector<int32_t> row_pos, col_pos;
+};
+SubsetIndex PrepareSubset(SubsetSearch* subset, int64_t num_queries, int64_t num_candidates);
 
 // Selects the k largest of scores[0..n) into idx/score, sorted descending, ties by lower index.
 void SelectTopK(const float* scores, int64_t n, int k, int32_t* idx, float* out);

@@ -176,16 +176,14 @@ bool Int8SearchSupported() {
 }
 
 TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, int threads,
-              PhaseTimes* times) {
+              PhaseTimes* times, SubsetSearch* subset) {
+  const SubsetIndex sx = PrepareSubset(subset, q.rows(), c.rows());
   TopK r;
   r.rows = q.rows();
   r.k = k;
   r.idx.resize(r.rows * k);
   r.score.resize(r.rows * k);
   // Full re-ranking needs a margin of int8 candidates beyond k; partial re-ranking does not.
-  const bool full = rerank >= k;
-  const int m = static_cast<int>(std::min<int64_t>(full ? k + margin : k, c.rows()));
-  const int exact_n = full ? m : rerank;
   const int64_t d = q.cols();
 
   PackedCandidates pc;
@@ -216,29 +214,47 @@ TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, int thr
       }
     }
     std::vector<int32_t> cand;
-    std::vector<float> tmp;
-    std::vector<uint64_t> keys(m);
-    for (int64_t i = r0; i < r1; ++i) {
-      const float* approx = buf.get() + (i - r0) * ldo;
-      SelectCandidates(approx, c.rows(), m, &cand, &tmp);
+    std::vector<float> tmp, masked;
+    std::vector<uint64_t> keys;
+    // The k best of approx[0..n) with exact fp32 scores for the head; `ids` maps positions in
+    // approx to candidate rows (nullptr: identity).
+    auto select_row = [&](int64_t i, const float* approx, int64_t n, int kk, const int32_t* ids,
+                          int32_t* out_idx, float* out_score) {
+      const bool full = rerank >= kk;  // full re-ranking needs a margin beyond k
+      const int m = static_cast<int>(std::min<int64_t>(full ? kk + margin : kk, n));
+      const int exact_n = full ? m : std::min(rerank, m);
+      SelectCandidates(approx, n, m, &cand, &tmp);
+      keys.resize(m);
       for (int j = 0; j < m; ++j) keys[j] = Key(approx[cand[j]], cand[j]);
       // Exact fp32 scores for the best exact_n by int8, the int8 estimate (in cosine units) for
       // the rest; then one sort by the final value.
       if (exact_n < m) std::nth_element(keys.begin(), keys.begin() + exact_n, keys.end());
       const float* qi = q.data() + i * d;
       for (int j = 0; j < m; ++j) {
-        const int32_t id = static_cast<int32_t>(keys[j] & 0xffffffffu);
-        const float v = j < exact_n ? Dot(qi, c.data() + id * d, d) : approx[id] * q_inv_scale[i];
-        keys[j] = Key(v, id);
+        const int32_t pos = static_cast<int32_t>(keys[j] & 0xffffffffu);
+        const int32_t row = ids ? ids[pos] : pos;
+        const float v = j < exact_n ? Dot(qi, c.data() + row * d, d) : approx[pos] * q_inv_scale[i];
+        keys[j] = Key(v, pos);
       }
-      std::partial_sort(keys.begin(), keys.begin() + k, keys.end());
-      for (int j = 0; j < k; ++j) {
-        const int32_t id = static_cast<int32_t>(keys[j] & 0xffffffffu);
-        r.idx[i * k + j] = id;
+      std::partial_sort(keys.begin(), keys.begin() + kk, keys.end());
+      for (int j = 0; j < kk; ++j) {
+        out_idx[j] = static_cast<int32_t>(keys[j] & 0xffffffffu);
         uint32_t b = static_cast<uint32_t>(~(keys[j] >> 32));
         b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
-        std::memcpy(&r.score[i * k + j], &b, 4);
+        std::memcpy(&out_score[j], &b, 4);
       }
+    };
+    for (int64_t i = r0; i < r1; ++i) {
+      const float* approx = buf.get() + (i - r0) * ldo;
+      select_row(i, approx, c.rows(), k, nullptr, &r.idx[i * k], &r.score[i * k]);
+      const int32_t sp = subset ? sx.row_pos[i] : -1;
+      if (sp < 0) continue;
+      const int64_t ns = static_cast<int64_t>(subset->cols.size());
+      masked.resize(ns);
+      for (int64_t j = 0; j < ns; ++j) masked[j] = approx[subset->cols[j]];
+      const int ks = subset->k;
+      select_row(i, masked.data(), ns, ks, subset->cols.data(), &subset->result.idx[sp * ks],
+                 &subset->result.score[sp * ks]);
     }
   });
   return r;

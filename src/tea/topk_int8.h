@@ -8,6 +8,6 @@ namespace baton::tea {
 
 bool Int8SearchSupported();
 TopK Int8TopK(const Mat& queries, const Mat& candidates, int k, int margin, int rerank, int threads,
-              PhaseTimes* times);
+              PhaseTimes* times, SubsetSearch* subset);
 
 }  // namespace baton::tea

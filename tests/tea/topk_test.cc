@@ -90,3 +90,45 @@ TEST(TopKTest, PartialRerankKeepsExactHeadAndCloseTail) {
 
 }  // namespace
 }  // namespace baton::tea
+
+namespace baton::tea {
+namespace {
+
+// The subset search must equal a separate search over the gathered rows and columns.
+void CheckSubsetEqualsSeparateSearch(bool exact) {
+  Mat c = RandomUnitRows(1500, 256, 5);
+  Mat q = RandomUnitRows(400, 256, 6);
+  for (int64_t i = 0; i < q.rows(); ++i) q.row(i) += 0.6f * c.row(i * 3);
+  NormalizeRows(q.data(), q.rows(), q.cols(), q.cols(), 1);
+  SubsetSearch sub;
+  for (int32_t i = 0; i < 400; i += 3) sub.rows.push_back(i);
+  for (int32_t j = 0; j < 1500; j += 2) sub.cols.push_back(j);
+  sub.k = 50;
+  SearchOptions o;
+  o.k = 80;
+  o.exact = exact;
+  o.rerank = 80;
+  TopK full = TopKInnerProduct(q, c, o, nullptr, &sub);
+  Mat qs(sub.rows.size(), q.cols()), cs(sub.cols.size(), c.cols());
+  for (size_t i = 0; i < sub.rows.size(); ++i) qs.row(i) = q.row(sub.rows[i]);
+  for (size_t j = 0; j < sub.cols.size(); ++j) cs.row(j) = c.row(sub.cols[j]);
+  o.k = 50;
+  o.exact = true;
+  TopK separate = TopKInnerProduct(qs, cs, o);
+  ASSERT_EQ(sub.result.rows, separate.rows);
+  EXPECT_EQ(sub.result.idx, separate.idx);
+  for (size_t j = 0; j < separate.score.size(); ++j) {
+    ASSERT_NEAR(sub.result.score[j], separate.score[j], 1e-5);
+  }
+  EXPECT_EQ(full.rows, 400);
+}
+
+TEST(TopKTest, SubsetSearchEqualsSeparateSearchExactPath) { CheckSubsetEqualsSeparateSearch(true); }
+
+TEST(TopKTest, SubsetSearchEqualsSeparateSearchInt8Path) {
+  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
+  CheckSubsetEqualsSeparateSearch(false);
+}
+
+}  // namespace
+}  // namespace baton::tea
