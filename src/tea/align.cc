@@ -136,6 +136,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   SearchOptions so;
   so.threads = opt.threads;
   so.exact = opt.exact_search;
+  so.sorted = false;
 
   for (int round = 1; round <= opt.rounds; ++round) {
     RoundResult rr;

@@ -91,7 +91,8 @@ TopK TopKInnerProduct(const Mat& queries, const Mat& candidates, const SearchOpt
     ScopedPhase phase(times, "search_fp32");
     return ExactTopK(queries, candidates, k, opt.threads, subset);
   }
-  return Int8TopK(queries, candidates, k, opt.margin, opt.rerank, opt.threads, times, subset);
+  return Int8TopK(queries, candidates, k, opt.margin, opt.rerank, opt.sorted, opt.threads, times,
+                  subset);
 }
 
 }  // namespace baton::tea

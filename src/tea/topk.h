@@ -14,7 +14,7 @@ struct TopK {
   int64_t rows = 0;
   int k = 0;
   std::vector<int32_t> idx;  // rows x k candidate row indices
-  std::vector<float> score;  // rows x k fp32 inner products, descending per row
+  std::vector<float> score;  // rows x k inner products, descending per row unless not `sorted`
 };
 
 struct SearchOptions {
@@ -30,6 +30,9 @@ struct SearchOptions {
   bool exact = false;
   int rerank = 64;
   int margin = 64;
+  // Whether each row's k results must be in decreasing order. LightTEA's later steps only need
+  // the set (Sinkhorn, ranks and argmax compare values), so Align skips the sort (fast path only).
+  bool sorted = true;
 };
 
 // A second search answered from the same score computation: the rows `rows` (indices into the

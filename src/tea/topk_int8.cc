@@ -36,6 +36,23 @@ struct PackedCandidates {
   std::vector<int32_t> offset;        // 128 * sum of the row's int8 values (undoes the u8 shift)
 };
 
+// Quantises x[0..d) to int8 with scale 127 / max|x| (round to nearest even); returns max|x|.
+TEA_AVX512 float QuantizeRow(const float* x, int64_t d, int8_t* out) {
+  __m512 mx = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= d; j += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+  float m = _mm512_reduce_max_ps(mx);
+  for (int64_t t = j; t < d; ++t) m = std::max(m, std::fabs(x[t]));
+  const float s = m > 0 ? 127.0f / m : 0.0f;
+  const __m512 sv = _mm512_set1_ps(s);
+  for (j = 0; j + 16 <= d; j += 16) {
+    const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), sv));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), _mm512_cvtsepi32_epi8(v));
+  }
+  for (; j < d; ++j) out[j] = static_cast<int8_t>(std::nearbyint(x[j] * s));
+  return m;
+}
+
 PackedCandidates PackCandidates(const Mat& c, int threads) {
   PackedCandidates p;
   p.n = c.rows();
@@ -46,19 +63,15 @@ PackedCandidates PackCandidates(const Mat& c, int threads) {
   p.inv_scale.assign(p.panels * kNr, 0.0f);
   p.offset.assign(p.panels * kNr, 0);
   ParallelFor(p.n, 256, threads, [&](int64_t r0, int64_t r1) {
+    std::vector<int8_t> row(p.d4 * 4, 0);
     for (int64_t r = r0; r < r1; ++r) {
-      const float* x = c.data() + r * d;
-      float mx = 0;
-      for (int64_t j = 0; j < d; ++j) mx = std::max(mx, std::fabs(x[j]));
-      const float s = mx > 0 ? 127.0f / mx : 0.0f;
+      const float mx = QuantizeRow(c.data() + r * d, d, row.data());
       p.inv_scale[r] = mx > 0 ? mx / 127.0f : 0.0f;
-      int8_t* panel = p.data.data() + (r / kNr) * p.d4 * kNr * 4;
-      const int64_t lane = r % kNr;
+      int8_t* panel = p.data.data() + (r / kNr) * p.d4 * kNr * 4 + (r % kNr) * 4;
       int32_t sum = 0;
-      for (int64_t j = 0; j < d; ++j) {
-        const int8_t v = static_cast<int8_t>(std::lrintf(x[j] * s));
-        panel[(j / 4) * kNr * 4 + lane * 4 + (j % 4)] = v;
-        sum += v;
+      for (int64_t j4 = 0; j4 < p.d4; ++j4) {
+        std::memcpy(panel + j4 * kNr * 4, row.data() + j4 * 4, 4);
+        sum += row[j4 * 4] + row[j4 * 4 + 1] + row[j4 * 4 + 2] + row[j4 * 4 + 3];
       }
       p.offset[r] = 128 * sum;
     }
@@ -73,15 +86,12 @@ std::vector<uint8_t> QuantizeQueries(const Mat& q, int64_t d4, int threads,
   const int64_t rows = (q.rows() + kMr - 1) / kMr * kMr;
   std::vector<uint8_t> out(rows * d4 * 4, 128);
   ParallelFor(q.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
+    std::vector<int8_t> row(q.cols());
     for (int64_t r = r0; r < r1; ++r) {
-      const float* x = q.data() + r * q.cols();
-      float mx = 0;
-      for (int64_t j = 0; j < q.cols(); ++j) mx = std::max(mx, std::fabs(x[j]));
-      const float s = mx > 0 ? 127.0f / mx : 0.0f;
+      const float mx = QuantizeRow(q.data() + r * q.cols(), q.cols(), row.data());
       (*inv_scale)[r] = mx > 0 ? mx / 127.0f : 0.0f;
-      for (int64_t j = 0; j < q.cols(); ++j) {
-        out[r * d4 * 4 + j] = static_cast<uint8_t>(std::lrintf(x[j] * s) + 128);
-      }
+      uint8_t* o = out.data() + r * d4 * 4;
+      for (int64_t j = 0; j < q.cols(); ++j) o[j] = static_cast<uint8_t>(row[j] + 128);
     }
   });
   return out;
@@ -119,12 +129,47 @@ TEA_AVX512 void MicroKernel(const uint8_t* a, int64_t d4, const int8_t* panel,
   }
 }
 
-// Indices of the m largest of s[0..n), unordered. A threshold taken from a strided sample keeps
-// the full scan to one compare per element.
-void SelectCandidates(const float* s, int64_t n, int m, std::vector<int32_t>* out,
-                      std::vector<float>* tmp) {
-  out->clear();
-  constexpr int64_t kStride = 8;
+// Sort key: larger value first, then lower index; a float's bits made monotone as uint32.
+uint64_t Key(float v, int32_t idx) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);  // ascending order of v
+  return (static_cast<uint64_t>(~b) << 32) | static_cast<uint32_t>(idx);
+}
+
+float KeyValue(uint64_t key) {
+  uint32_t b = static_cast<uint32_t>(~(key >> 32));
+  b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
+  float v;
+  std::memcpy(&v, &b, 4);
+  return v;
+}
+
+int32_t KeyIndex(uint64_t key) { return static_cast<int32_t>(key & 0xffffffffu); }
+
+// Writes the indices i with s[i] >= thresh to out (capacity n); returns how many.
+TEA_AVX512 int64_t IndicesAtLeast(const float* s, int64_t n, float thresh, int32_t* out) {
+  int64_t count = 0, i = 0;
+  const __m512 t = _mm512_set1_ps(thresh);
+  __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i step = _mm512_set1_epi32(16);
+  for (; i + 16 <= n; i += 16) {
+    const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_loadu_ps(s + i), t, _CMP_GE_OQ);
+    _mm512_mask_compressstoreu_epi32(out + count, keep, idx);
+    count += __builtin_popcount(keep);
+    idx = _mm512_add_epi32(idx, step);
+  }
+  for (; i < n; ++i) {
+    if (s[i] >= thresh) out[count++] = static_cast<int32_t>(i);
+  }
+  return count;
+}
+
+// Keys of the m largest of s[0..n), unordered. A threshold taken from a strided sample keeps the
+// full scan to one vector compare per 16 elements.
+void SelectCandidates(const float* s, int64_t n, int m, std::vector<uint64_t>* keys,
+                      std::vector<float>* tmp, std::vector<int32_t>* ids) {
+  constexpr int64_t kStride = 16;
   const int64_t sample_n = n / kStride;
   const int64_t want = 2 * m / kStride;  // aim for ~2x m survivors
   float thresh = -INFINITY;
@@ -134,26 +179,15 @@ void SelectCandidates(const float* s, int64_t n, int m, std::vector<int32_t>* ou
     std::nth_element(tmp->begin(), tmp->begin() + want, tmp->end(), std::greater<float>());
     thresh = (*tmp)[want];
   }
-  for (int64_t i = 0; i < n; ++i) {
-    if (s[i] >= thresh) out->push_back(static_cast<int32_t>(i));
+  ids->resize(n);
+  int64_t count = IndicesAtLeast(s, n, thresh, ids->data());
+  if (count < m) count = IndicesAtLeast(s, n, -INFINITY, ids->data());  // unlucky sample
+  keys->resize(count);
+  for (int64_t j = 0; j < count; ++j) (*keys)[j] = Key(s[(*ids)[j]], (*ids)[j]);
+  if (count > m) {
+    std::nth_element(keys->begin(), keys->begin() + m, keys->end());
+    keys->resize(m);
   }
-  if (static_cast<int64_t>(out->size()) < m) {  // the sample was unlucky: take everything
-    out->resize(n);
-    std::iota(out->begin(), out->end(), 0);
-  }
-  auto better = [&](int32_t a, int32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
-  if (static_cast<int64_t>(out->size()) > m) {
-    std::nth_element(out->begin(), out->begin() + m, out->end(), better);
-    out->resize(m);
-  }
-}
-
-// Sort key: larger value first, then lower index; a float's bits made monotone as uint32.
-uint64_t Key(float v, int32_t idx) {
-  uint32_t b;
-  std::memcpy(&b, &v, 4);
-  b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);  // ascending order of v
-  return (static_cast<uint64_t>(~b) << 32) | static_cast<uint32_t>(idx);
 }
 
 TEA_AVX512 float Dot(const float* a, const float* b, int64_t d) {
@@ -175,7 +209,7 @@ bool Int8SearchSupported() {
          __builtin_cpu_supports("avx512vnni");
 }
 
-TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, int threads,
+TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, bool sorted, int threads,
               PhaseTimes* times, SubsetSearch* subset) {
   const SubsetIndex sx = PrepareSubset(subset, q.rows(), c.rows());
   TopK r;
@@ -213,35 +247,35 @@ TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, int thr
                     pc.offset.data() + p * kNr, buf.get() + i * ldo + p * kNr, ldo);
       }
     }
-    std::vector<int32_t> cand;
+    std::vector<int32_t> ids;
     std::vector<float> tmp, masked;
     std::vector<uint64_t> keys;
-    // The k best of approx[0..n) with exact fp32 scores for the head; `ids` maps positions in
+    // The k best of approx[0..n) with exact fp32 scores for the head; `cols` maps positions in
     // approx to candidate rows (nullptr: identity).
-    auto select_row = [&](int64_t i, const float* approx, int64_t n, int kk, const int32_t* ids,
+    auto select_row = [&](int64_t i, const float* approx, int64_t n, int kk, const int32_t* cols,
                           int32_t* out_idx, float* out_score) {
       const bool full = rerank >= kk;  // full re-ranking needs a margin beyond k
       const int m = static_cast<int>(std::min<int64_t>(full ? kk + margin : kk, n));
       const int exact_n = full ? m : std::min(rerank, m);
-      SelectCandidates(approx, n, m, &cand, &tmp);
-      keys.resize(m);
-      for (int j = 0; j < m; ++j) keys[j] = Key(approx[cand[j]], cand[j]);
+      SelectCandidates(approx, n, m, &keys, &tmp, &ids);
       // Exact fp32 scores for the best exact_n by int8, the int8 estimate (in cosine units) for
-      // the rest; then one sort by the final value.
+      // the rest.
       if (exact_n < m) std::nth_element(keys.begin(), keys.begin() + exact_n, keys.end());
       const float* qi = q.data() + i * d;
       for (int j = 0; j < m; ++j) {
-        const int32_t pos = static_cast<int32_t>(keys[j] & 0xffffffffu);
-        const int32_t row = ids ? ids[pos] : pos;
+        const int32_t pos = KeyIndex(keys[j]);
+        const int32_t row = cols ? cols[pos] : pos;
         const float v = j < exact_n ? Dot(qi, c.data() + row * d, d) : approx[pos] * q_inv_scale[i];
         keys[j] = Key(v, pos);
       }
-      std::partial_sort(keys.begin(), keys.begin() + kk, keys.end());
+      if (sorted) {
+        std::partial_sort(keys.begin(), keys.begin() + kk, keys.end());
+      } else if (m > kk) {
+        std::nth_element(keys.begin(), keys.begin() + kk, keys.end());
+      }
       for (int j = 0; j < kk; ++j) {
-        out_idx[j] = static_cast<int32_t>(keys[j] & 0xffffffffu);
-        uint32_t b = static_cast<uint32_t>(~(keys[j] >> 32));
-        b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
-        std::memcpy(&out_score[j], &b, 4);
+        out_idx[j] = KeyIndex(keys[j]);
+        out_score[j] = KeyValue(keys[j]);
       }
     };
     for (int64_t i = r0; i < r1; ++i) {

@@ -7,7 +7,7 @@
 namespace baton::tea {
 
 bool Int8SearchSupported();
-TopK Int8TopK(const Mat& queries, const Mat& candidates, int k, int margin, int rerank, int threads,
-              PhaseTimes* times, SubsetSearch* subset);
+TopK Int8TopK(const Mat& queries, const Mat& candidates, int k, int margin, int rerank, bool sorted,
+              int threads, PhaseTimes* times, SubsetSearch* subset);
 
 }  // namespace baton::tea
