@@ -115,6 +115,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   fo.proj_dim = opt.proj_dim > 0 ? opt.proj_dim : (yago ? opt.label_dim / 3 : opt.label_dim / 2);
   fo.mini_dim = opt.mini_dim;
   fo.threads = opt.threads;
+  fo.bf16_projection = !opt.fp32;
   report.width = fo.proj_dim * fo.mini_dim;
 
   const int64_t n = static_cast<int64_t>(split.test.size());
@@ -135,7 +136,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   Mat fr, ft, q, c;
   SearchOptions so;
   so.threads = opt.threads;
-  so.exact = opt.exact_search;
+  so.exact = opt.fp32;
   so.sorted = false;
 
   for (int round = 1; round <= opt.rounds; ++round) {

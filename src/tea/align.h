@@ -31,8 +31,11 @@ struct AlignOptions {
   double temperature = 0.02;
   int sinkhorn_iterations = 15;
   double pseudo_threshold = 0.8;  // Sinkhorn value a pair needs to become a pseudo-seed
-  bool exact_search = false;      // fp32 brute force instead of int8 candidates + fp32 re-rank
-  bool simt_dedup = false;        // count each (entity, time) of a fact once (quirk Q3 off)
+  // fp32 throughout, as the official code: fp32 BLAS projections and brute-force fp32 search.
+  // Default: bf16 projections and int8 candidate search with fp32 re-scoring, where the CPU has
+  // AVX-512 BF16/VNNI (docs/tea.md has the accuracy comparison).
+  bool fp32 = false;
+  bool simt_dedup = false;  // count each (entity, time) of a fact once (quirk Q3 off)
 };
 
 struct RoundResult {

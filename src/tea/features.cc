@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "tea/gemm_bf16.h"
 #include "tea/linalg.h"
 #include "tea/memory.h"
 #include "tea/parallel.h"
@@ -122,8 +123,14 @@ void AspectFeatures(const Graph& g, const AspectMatrices& aspect,
     Mat p = RandomProjection(wide, width, opt.mini_dim, DeriveSeed(stream, 3), threads);
     // E0 is zero except on seed entities: multiply the dense views [E1..] in one GEMM and add the
     // label view only for the (few) rows that carry a label.
-    Gemm(e.data() + d, wide, p.data() + d * width, width, y.data(), width, n, width, wide - d,
-         false, threads);
+    const bool bf16 = opt.bf16_projection && Bf16GemmSupported();
+    if (bf16) {
+      GemmBf16(e.data() + d, wide, p.data() + d * width, width, y.data(), width, n, width, wide - d,
+               threads);
+    } else {
+      Gemm(e.data() + d, wide, p.data() + d * width, width, y.data(), width, n, width, wide - d,
+           false, threads);
+    }
     std::vector<int64_t> rows;
     for (int64_t i = 0; i < n; ++i) {
       if (label_of[i] >= 0) rows.push_back(i);
@@ -133,7 +140,11 @@ void AspectFeatures(const Graph& g, const AspectMatrices& aspect,
       std::memcpy(&lab(j, 0), &e(rows[j], 0), sizeof(float) * d);
     }
     Mat add(lab.rows(), width);
-    Gemm(lab.data(), d, p.data(), width, add.data(), width, lab.rows(), width, d, false, threads);
+    if (bf16) {
+      GemmBf16(lab.data(), d, p.data(), width, add.data(), width, lab.rows(), width, d, threads);
+    } else {
+      Gemm(lab.data(), d, p.data(), width, add.data(), width, lab.rows(), width, d, false, threads);
+    }
     for (size_t j = 0; j < rows.size(); ++j) {
       float* dst = &y(rows[j], 0);
       const float* src = &add(j, 0);

@@ -26,7 +26,7 @@ std::string ReportJson(const AlignReport& r, const AlignOptions& opt) {
   nlohmann::json j;
   j["options"] = {{"seeds", opt.num_seeds},       {"rounds", opt.rounds},
                   {"threads", opt.threads},       {"seed", opt.seed},
-                  {"faithful", opt.faithful},     {"exact_search", opt.exact_search},
+                  {"faithful", opt.faithful},     {"fp32", opt.fp32},
                   {"simt_dedup", opt.simt_dedup}, {"topk", opt.topk}};
   j["test_pairs"] = r.test_pairs;
   j["width"] = r.width;

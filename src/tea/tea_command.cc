@@ -64,8 +64,9 @@ void AddTeaCommand(CLI::App& app, int& exit_code) {
   align->add_option("--out", flags->out, "Write metrics and timings as JSON to this file");
   align->add_option("--depth", flags->opt.depth, "Propagation steps (default mode only)")
       ->capture_default_str();
-  align->add_flag("--exact-search", flags->opt.exact_search,
-                  "fp32 brute-force search instead of int8 candidates + fp32 re-rank");
+  align->add_flag("--fp32", flags->opt.fp32,
+                  "fp32 throughout (BLAS projections, brute-force search) instead of bf16 "
+                  "projections and int8 candidates with fp32 re-scoring");
   align->add_flag("--simt-dedup", flags->opt.simt_dedup,
                   "Temporal similarity counts each (entity, time) of a fact once");
   align->callback([flags, &exit_code] { exit_code = RunAlign(*flags); });

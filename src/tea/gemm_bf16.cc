@@ -1,0 +1,121 @@
+#include "tea/gemm_bf16.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "tea/parallel.h"
+
+// As in topk_int8.cc, only the kernels carry the AVX-512 target attribute.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define TEA_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+namespace baton::tea {
+namespace {
+
+constexpr int kMr = 8;         // rows of A per micro-kernel
+constexpr int kNb = 3;         // 16-column vectors per micro-kernel
+constexpr int kNr = 16 * kNb;  // columns of B per packed panel
+constexpr int kMc = 96;        // rows of A per task (their bf16 rows stay in L1/L2)
+
+// fp32 -> bf16 bits, round to nearest even (NaN-free inputs).
+uint16_t ToBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0x7fff + ((u >> 16) & 1);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// B packed per panel of kNr columns: for every pair of rows (k, k+1), 16 lanes x 2 bf16 per
+// vector, so one 64-byte load feeds one vdpbf16ps.
+std::vector<uint16_t> PackB(const float* b, int64_t ldb, int64_t k, int64_t n, int64_t panels,
+                            int64_t k2) {
+  std::vector<uint16_t> p(panels * k2 * kNr * 2, 0);
+  for (int64_t r = 0; r < k; ++r) {
+    for (int64_t col = 0; col < n; ++col) {
+      const int64_t panel = col / kNr, lane = col % kNr;
+      p[((panel * k2 + r / 2) * kNr + lane) * 2 + (r % 2)] = ToBf16(b[r * ldb + col]);
+    }
+  }
+  return p;
+}
+
+TEA_AVX512_BF16 void MicroKernel(const uint16_t* a, int64_t k2, const uint16_t* panel, float* c,
+                                 int64_t ldc, int valid_cols) {
+  __m512 acc[kMr][kNb];
+  for (int r = 0; r < kMr; ++r) {
+    for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_setzero_ps();
+  }
+  const int64_t lda = k2 * 2;
+  for (int64_t kk = 0; kk < k2; ++kk) {
+    __m512bh bv[kNb];
+    for (int b = 0; b < kNb; ++b) {
+      bv[b] = (__m512bh)_mm512_loadu_si512(panel + (kk * kNr + b * 16) * 2);
+    }
+    for (int r = 0; r < kMr; ++r) {
+      int32_t word;
+      std::memcpy(&word, a + r * lda + kk * 2, 4);
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(word);
+      for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], av, bv[b]);
+    }
+  }
+  if (valid_cols == kNr) {
+    for (int r = 0; r < kMr; ++r) {
+      for (int b = 0; b < kNb; ++b) _mm512_storeu_ps(c + r * ldc + b * 16, acc[r][b]);
+    }
+  } else {
+    for (int r = 0; r < kMr; ++r) {
+      for (int b = 0; b < kNb; ++b) {
+        const int left = std::clamp(valid_cols - b * 16, 0, 16);
+        const __mmask16 mask = static_cast<__mmask16>((1u << left) - 1u);
+        _mm512_mask_storeu_ps(c + r * ldc + b * 16, mask, acc[r][b]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool Bf16GemmSupported() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512bf16");
+}
+
+void GemmBf16(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+              int64_t m, int64_t n, int64_t k, int threads) {
+  if (m == 0 || n == 0) return;
+  const int64_t k2 = (k + 1) / 2;
+  const int64_t panels = (n + kNr - 1) / kNr;
+  const std::vector<uint16_t> pb = PackB(b, ldb, k, n, panels, k2);
+  ParallelFor(m, kMc, threads, [&](int64_t r0, int64_t r1) {
+    // This task's rows of A as bf16, padded to whole micro-kernels with zero rows.
+    const int64_t rows = (r1 - r0 + kMr - 1) / kMr * kMr;
+    std::vector<uint16_t> pa(rows * k2 * 2, 0);
+    for (int64_t i = r0; i < r1; ++i) {
+      for (int64_t j = 0; j < k; ++j) pa[(i - r0) * k2 * 2 + j] = ToBf16(a[i * lda + j]);
+    }
+    std::vector<float> edge(kMr * kNr);  // for the last, partial block of rows
+    for (int64_t p = 0; p < panels; ++p) {
+      const int valid = static_cast<int>(std::min<int64_t>(kNr, n - p * kNr));
+      for (int64_t i = 0; i < rows; i += kMr) {
+        const int64_t live = std::min<int64_t>(kMr, (r1 - r0) - i);
+        if (live == kMr) {
+          MicroKernel(pa.data() + i * k2 * 2, k2, pb.data() + p * k2 * kNr * 2,
+                      c + (r0 + i) * ldc + p * kNr, ldc, valid);
+        } else {
+          MicroKernel(pa.data() + i * k2 * 2, k2, pb.data() + p * k2 * kNr * 2, edge.data(), kNr,
+                      kNr);
+          for (int64_t r = 0; r < live; ++r) {
+            std::memcpy(c + (r0 + i + r) * ldc + p * kNr, edge.data() + r * kNr,
+                        sizeof(float) * valid);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace baton::tea
