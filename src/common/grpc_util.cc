@@ -75,7 +75,7 @@ Status RetryIdempotent(const std::function<Status()>& call, std::chrono::millise
   }
 }
 
-grpc::Status CheckToken(const grpc::ServerContext* ctx, const std::string& token) {
+grpc::Status CheckToken(const grpc::ServerContextBase* ctx, const std::string& token) {
   const auto& md = ctx->client_metadata();
   auto it = md.find(kTokenMetadataKey);
   if (it == md.end()) {

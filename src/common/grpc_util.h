@@ -34,6 +34,6 @@ Status RetryIdempotent(const std::function<Status()>& call, std::chrono::millise
                        BackoffOptions backoff = {});
 
 // Server side: OK if the call's metadata carries `token`, PERMISSION_DENIED otherwise.
-grpc::Status CheckToken(const grpc::ServerContext* ctx, const std::string& token);
+grpc::Status CheckToken(const grpc::ServerContextBase* ctx, const std::string& token);
 
 }  // namespace baton

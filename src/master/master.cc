@@ -30,70 +30,88 @@ std::string MasterAddrPath(const std::string& state_dir) { return state_dir + "/
 namespace {
 
 // Every handler: refuse calls without the job token, then run the core's logic; baton::Status
-// becomes grpc::Status here and nowhere else.
-#define BATON_HANDLER(ctx, body)                              \
-  do {                                                        \
-    grpc::Status auth = CheckToken((ctx), core_->token());    \
-    if (!auth.ok()) return auth;                              \
-    return ToGrpc(body);                                      \
+// becomes grpc::Status here and nowhere else. Handlers use gRPC's callback API and never block:
+// a reply that must wait for durability is finished by the state store's writer thread, so gRPC's
+// threads stay free and concurrent calls share one group commit.
+#define BATON_HANDLER(ctx, body)                                 \
+  do {                                                           \
+    grpc::ServerUnaryReactor* reactor = (ctx)->DefaultReactor(); \
+    grpc::Status auth = CheckToken((ctx), core_->token());       \
+    reactor->Finish(auth.ok() ? ToGrpc(body) : auth);            \
+    return reactor;                                              \
   } while (0)
 
-class NodeServiceImpl final : public v1::NodeService::Service {
+#define BATON_DURABLE_HANDLER(ctx, call)                                           \
+  do {                                                                             \
+    grpc::ServerUnaryReactor* reactor = (ctx)->DefaultReactor();                   \
+    grpc::Status auth = CheckToken((ctx), core_->token());                         \
+    if (!auth.ok()) {                                                              \
+      reactor->Finish(auth);                                                       \
+      return reactor;                                                              \
+    }                                                                              \
+    Deferred deferred;                                                             \
+    Status status = (call);                                                        \
+    core_->Complete(std::move(status), std::move(deferred),                        \
+                    [reactor](const Status& s) { reactor->Finish(ToGrpc(s)); });   \
+    return reactor;                                                                \
+  } while (0)
+
+class NodeServiceImpl final : public v1::NodeService::CallbackService {
  public:
   explicit NodeServiceImpl(MasterCore* core) : core_(core) {}
-  grpc::Status RegisterNode(grpc::ServerContext* ctx, const v1::RegisterNodeRequest* req,
+  grpc::ServerUnaryReactor* RegisterNode(grpc::CallbackServerContext* ctx, const v1::RegisterNodeRequest* req,
                             v1::RegisterNodeReply* reply) override {
-    BATON_HANDLER(ctx, core_->RegisterNode(*req, reply));
+    BATON_DURABLE_HANDLER(ctx, core_->RegisterNode(*req, reply, &deferred));
   }
-  grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx, const v1::HeartbeatRequest* req,
                          v1::HeartbeatReply* reply) override {
     BATON_HANDLER(ctx, core_->Heartbeat(*req, reply));
   }
-  grpc::Status ReportExit(grpc::ServerContext* ctx, const v1::ReportExitRequest* req,
+  grpc::ServerUnaryReactor* ReportExit(grpc::CallbackServerContext* ctx, const v1::ReportExitRequest* req,
                           v1::ReportExitReply*) override {
-    BATON_HANDLER(ctx, core_->ReportExit(*req));
+    BATON_DURABLE_HANDLER(ctx, core_->ReportExit(*req, &deferred));
   }
 
  private:
   MasterCore* core_;
 };
 
-class ShardServiceImpl final : public v1::ShardService::Service {
+class ShardServiceImpl final : public v1::ShardService::CallbackService {
  public:
   explicit ShardServiceImpl(MasterCore* core) : core_(core) {}
-  grpc::Status LeaseShard(grpc::ServerContext* ctx, const v1::LeaseShardRequest* req,
+  grpc::ServerUnaryReactor* LeaseShard(grpc::CallbackServerContext* ctx, const v1::LeaseShardRequest* req,
                           v1::LeaseShardReply* reply) override {
-    BATON_HANDLER(ctx, core_->LeaseShard(*req, reply));
+    BATON_DURABLE_HANDLER(ctx, core_->LeaseShard(*req, reply, &deferred));
   }
-  grpc::Status RenewLeases(grpc::ServerContext* ctx, const v1::RenewLeasesRequest* req,
+  grpc::ServerUnaryReactor* RenewLeases(grpc::CallbackServerContext* ctx, const v1::RenewLeasesRequest* req,
                            v1::RenewLeasesReply* reply) override {
     BATON_HANDLER(ctx, core_->RenewLeases(*req, reply));
   }
-  grpc::Status CommitShard(grpc::ServerContext* ctx, const v1::CommitShardRequest* req,
+  grpc::ServerUnaryReactor* CommitShard(grpc::CallbackServerContext* ctx, const v1::CommitShardRequest* req,
                            v1::CommitShardReply*) override {
-    BATON_HANDLER(ctx, core_->CommitShard(*req));
+    BATON_DURABLE_HANDLER(ctx, core_->CommitShard(*req, &deferred));
   }
-  grpc::Status FailShard(grpc::ServerContext* ctx, const v1::FailShardRequest* req,
+  grpc::ServerUnaryReactor* FailShard(grpc::CallbackServerContext* ctx, const v1::FailShardRequest* req,
                          v1::FailShardReply* reply) override {
-    BATON_HANDLER(ctx, core_->FailShard(*req, reply));
+    BATON_DURABLE_HANDLER(ctx, core_->FailShard(*req, reply, &deferred));
   }
 
  private:
   MasterCore* core_;
 };
 
-class JobServiceImpl final : public v1::JobService::Service {
+class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
   explicit JobServiceImpl(MasterCore* core) : core_(core) {}
-  grpc::Status ReportProgress(grpc::ServerContext* ctx, const v1::ReportProgressRequest* req,
+  grpc::ServerUnaryReactor* ReportProgress(grpc::CallbackServerContext* ctx, const v1::ReportProgressRequest* req,
                               v1::ReportProgressReply*) override {
     BATON_HANDLER(ctx, core_->ReportProgress(*req));
   }
-  grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest*,
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* ctx, const v1::GetStatusRequest*,
                          v1::JobStatus* reply) override {
     BATON_HANDLER(ctx, (core_->GetStatus(reply), Status::Ok()));
   }
-  grpc::Status ScaleWorkers(grpc::ServerContext* ctx, const v1::ScaleWorkersRequest* req,
+  grpc::ServerUnaryReactor* ScaleWorkers(grpc::CallbackServerContext* ctx, const v1::ScaleWorkersRequest* req,
                             v1::ScaleWorkersReply* reply) override {
     BATON_HANDLER(ctx, core_->ScaleWorkers(*req, reply));
   }

@@ -30,7 +30,28 @@ Status MasterCore::WaitDurable(uint64_t seq) {
   return s;
 }
 
-Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply) {
+void MasterCore::Complete(Status status, Deferred deferred,
+                          std::function<void(const Status&)> finish) {
+  if (!status.ok() || deferred.seq == 0) {
+    if (status.ok() && deferred.then) status = deferred.then();
+    finish(status);
+    return;
+  }
+  store_->WhenDurable(deferred.seq, [then = std::move(deferred.then),
+                                     finish = std::move(finish)](const Status& durable) {
+    Status s = durable;
+    if (!s.ok()) {
+      spdlog::critical("state store failed: {}", s.ToString());
+      s = Status::Unavailable("master cannot persist state: " + s.message());
+    } else if (then) {
+      s = then();
+    }
+    finish(s);
+  });
+}
+
+Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply,
+                                Deferred* d) {
   if (req.node_id().empty() || req.node_id().find('/') != std::string::npos) {
     return Status::InvalidArgument("node_id must be non-empty and contain no '/'");
   }
@@ -40,8 +61,8 @@ Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::Register
                req.hostname(), req.agent_pid());
   if (reg.agent_replaced) {
     int revoked = 0;
-    BATON_RETURN_IF_ERROR(WaitDurable(dds_->RevokeWorkersWithPrefix(
-        req.node_id() + "/", "agent of node " + req.node_id() + " was replaced", &revoked)));
+    d->seq = dds_->RevokeWorkersWithPrefix(
+        req.node_id() + "/", "agent of node " + req.node_id() + " was replaced", &revoked);
     if (revoked > 0) {
       spdlog::warn("node {} came back with a new agent: {} lease(s) of its old workers re-queued",
                    req.node_id(), revoked);
@@ -78,7 +99,7 @@ Status MasterCore::Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatReply
   return Status::Ok();
 }
 
-Status MasterCore::ReportExit(const v1::ReportExitRequest& req) {
+Status MasterCore::ReportExit(const v1::ReportExitRequest& req, Deferred* d) {
   registry_.RecordExit(req);
   std::string worker = req.node_id() + "/" + std::to_string(req.local_rank());
   std::string reason;
@@ -89,15 +110,16 @@ Status MasterCore::ReportExit(const v1::ReportExitRequest& req) {
     default: reason = "exited"; break;
   }
   int revoked = 0;
-  uint64_t seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &revoked);
+  d->seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &revoked);
   if (req.kind() != v1::EXIT_KIND_EXITED || req.exit_code() != 0 || revoked > 0) {
     spdlog::warn("worker {} (pid {}) {}; {} lease(s) re-queued{}", worker, req.pid(), reason,
                  revoked, req.will_restart() ? "; agent restarts it" : "");
   }
-  return WaitDurable(seq);
+  return Status::Ok();
 }
 
-Status MasterCore::LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply) {
+Status MasterCore::LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply,
+                              Deferred* d) {
   if (req.worker_id().empty()) return Status::InvalidArgument("worker_id is required");
   LeaseOutcome out = dds_->Lease(req.worker_id(), WallMillis());
   switch (out.kind) {
@@ -110,7 +132,7 @@ Status MasterCore::LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardRe
       return Status::Ok();
     case LeaseOutcome::kLeased: break;
   }
-  BATON_RETURN_IF_ERROR(WaitDurable(out.seq));
+  d->seq = out.seq;  // the reply goes out only once the lease is durable
   const Shard& s = out.shard;
   reply->set_outcome(v1::LeaseShardReply::OUTCOME_LEASED);
   v1::ShardLease* l = reply->mutable_lease();
@@ -142,7 +164,7 @@ Status MasterCore::RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLease
   return Status::Ok();
 }
 
-Status MasterCore::CommitShard(const v1::CommitShardRequest& req) {
+Status MasterCore::CommitShard(const v1::CommitShardRequest& req, Deferred* d) {
   if (req.has_output() && !output_.enabled()) {
     return Status::InvalidArgument("commit carries output but the job has no output.dir");
   }
@@ -156,20 +178,24 @@ Status MasterCore::CommitShard(const v1::CommitShardRequest& req) {
   }
   // The DONE transition must be durable before the output is promoted: a crash in between leaves
   // a staged file that recovery promotes, never a promoted output for an unrecorded commit.
-  BATON_RETURN_IF_ERROR(WaitDurable(out->seq));
-  if (req.has_output()) {
-    Status promoted = output_.Promote(req.shard_id(), req.token());
-    if (!promoted.ok()) {
-      spdlog::error("shard {} committed but its output was not promoted: {}", req.shard_id(),
-                    promoted.ToString());
-      return promoted;
+  d->seq = out->seq;
+  d->then = [this, req, already = out->already_committed]() -> Status {
+    if (req.has_output()) {
+      Status promoted = output_.Promote(req.shard_id(), req.token());
+      if (!promoted.ok()) {
+        spdlog::error("shard {} committed but its output was not promoted: {}", req.shard_id(),
+                      promoted.ToString());
+        return promoted;
+      }
     }
-  }
-  if (!out->already_committed) registry_.RecordCommit(req.worker_id());
+    if (!already) registry_.RecordCommit(req.worker_id());
+    return Status::Ok();
+  };
   return Status::Ok();
 }
 
-Status MasterCore::FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply) {
+Status MasterCore::FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply,
+                             Deferred* d) {
   Result<Dds::FailOutcome> out = dds_->Fail(req.shard_id(), req.token(), req.reason());
   if (!out.ok()) return out.status();
   output_.Discard(req.shard_id(), req.token());
@@ -178,7 +204,8 @@ Status MasterCore::FailShard(const v1::FailShardRequest& req, v1::FailShardReply
                   req.reason().substr(0, 200));
   }
   reply->set_dead_lettered(out->dead_lettered);
-  return WaitDurable(out->seq);
+  d->seq = out->seq;
+  return Status::Ok();
 }
 
 Status MasterCore::ReportProgress(const v1::ReportProgressRequest& req) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +20,13 @@
 
 namespace baton::master {
 
+// What a handler must wait for before it answers: its transitions durable (seq), then optional
+// follow-up work (promoting a committed output). Handlers never block on the store themselves.
+struct Deferred {
+  uint64_t seq = 0;
+  std::function<Status()> then;
+};
+
 class MasterCore {
  public:
   MasterCore(JobSpec spec, std::string token, std::string job_id,
@@ -30,14 +39,20 @@ class MasterCore {
   OutputCommitter& output() { return output_; }
 
   // Node service.
-  Status RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply);
+  // Calls `finish` with the handler's final status: at once if nothing must become durable, else
+  // from the store's writer once `deferred.seq` is durable (after running `deferred.then`).
+  void Complete(Status status, Deferred deferred, std::function<void(const Status&)> finish);
+
+  // Handlers taking a Deferred answer only through Complete().
+  Status RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply,
+                      Deferred* d);
   Status Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatReply* reply);
-  Status ReportExit(const v1::ReportExitRequest& req);
+  Status ReportExit(const v1::ReportExitRequest& req, Deferred* d);
   // Shard service.
-  Status LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply);
+  Status LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply, Deferred* d);
   Status RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLeasesReply* reply);
-  Status CommitShard(const v1::CommitShardRequest& req);
-  Status FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply);
+  Status CommitShard(const v1::CommitShardRequest& req, Deferred* d);
+  Status FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply, Deferred* d);
   // Job service.
   Status ReportProgress(const v1::ReportProgressRequest& req);
   void GetStatus(v1::JobStatus* status);

@@ -55,6 +55,9 @@ class StateStore {
   virtual uint64_t Append(ShardUpdate update) = 0;
   // Blocks until every transition up to `seq` is durable, or the store has failed.
   virtual Status WaitDurable(uint64_t seq) = 0;
+  // Calls `done` once every transition up to `seq` is durable (OK) or the store has failed: inline
+  // if that is already so, else from the store's writer thread. `done` must not block.
+  virtual void WhenDurable(uint64_t seq, std::function<void(const Status&)> done) = 0;
 };
 
 struct SqliteStoreOptions {
@@ -64,8 +67,8 @@ struct SqliteStoreOptions {
   bool fsync_each_commit = false;
 };
 
-// SQLite (WAL) store at `path`. Concurrent Append calls are committed together by one writer thread
-// (group commit), which is what makes durable leases cheap.
+// SQLite (WAL) store at `path`. A writer thread commits everything appended since its last
+// transaction in one transaction (group commit), which is what makes durable leases cheap.
 Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
                                                         SqliteStoreOptions options = {});
 

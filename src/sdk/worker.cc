@@ -174,6 +174,21 @@ Worker::~Worker() {
   }
   impl_->cv.notify_all();
   if (impl_->background.joinable()) impl_->background.join();
+  ReportProgress();  // the last counts, so that status shows what this process did
+}
+
+void Worker::ReportProgress() {
+  v1::ReportProgressRequest req;
+  req.set_worker_id(identity_.worker_id);
+  req.set_node_id(identity_.node_id);
+  req.set_records_total(records_.load());
+  ProcessStats ps = ReadProcessStats(::getpid());
+  req.set_cpu_seconds(ps.cpu_seconds);
+  req.set_rss_bytes(ps.rss_bytes);
+  grpc::ClientContext ctx;
+  PrepareContext(ctx, identity_.token, std::chrono::milliseconds(1000));
+  v1::ReportProgressReply reply;
+  (void)impl_->job->ReportProgress(&ctx, req, &reply);  // best effort: status only
 }
 
 Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
@@ -229,17 +244,7 @@ Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
       if (now >= next_progress) {
         next_progress = now + self->options_.progress_interval_ms;
         lock.unlock();
-        v1::ReportProgressRequest req;
-        req.set_worker_id(self->identity_.worker_id);
-        req.set_node_id(self->identity_.node_id);
-        req.set_records_total(self->records_.load());
-        ProcessStats ps = ReadProcessStats(::getpid());
-        req.set_cpu_seconds(ps.cpu_seconds);
-        req.set_rss_bytes(ps.rss_bytes);
-        grpc::ClientContext ctx;
-        PrepareContext(ctx, self->identity_.token, std::chrono::milliseconds(1000));
-        v1::ReportProgressReply reply;
-        (void)self->impl_->job->ReportProgress(&ctx, req, &reply);  // best effort
+        self->ReportProgress();
         lock.lock();
       }
       int64_t wake = std::min(next_renew, next_progress);

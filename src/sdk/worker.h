@@ -115,6 +115,7 @@ class Worker {
   struct Impl;
   Worker(WorkerIdentity identity, WorkerOptions options);
   void Forget(const Shard& shard);
+  void ReportProgress();
 
   WorkerIdentity identity_;
   WorkerOptions options_;

@@ -1,0 +1,26 @@
+// `baton run JOB.yaml`: the local backend. Starts the job's master and its agents as processes on
+// this machine, supervises them (a dead master is restarted on the same state dir and port; a dead
+// agent is restarted and its node's old leases are re-queued), shows a live progress line, and
+// returns when every shard is settled. Running the same command again resumes the job.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+namespace baton::launch {
+
+struct LocalRunOptions {
+  std::string spec_path;
+  // The `baton` executable to start masters and agents with (default: this process's own).
+  std::string baton_binary;
+  // Progress line period when stderr is not a terminal. Default 5 s.
+  int64_t progress_log_ms = 5000;
+  // How long to wait for a started master to publish its address. Default 30 s.
+  int64_t master_start_timeout_ms = 30000;
+};
+
+// Exit codes: 0 job SUCCEEDED (or PARTIAL, allowed by the spec), 1 job FAILED or could not run,
+// 2 invalid spec or state dir (nothing was started), 130 interrupted (resume by running again).
+int RunLocalJob(const LocalRunOptions& options, const std::atomic<bool>& interrupted);
+
+}  // namespace baton::launch

@@ -1,0 +1,23 @@
+// Reading a job's status from its master: what `baton status` and `baton run` show.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "baton/v1/baton.pb.h"
+#include "common/status.h"
+
+namespace baton::launch {
+
+Result<v1::JobStatus> FetchStatus(const std::string& address, const std::string& token,
+                                  std::chrono::milliseconds deadline = std::chrono::seconds(2));
+
+// One line: "done/total shards, records, rate, ETA".
+std::string ProgressLine(const v1::JobStatus& st);
+// A multi-line report for humans (nodes, workers with speed, dead letters).
+std::string HumanStatus(const v1::JobStatus& st);
+// The status as JSON (protobuf's canonical JSON mapping).
+std::string JsonStatus(const v1::JobStatus& st);
+const char* JobStateName(v1::JobState s);
+
+}  // namespace baton::launch

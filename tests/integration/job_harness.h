@@ -1,0 +1,74 @@
+// Harness for end-to-end tests: generates a wordcount job in a temporary directory, runs the real
+// `baton` binary as a child process, finds and signals the job's real processes, and checks the
+// output against counts computed directly from the input.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace baton::testing {
+
+struct WordcountJobOptions {
+  int lines = 20000;
+  int records_per_shard = 500;
+  int nodes = 2;
+  int workers_per_node = 2;
+  int64_t delay_us_per_record = 0;  // slows every worker down (so a test can act mid-job)
+  int slow_rank = -1;               // global rank of a worker slowed by slow_factor
+  int slow_factor = 1;
+  int64_t lease_ms = 30000;
+  int64_t node_dead_ms = 10000;
+  int max_shard_retries = 3;
+  std::string extra_yaml = "";  // appended verbatim
+};
+
+class WordcountJob {
+ public:
+  explicit WordcountJob(const WordcountJobOptions& options);
+  ~WordcountJob();
+
+  const std::string& dir() const { return dir_; }
+  std::string spec_path() const { return dir_ + "/job.yaml"; }
+  std::string state_dir() const { return dir_ + "/state"; }
+  std::string output_dir() const { return dir_ + "/out"; }
+  std::string run_log() const { return dir_ + "/run.log"; }
+  const std::map<std::string, uint64_t>& expected() const { return expected_; }
+
+  // Starts `baton run job.yaml` in the background (output to run.log).
+  void Start();
+  // Waits for `baton run` to exit; returns its exit code (-1 on timeout, after killing it).
+  int Wait(std::chrono::seconds timeout = std::chrono::seconds(240));
+  // Runs to completion.
+  int Run(std::chrono::seconds timeout = std::chrono::seconds(240)) {
+    Start();
+    return Wait(timeout);
+  }
+
+  // Live processes of this job (matched by the job's directory in their command line or env).
+  std::vector<pid_t> WorkerPids() const;
+  pid_t MasterPid() const;
+  pid_t AgentPid(const std::string& node) const;
+  // Waits until at least `n` part files are committed; false on timeout or if the run ended.
+  bool WaitForCommittedParts(int n, std::chrono::seconds timeout = std::chrono::seconds(120));
+  int CommittedParts() const;
+
+  // Word totals over every committed part file.
+  std::map<std::string, uint64_t> OutputCounts() const;
+  std::string ReadRunLog() const;
+  std::string ReadStateFile(const std::string& name) const;
+
+ private:
+  std::string dir_;
+  pid_t run_pid_ = 0;
+  std::map<std::string, uint64_t> expected_;
+};
+
+// Runs a command to completion, capturing stdout+stderr; returns the exit code.
+int RunCommand(const std::vector<std::string>& argv, std::string* output,
+               std::chrono::seconds timeout = std::chrono::seconds(60));
+
+}  // namespace baton::testing
