@@ -70,7 +70,8 @@ std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids) {
 std::vector<float> Rescore(const TopK& top, const std::vector<int32_t>& simt_left,
                            const std::vector<int32_t>& simt_right, const TimeProfiles& profiles,
                            double beta, int threads) {
-  std::vector<float> s(top.score.size());
+  std::vector<float> s;
+  ResizeLarge(&s, top.score.size());
   const int k = top.k;
   ParallelFor(top.rows, 256, threads, [&](int64_t r0, int64_t r1) {
     std::vector<int32_t> scratch, ents(k);

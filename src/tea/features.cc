@@ -15,7 +15,7 @@ namespace {
 // Draws a (rows x cols) N(0,1) matrix and scales each `block`-wide piece of each row to unit norm:
 // block == cols is the official proj(); block == mini_dim stacks the per-head projections P_c.
 Mat RandomProjection(int64_t rows, int64_t cols, int64_t block, uint64_t seed, int threads) {
-  Mat m(rows, cols);
+  Mat m = LargeMat(rows, cols);
   FillGaussian(m.data(), m.size(), seed, threads);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < cols; b += block) {
@@ -82,7 +82,7 @@ void AspectFeatures(const Graph& g, const AspectMatrices& aspect,
   Mat& e = ws->views;
   e.setZero();
   Mat r = Mat::Zero(aspect.kind_size, wide);
-  Mat labels(static_cast<int64_t>(seeds.size()), d);
+  Mat labels = LargeMat(static_cast<int64_t>(seeds.size()), d);
   std::vector<int32_t> label_of(n, -1);  // which seed's label an entity carries (last one wins)
   {
     ScopedPhase phase(times, "propagate");
@@ -135,20 +135,21 @@ void AspectFeatures(const Graph& g, const AspectMatrices& aspect,
     for (int64_t i = 0; i < n; ++i) {
       if (label_of[i] >= 0) rows.push_back(i);
     }
-    Mat lab(static_cast<int64_t>(rows.size()), d);
+    Mat lab = LargeMat(static_cast<int64_t>(rows.size()), d);
     for (size_t j = 0; j < rows.size(); ++j) {
       std::memcpy(&lab(j, 0), &e(rows[j], 0), sizeof(float) * d);
     }
-    Mat add(lab.rows(), width);
-    if (bf16) {
-      GemmBf16(lab.data(), d, p.data(), width, add.data(), width, lab.rows(), width, d, threads);
+    if (bf16) {  // accumulates straight into the labelled rows of Y
+      GemmBf16(lab.data(), d, p.data(), width, y.data(), width, lab.rows(), width, d, threads,
+               rows.data(), /*accumulate=*/true);
     } else {
+      Mat add = LargeMat(lab.rows(), width);
       Gemm(lab.data(), d, p.data(), width, add.data(), width, lab.rows(), width, d, false, threads);
-    }
-    for (size_t j = 0; j < rows.size(); ++j) {
-      float* dst = &y(rows[j], 0);
-      const float* src = &add(j, 0);
-      for (int64_t c = 0; c < width; ++c) dst[c] += src[c];
+      for (size_t j = 0; j < rows.size(); ++j) {
+        float* dst = &y(rows[j], 0);
+        const float* src = &add(j, 0);
+        for (int64_t c = 0; c < width; ++c) dst[c] += src[c];
+      }
     }
   }
 

@@ -43,8 +43,10 @@ std::vector<uint16_t> PackB(const float* b, int64_t ldb, int64_t k, int64_t n, i
   return p;
 }
 
-TEA_AVX512_BF16 void MicroKernel(const uint16_t* a, int64_t k2, const uint16_t* panel, float* c,
-                                 int64_t ldc, int valid_cols) {
+// crow[r] is where row r's kNr outputs go (only the first valid_cols are written); with
+// `accumulate` they are added to what is there.
+TEA_AVX512_BF16 void MicroKernel(const uint16_t* a, int64_t k2, const uint16_t* panel,
+                                 float* const* crow, int valid_cols, bool accumulate) {
   __m512 acc[kMr][kNb];
   for (int r = 0; r < kMr; ++r) {
     for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_setzero_ps();
@@ -62,17 +64,14 @@ TEA_AVX512_BF16 void MicroKernel(const uint16_t* a, int64_t k2, const uint16_t* 
       for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], av, bv[b]);
     }
   }
-  if (valid_cols == kNr) {
+  for (int b = 0; b < kNb; ++b) {
+    const int left = std::clamp(valid_cols - b * 16, 0, 16);
+    const __mmask16 mask = static_cast<__mmask16>((1u << left) - 1u);
     for (int r = 0; r < kMr; ++r) {
-      for (int b = 0; b < kNb; ++b) _mm512_storeu_ps(c + r * ldc + b * 16, acc[r][b]);
-    }
-  } else {
-    for (int r = 0; r < kMr; ++r) {
-      for (int b = 0; b < kNb; ++b) {
-        const int left = std::clamp(valid_cols - b * 16, 0, 16);
-        const __mmask16 mask = static_cast<__mmask16>((1u << left) - 1u);
-        _mm512_mask_storeu_ps(c + r * ldc + b * 16, mask, acc[r][b]);
-      }
+      float* dst = crow[r] + b * 16;
+      __m512 v = acc[r][b];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, dst));
+      _mm512_mask_storeu_ps(dst, mask, v);
     }
   }
 }
@@ -85,7 +84,8 @@ bool Bf16GemmSupported() {
 }
 
 void GemmBf16(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-              int64_t m, int64_t n, int64_t k, int threads) {
+              int64_t m, int64_t n, int64_t k, int threads, const int64_t* c_rows,
+              bool accumulate) {
   if (m == 0 || n == 0) return;
   const int64_t k2 = (k + 1) / 2;
   const int64_t panels = (n + kNr - 1) / kNr;
@@ -97,22 +97,17 @@ void GemmBf16(const float* a, int64_t lda, const float* b, int64_t ldb, float* c
     for (int64_t i = r0; i < r1; ++i) {
       for (int64_t j = 0; j < k; ++j) pa[(i - r0) * k2 * 2 + j] = ToBf16(a[i * lda + j]);
     }
-    std::vector<float> edge(kMr * kNr);  // for the last, partial block of rows
+    std::vector<float> sink(kNr);  // padding rows of the last block write here
+    float* crow[kMr];
     for (int64_t p = 0; p < panels; ++p) {
       const int valid = static_cast<int>(std::min<int64_t>(kNr, n - p * kNr));
       for (int64_t i = 0; i < rows; i += kMr) {
-        const int64_t live = std::min<int64_t>(kMr, (r1 - r0) - i);
-        if (live == kMr) {
-          MicroKernel(pa.data() + i * k2 * 2, k2, pb.data() + p * k2 * kNr * 2,
-                      c + (r0 + i) * ldc + p * kNr, ldc, valid);
-        } else {
-          MicroKernel(pa.data() + i * k2 * 2, k2, pb.data() + p * k2 * kNr * 2, edge.data(), kNr,
-                      kNr);
-          for (int64_t r = 0; r < live; ++r) {
-            std::memcpy(c + (r0 + i + r) * ldc + p * kNr, edge.data() + r * kNr,
-                        sizeof(float) * valid);
-          }
+        for (int r = 0; r < kMr; ++r) {
+          const int64_t row = r0 + i + r;
+          crow[r] = row < r1 ? c + (c_rows ? c_rows[row] : row) * ldc + p * kNr : sink.data();
         }
+        MicroKernel(pa.data() + i * k2 * 2, k2, pb.data() + p * k2 * kNr * 2, crow, valid,
+                    accumulate);
       }
     }
   });

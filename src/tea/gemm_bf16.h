@@ -12,8 +12,10 @@ namespace baton::tea {
 bool Bf16GemmSupported();
 
 // c (m x n, ldc) = a (m x k, lda) * b (k x n, ldb); all row-major fp32 in memory. Requires
-// Bf16GemmSupported().
+// Bf16GemmSupported(). With c_rows, row i of the product goes to row c_rows[i] of c (rows must be
+// distinct); with accumulate, it is added to c instead of overwriting it.
 void GemmBf16(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-              int64_t m, int64_t n, int64_t k, int threads);
+              int64_t m, int64_t n, int64_t k, int threads, const int64_t* c_rows = nullptr,
+              bool accumulate = false);
 
 }  // namespace baton::tea

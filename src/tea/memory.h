@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "tea/eigen.h"
 
@@ -15,6 +16,18 @@ void AdviseHugePages(void* p, size_t bytes);
 
 // An uninitialised rows x cols matrix whose pages are advised before first touch.
 Mat LargeMat(int64_t rows, int64_t cols);
+
+// Resizes *v to n elements (value-initialised); fresh storage is advised before it is touched.
+template <typename T>
+void ResizeLarge(std::vector<T>* v, size_t n) {
+  if (v->capacity() < n) {
+    std::vector<T> fresh;
+    fresh.reserve(n);
+    AdviseHugePages(fresh.data(), n * sizeof(T));
+    v->swap(fresh);
+  }
+  v->resize(n);
+}
 
 // Gives *m the shape rows x cols, keeping its storage (and contents) when the shape already
 // matches.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "tea/memory.h"
 #include "tea/parallel.h"
 #include "tea/topk_int8.h"
 
@@ -77,8 +78,8 @@ SubsetIndex PrepareSubset(SubsetSearch* subset, int64_t num_queries, int64_t num
   TopK& t = subset->result;
   t.rows = static_cast<int64_t>(subset->rows.size());
   t.k = subset->k;
-  t.idx.assign(t.rows * t.k, 0);
-  t.score.assign(t.rows * t.k, 0.0f);
+  ResizeLarge(&t.idx, t.rows * t.k);
+  ResizeLarge(&t.score, t.rows * t.k);
   return sx;
 }
 

@@ -59,7 +59,8 @@ PackedCandidates PackCandidates(const Mat& c, int threads) {
   p.panels = (p.n + kNr - 1) / kNr;
   const int64_t d = c.cols();
   p.d4 = (d + 3) / 4;
-  p.data.assign(p.panels * p.d4 * kNr * 4, 0);
+  ResizeLarge(&p.data, p.panels * p.d4 * kNr * 4);
+  std::fill(p.data.begin(), p.data.end(), 0);
   p.inv_scale.assign(p.panels * kNr, 0.0f);
   p.offset.assign(p.panels * kNr, 0);
   ParallelFor(p.n, 256, threads, [&](int64_t r0, int64_t r1) {
@@ -84,7 +85,9 @@ std::vector<uint8_t> QuantizeQueries(const Mat& q, int64_t d4, int threads,
                                      std::vector<float>* inv_scale) {
   inv_scale->assign(q.rows(), 0.0f);
   const int64_t rows = (q.rows() + kMr - 1) / kMr * kMr;
-  std::vector<uint8_t> out(rows * d4 * 4, 128);
+  std::vector<uint8_t> out;
+  ResizeLarge(&out, rows * d4 * 4);
+  std::fill(out.begin(), out.end(), 128);
   ParallelFor(q.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
     std::vector<int8_t> row(q.cols());
     for (int64_t r = r0; r < r1; ++r) {
@@ -215,8 +218,8 @@ TopK Int8TopK(const Mat& q, const Mat& c, int k, int margin, int rerank, bool so
   TopK r;
   r.rows = q.rows();
   r.k = k;
-  r.idx.resize(r.rows * k);
-  r.score.resize(r.rows * k);
+  ResizeLarge(&r.idx, r.rows * k);
+  ResizeLarge(&r.score, r.rows * k);
   // Full re-ranking needs a margin of int8 candidates beyond k; partial re-ranking does not.
   const int64_t d = q.cols();
 

@@ -32,3 +32,25 @@ TEST(GemmBf16Test, MatchesFp32WithinBf16RoundingAcrossEdgeShapes) {
 
 }  // namespace
 }  // namespace baton::tea
+
+namespace baton::tea {
+namespace {
+
+TEST(GemmBf16Test, ScatterAccumulateAddsIntoTheNamedRows) {
+  if (!Bf16GemmSupported()) GTEST_SKIP() << "CPU without AVX512_BF16";
+  const int64_t m = 3, n = 50, k = 8;
+  Mat a = Mat::Ones(m, k), b = Mat::Ones(k, n), c = Mat::Constant(6, n, 1.0f);
+  const std::vector<int64_t> rows = {4, 0, 2};
+  GemmBf16(a.data(), k, b.data(), n, c.data(), n, m, n, k, 1, rows.data(), true);
+  for (int64_t j = 0; j < n; ++j) {
+    EXPECT_EQ(c(4, j), 9.0f);
+    EXPECT_EQ(c(0, j), 9.0f);
+    EXPECT_EQ(c(2, j), 9.0f);
+    EXPECT_EQ(c(1, j), 1.0f);
+    EXPECT_EQ(c(3, j), 1.0f);
+    EXPECT_EQ(c(5, j), 1.0f);
+  }
+}
+
+}  // namespace
+}  // namespace baton::tea
