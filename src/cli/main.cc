@@ -188,6 +188,39 @@ int main(int argc, char** argv) {
     if (status_json) std::cout << "\n";
   });
 
+  // baton scale
+  auto* scale = app.add_subcommand(
+      "scale", "Change the number of workers per node of a running job, without stopping it.");
+  std::string scale_state, scale_master, scale_token_file;
+  int scale_workers = -1;
+  scale->add_option("--state-dir", scale_state, "The job's state dir");
+  scale->add_option("--master", scale_master, "Master address host:port (default: from state dir)");
+  scale->add_option("--token-file", scale_token_file, "Job token file (default: STATE_DIR/token)");
+  scale->add_option("--workers", scale_workers, "Workers per node (0 pauses the job)")
+      ->required()
+      ->check(CLI::NonNegativeNumber);
+  scale->callback([&] {
+    std::string address = scale_master;
+    if (address.empty() && !scale_state.empty()) {
+      auto a = baton::ReadFile(baton::master::MasterAddrPath(scale_state));
+      if (a.ok()) address = a->substr(0, a->find('\n'));
+    }
+    auto token = ResolveToken(scale_token_file, scale_state);
+    if (address.empty() || !token.ok()) {
+      std::fprintf(stderr, "baton scale: need a running job: pass --state-dir (or --master and "
+                           "--token-file)\n");
+      exit_code = 2;
+      return;
+    }
+    auto notified = baton::launch::ScaleWorkers(address, *token, scale_workers);
+    if (!notified.ok()) {
+      std::fprintf(stderr, "baton scale: %s\n", notified.status().ToString().c_str());
+      exit_code = 1;
+      return;
+    }
+    std::printf("asked %d node(s) to run %d worker(s) each\n", *notified, scale_workers);
+  });
+
   // baton validate
   auto* validate = app.add_subcommand("validate", "Check a job spec without running anything.");
   std::string validate_spec;

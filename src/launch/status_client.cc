@@ -52,6 +52,19 @@ Result<v1::JobStatus> FetchStatus(const std::string& address, const std::string&
   return st;
 }
 
+Result<int> ScaleWorkers(const std::string& address, const std::string& token,
+                         int workers_per_node) {
+  auto stub = v1::JobService::NewStub(MakeChannel(address));
+  grpc::ClientContext ctx;
+  PrepareContext(ctx, token);
+  v1::ScaleWorkersRequest req;
+  req.set_workers_per_node(workers_per_node);
+  v1::ScaleWorkersReply reply;
+  Status s = FromGrpc(stub->ScaleWorkers(&ctx, req, &reply));
+  if (!s.ok()) return s.WithContext("scale via master at " + address);
+  return reply.nodes_notified();
+}
+
 std::string ProgressLine(const v1::JobStatus& st) {
   char buf[256];
   int workers = 0;

@@ -1,4 +1,5 @@
-// Reading a job's status from its master: what `baton status` and `baton run` show.
+// Talking to a job's master from the outside: status (what `baton status` and `baton run` show)
+// and scaling.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,10 @@ namespace baton::launch {
 
 Result<v1::JobStatus> FetchStatus(const std::string& address, const std::string& token,
                                   std::chrono::milliseconds deadline = std::chrono::seconds(2));
+
+// Asks every live node to run `workers_per_node` workers; returns how many nodes were told.
+Result<int> ScaleWorkers(const std::string& address, const std::string& token,
+                         int workers_per_node);
 
 // One line: "done/total shards, records, rate, ETA".
 std::string ProgressLine(const v1::JobStatus& st);

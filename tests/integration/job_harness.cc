@@ -95,7 +95,7 @@ WordcountJob::WordcountJob(const WordcountJobOptions& o) {
        << "  env:\n    WORDCOUNT_DELAY_US_PER_RECORD: \"" << o.delay_us_per_record << "\"\n"
        << "    WORDCOUNT_SLOW_RANK: \"" << o.slow_rank << "\"\n"
        << "    WORDCOUNT_SLOW_FACTOR: \"" << o.slow_factor << "\"\n"
-       << "master:\n  state_dir: state\n"
+       << "master:\n  state_dir: state\n  metrics_port: " << o.metrics_port << "\n"
        << "timeouts:\n  lease_ms: " << o.lease_ms << "\n  heartbeat_interval_ms: 200\n"
        << "  node_dead_ms: " << o.node_dead_ms << "\n"
        << "failure:\n  max_shard_retries: " << o.max_shard_retries << "\n"

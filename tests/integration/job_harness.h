@@ -23,6 +23,7 @@ struct WordcountJobOptions {
   int64_t lease_ms = 30000;
   int64_t node_dead_ms = 10000;
   int max_shard_retries = 3;
+  int metrics_port = 0;
   std::string extra_yaml = "";  // appended verbatim
 };
 

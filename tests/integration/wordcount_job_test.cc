@@ -1,7 +1,11 @@
 // End-to-end fault tolerance: real master, agents and workers on loopback, killed and paused for
 // real. Every test ends with output identical to the input's true word counts: no record missing,
 // none counted twice.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -142,6 +146,79 @@ TEST(WordcountJob, SlowWorkerTakesProportionallyFewerShards) {
   // Expected about 10 vs 50; an even split would be 40 each.
   EXPECT_LT(slow * 5, fastest_slowest * 2) << "straggler took " << slow << " shards, the "
                                            << "least of the others " << fastest_slowest;
+}
+
+}  // namespace
+}  // namespace baton::testing
+
+namespace baton::testing {
+namespace {
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    (void)::write(fd, req.data(), req.size());
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+TEST(WordcountJob, StatusScaleAndMetricsWorkWhileTheJobRuns) {
+  int metrics_port = FreePort();
+  WordcountJob job({.lines = 20000,
+                    .records_per_shard = 250,
+                    .nodes = 1,
+                    .workers_per_node = 1,
+                    .delay_us_per_record = 400,
+                    .metrics_port = metrics_port});
+  job.Start();
+  ASSERT_TRUE(job.WaitForCommittedParts(2)) << job.ReadRunLog();
+
+  std::string out;
+  ASSERT_EQ(RunCommand({BATON_BIN, "status", "--state-dir", job.state_dir()}, &out), 0) << out;
+  EXPECT_NE(out.find("RUNNING"), std::string::npos) << out;
+  EXPECT_NE(out.find("node-0/0"), std::string::npos) << out;
+  ASSERT_EQ(RunCommand({BATON_BIN, "status", "--state-dir", job.state_dir(), "--json"}, &out), 0);
+  EXPECT_NE(out.find("\"shardsTotal\": \"80\""), std::string::npos) << out;
+
+  std::string metrics = HttpGet(metrics_port, "/metrics");
+  EXPECT_NE(metrics.find("baton_shards{state=\"done\"}"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("baton_shard_events_total{event=\"lease_granted\"}"), std::string::npos);
+
+  ASSERT_EQ(RunCommand({BATON_BIN, "scale", "--state-dir", job.state_dir(), "--workers", "3"}, &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("asked 1 node(s) to run 3 worker(s)"), std::string::npos) << out;
+  // The agent starts the new workers on its next heartbeat.
+  bool grew = false;
+  for (int i = 0; i < 100 && !grew; ++i) {
+    grew = job.WorkerPids().size() == 3;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(grew) << "workers: " << job.WorkerPids().size();
+  ASSERT_EQ(job.Wait(), 0) << job.ReadRunLog();
+  ExpectExactOutput(job);
 }
 
 }  // namespace
