@@ -1,6 +1,6 @@
 // DDS benchmark: the real master process (`baton master`, durable SQLite state) against N
 // concurrent clients doing lease+commit loops, as workers would. Prints key=value lines:
-//   clients=N pairs_per_s=X p50_ms=Y p99_ms=Z
+//   mode=separate|with_commit clients=N pairs_per_s=X p50_ms=Y p99_ms=Z
 //   pending_shards=1000000 master_rss_mb=R startup_s=S
 // Usage: dds_bench BATON_BIN [--seconds 5] [--clients 1,8,64] [--rss-shards 1000000]
 #include <signal.h>
@@ -87,7 +87,9 @@ void StopMaster(MasterProcess& m) {
   ::waitpid(m.pid, &st, 0);
 }
 
-void RunClients(const MasterProcess& m, int clients, double seconds) {
+// separate: LeaseShard then CommitShard per shard (two round trips), as a plain client would.
+// with_commit: CommitShard(lease_next) returns the next lease (one round trip), as the SDK does.
+void RunClients(const MasterProcess& m, int clients, double seconds, bool lease_with_commit) {
   std::atomic<bool> stop{false};
   std::vector<std::vector<double>> latencies(static_cast<size_t>(clients));
   std::vector<std::thread> threads;
@@ -98,16 +100,23 @@ void RunClients(const MasterProcess& m, int clients, double seconds) {
       auto stub = baton::v1::ShardService::NewStub(channel);
       std::string worker = "bench/" + std::to_string(c);
       auto& lat = latencies[static_cast<size_t>(c)];
-      while (!stop) {
-        double t0 = baton::MonoSeconds();
+      baton::v1::LeaseShardReply lrep;
+      auto lease = [&] {
         baton::v1::LeaseShardRequest lreq;
         lreq.set_worker_id(worker);
         lreq.set_node_id("bench");
-        baton::v1::LeaseShardReply lrep;
         grpc::ClientContext lctx;
         baton::PrepareContext(lctx, m.token);
-        if (!stub->LeaseShard(&lctx, lreq, &lrep).ok() ||
-            lrep.outcome() != baton::v1::LeaseShardReply::OUTCOME_LEASED) {
+        return stub->LeaseShard(&lctx, lreq, &lrep).ok() &&
+               lrep.outcome() == baton::v1::LeaseShardReply::OUTCOME_LEASED;
+      };
+      if (lease_with_commit && !lease()) {
+        ++errors;
+        return;
+      }
+      while (!stop) {
+        double t0 = baton::MonoSeconds();
+        if (!lease_with_commit && !lease()) {
           ++errors;
           break;
         }
@@ -115,12 +124,20 @@ void RunClients(const MasterProcess& m, int clients, double seconds) {
         creq.set_worker_id(worker);
         creq.set_shard_id(lrep.lease().shard_id());
         creq.set_token(lrep.lease().token());
+        creq.set_lease_next(lease_with_commit);
         baton::v1::CommitShardReply crep;
         grpc::ClientContext cctx;
         baton::PrepareContext(cctx, m.token);
         if (!stub->CommitShard(&cctx, creq, &crep).ok()) {
           ++errors;
           break;
+        }
+        if (lease_with_commit) {
+          lrep = crep.next();
+          if (lrep.outcome() != baton::v1::LeaseShardReply::OUTCOME_LEASED) {
+            ++errors;
+            break;
+          }
         }
         lat.push_back((baton::MonoSeconds() - t0) * 1000.0);
       }
@@ -137,9 +154,10 @@ void RunClients(const MasterProcess& m, int clients, double seconds) {
   auto pct = [&](double p) {
     return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
   };
-  std::printf("clients=%d pairs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d durable=sqlite_wal\n",
-              clients, static_cast<double>(all.size()) / elapsed, pct(0.50), pct(0.99),
-              errors.load());
+  std::printf("mode=%s clients=%d pairs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d "
+              "durable=sqlite_wal\n",
+              lease_with_commit ? "with_commit" : "separate", clients,
+              static_cast<double>(all.size()) / elapsed, pct(0.50), pct(0.99), errors.load());
   std::fflush(stdout);
 }
 
@@ -171,11 +189,13 @@ int main(int argc, char** argv) {
   std::string root = ::mkdtemp(tmpl);
   // Enough shards that no run drains the queue.
   std::string spec = MakeJob(root + "/throughput", 400000);
-  for (int clients : client_counts) {
-    std::filesystem::remove_all(root + "/throughput/state");
-    MasterProcess m = StartMaster(baton, spec, root + "/throughput/state", nullptr);
-    RunClients(m, clients, seconds);
-    StopMaster(m);
+  for (bool with_commit : {false, true}) {
+    for (int clients : client_counts) {
+      std::filesystem::remove_all(root + "/throughput/state");
+      MasterProcess m = StartMaster(baton, spec, root + "/throughput/state", nullptr);
+      RunClients(m, clients, seconds, with_commit);
+      StopMaster(m);
+    }
   }
   if (rss_shards > 0) {
     std::string big = MakeJob(root + "/rss", rss_shards);

@@ -88,8 +88,8 @@ class ShardServiceImpl final : public v1::ShardService::CallbackService {
     BATON_HANDLER(ctx, core_->RenewLeases(*req, reply));
   }
   grpc::ServerUnaryReactor* CommitShard(grpc::CallbackServerContext* ctx, const v1::CommitShardRequest* req,
-                           v1::CommitShardReply*) override {
-    BATON_DURABLE_HANDLER(ctx, core_->CommitShard(*req, &deferred));
+                           v1::CommitShardReply* reply) override {
+    BATON_DURABLE_HANDLER(ctx, core_->CommitShard(*req, reply, &deferred));
   }
   grpc::ServerUnaryReactor* FailShard(grpc::CallbackServerContext* ctx, const v1::FailShardRequest* req,
                          v1::FailShardReply* reply) override {

@@ -122,17 +122,22 @@ Status MasterCore::LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardRe
                               Deferred* d) {
   if (req.worker_id().empty()) return Status::InvalidArgument("worker_id is required");
   LeaseOutcome out = dds_->Lease(req.worker_id(), WallMillis());
+  FillLease(out, reply);
+  d->seq = std::max(d->seq, out.seq);  // the reply goes out only once the lease is durable
+  return Status::Ok();
+}
+
+void MasterCore::FillLease(const LeaseOutcome& out, v1::LeaseShardReply* reply) {
   switch (out.kind) {
     case LeaseOutcome::kEnd:
       reply->set_outcome(v1::LeaseShardReply::OUTCOME_END);
-      return Status::Ok();
+      return;
     case LeaseOutcome::kWait:
       reply->set_outcome(v1::LeaseShardReply::OUTCOME_WAIT);
       reply->set_retry_after_ms(std::min<int64_t>(1000, std::max<int64_t>(50, dds_->lease_ms() / 10)));
-      return Status::Ok();
+      return;
     case LeaseOutcome::kLeased: break;
   }
-  d->seq = out.seq;  // the reply goes out only once the lease is durable
   const Shard& s = out.shard;
   reply->set_outcome(v1::LeaseShardReply::OUTCOME_LEASED);
   v1::ShardLease* l = reply->mutable_lease();
@@ -148,7 +153,6 @@ Status MasterCore::LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardRe
   r->set_first_record(s.range.first_record);
   r->set_record_count(s.range.record_count);
   if (output_.enabled()) l->set_staging_path(output_.StagingPath(s.id, s.token));
-  return Status::Ok();
 }
 
 Status MasterCore::RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLeasesReply* reply) {
@@ -164,7 +168,8 @@ Status MasterCore::RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLease
   return Status::Ok();
 }
 
-Status MasterCore::CommitShard(const v1::CommitShardRequest& req, Deferred* d) {
+Status MasterCore::CommitShard(const v1::CommitShardRequest& req, v1::CommitShardReply* reply,
+                               Deferred* d) {
   if (req.has_output() && !output_.enabled()) {
     return Status::InvalidArgument("commit carries output but the job has no output.dir");
   }
@@ -191,6 +196,11 @@ Status MasterCore::CommitShard(const v1::CommitShardRequest& req, Deferred* d) {
     if (!already) registry_.RecordCommit(req.worker_id());
     return Status::Ok();
   };
+  if (req.lease_next()) {
+    v1::LeaseShardRequest next;
+    next.set_worker_id(req.worker_id());
+    BATON_RETURN_IF_ERROR(LeaseShard(next, reply->mutable_next(), d));
+  }
   return Status::Ok();
 }
 

@@ -51,7 +51,7 @@ class MasterCore {
   // Shard service.
   Status LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply, Deferred* d);
   Status RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLeasesReply* reply);
-  Status CommitShard(const v1::CommitShardRequest& req, Deferred* d);
+  Status CommitShard(const v1::CommitShardRequest& req, v1::CommitShardReply* reply, Deferred* d);
   Status FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply, Deferred* d);
   // Job service.
   Status ReportProgress(const v1::ReportProgressRequest& req);
@@ -68,6 +68,7 @@ class MasterCore {
 
  private:
   Status WaitDurable(uint64_t seq);
+  void FillLease(const LeaseOutcome& out, v1::LeaseShardReply* reply);
   void SampleRate(int64_t now_ms);
 
   JobSpec spec_;

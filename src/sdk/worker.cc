@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -162,6 +163,8 @@ struct Worker::Impl {
   std::map<uint64_t, std::pair<uint64_t, std::shared_ptr<std::atomic<bool>>>> held;
   int64_t lease_ms = 30000;
   std::thread background;
+  // The next lease, handed out with the last commit (WorkerOptions::lease_with_commit).
+  std::optional<v1::LeaseShardReply> prefetched;
 };
 
 Worker::Worker(WorkerIdentity identity, WorkerOptions options)
@@ -263,44 +266,50 @@ void Worker::Forget(const Shard& shard) {
 Result<std::unique_ptr<Shard>> Worker::NextShard() {
   std::chrono::milliseconds patience(identity_.master_unreachable_ms);
   while (true) {
-    v1::LeaseShardRequest req;
-    req.set_worker_id(identity_.worker_id);
-    req.set_node_id(identity_.node_id);
     v1::LeaseShardReply reply;
-    Status s = RetryIdempotent(
-        [&] {
-          grpc::ClientContext ctx;
-          PrepareContext(ctx, identity_.token);
-          reply.Clear();
-          return FromGrpc(impl_->shards->LeaseShard(&ctx, req, &reply));
-        },
-        patience);
-    if (!s.ok()) return s.WithContext("lease a shard from " + identity_.master_address);
+    if (impl_->prefetched) {
+      reply = std::move(*impl_->prefetched);
+      impl_->prefetched.reset();
+    } else {
+      v1::LeaseShardRequest req;
+      req.set_worker_id(identity_.worker_id);
+      req.set_node_id(identity_.node_id);
+      Status s = RetryIdempotent(
+          [&] {
+            grpc::ClientContext ctx;
+            PrepareContext(ctx, identity_.token);
+            reply.Clear();
+            return FromGrpc(impl_->shards->LeaseShard(&ctx, req, &reply));
+          },
+          patience);
+      if (!s.ok()) return s.WithContext("lease a shard from " + identity_.master_address);
+    }
     switch (reply.outcome()) {
       case v1::LeaseShardReply::OUTCOME_END: return std::unique_ptr<Shard>();
       case v1::LeaseShardReply::OUTCOME_WAIT:
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(10, reply.retry_after_ms())));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::max<int64_t>(10, reply.retry_after_ms())));
         continue;
-      case v1::LeaseShardReply::OUTCOME_LEASED: break;
+      case v1::LeaseShardReply::OUTCOME_LEASED: return Adopt(reply.lease());
       default: return Status::Internal("unexpected lease outcome from master");
     }
-    const v1::ShardLease& l = reply.lease();
-    std::unique_ptr<Shard> shard(new Shard());
-    shard->id_ = l.shard_id();
-    shard->token_ = l.token();
-    shard->epoch_ = l.epoch();
-    shard->attempt_ = l.attempt();
-    shard->range_ = RecordRange{l.range().path(), l.range().byte_begin(), l.range().byte_end(),
-                                l.range().first_record(), l.range().record_count()};
-    shard->staging_path_ = l.staging_path();
-    shard->worker_ = this;
-    {
-      std::lock_guard<std::mutex> lock(impl_->mu);
-      impl_->lease_ms = l.lease_ms();
-      impl_->held[shard->id_] = {shard->token_, shard->lost_};
-    }
-    return shard;
   }
+}
+
+std::unique_ptr<Shard> Worker::Adopt(const v1::ShardLease& l) {
+  std::unique_ptr<Shard> shard(new Shard());
+  shard->id_ = l.shard_id();
+  shard->token_ = l.token();
+  shard->epoch_ = l.epoch();
+  shard->attempt_ = l.attempt();
+  shard->range_ = RecordRange{l.range().path(), l.range().byte_begin(), l.range().byte_end(),
+                              l.range().first_record(), l.range().record_count()};
+  shard->staging_path_ = l.staging_path();
+  shard->worker_ = this;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->lease_ms = l.lease_ms();
+  impl_->held[shard->id_] = {shard->token_, shard->lost_};
+  return shard;
 }
 
 Status Worker::Commit(Shard& shard) {
@@ -320,16 +329,28 @@ Status Worker::Commit(Shard& shard) {
   req.set_token(shard.token_);
   req.set_has_output(has_output);
   req.set_records(shard.range_.record_count);
+  req.set_lease_next(options_.lease_with_commit && !impl_->prefetched);
   // Commit is idempotent per token, so it is safe to retry across a master restart.
+  v1::CommitShardReply reply;
   Status s = RetryIdempotent(
       [&] {
         grpc::ClientContext ctx;
         PrepareContext(ctx, identity_.token);
-        v1::CommitShardReply reply;
+        reply.Clear();
         return FromGrpc(impl_->shards->CommitShard(&ctx, req, &reply));
       },
       std::chrono::milliseconds(identity_.master_unreachable_ms));
   Forget(shard);
+  if (s.ok() && reply.has_next()) {
+    const v1::LeaseShardReply& next = reply.next();
+    if (next.outcome() == v1::LeaseShardReply::OUTCOME_LEASED) {
+      // Renew it from now on, even before the program asks for it.
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      impl_->held[next.lease().shard_id()] = {next.lease().token(),
+                                              std::make_shared<std::atomic<bool>>(false)};
+    }
+    if (next.outcome() != v1::LeaseShardReply::OUTCOME_WAIT) impl_->prefetched = next;
+  }
   return s;
 }
 

@@ -24,6 +24,10 @@
 
 #include "common/status.h"
 
+namespace baton::v1 {
+class ShardLease;
+}
+
 namespace baton::sdk {
 
 struct WorkerIdentity {
@@ -88,6 +92,9 @@ class Shard {
 struct WorkerOptions {
   // Progress (records, CPU, RSS) is reported this often. Default 1 s.
   int64_t progress_interval_ms = 1000;
+  // Commit asks for the next shard in the same call, so a shard costs one round trip instead of
+  // two. The prefetched lease is renewed from the moment it arrives. Default true.
+  bool lease_with_commit = true;
 };
 
 class Worker {
@@ -115,6 +122,7 @@ class Worker {
   struct Impl;
   Worker(WorkerIdentity identity, WorkerOptions options);
   void Forget(const Shard& shard);
+  std::unique_ptr<Shard> Adopt(const v1::ShardLease& lease);
   void ReportProgress();
 
   WorkerIdentity identity_;
