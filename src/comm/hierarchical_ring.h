@@ -1,0 +1,77 @@
+// HO-Ring (PaRO-CC): hierarchical collectives for nodes with fast links inside and slow links
+// between (../shared/papers/paro.md §7).
+//
+//   allreduce      = intra-node reduce-scatter -> inter-node allreduce of each rank's block among
+//                    the ranks with the same local index (all local indices at once, so every
+//                    rank's slow link carries 1/m of the data) -> intra-node all-gather;
+//   reduce-scatter = intra-node reduce-scatter -> inter-node reduce-scatter;
+//   all-gather     = inter-node all-gather -> intra-node all-gather.
+//
+// Beyond the paper, allreduce is pipelined: the buffer is cut into chunks and while the inter-node
+// ring works on chunk c, the intra-node ring reduce-scatters chunk c+1 and all-gathers chunk c-1,
+// so the fast and the slow links are busy at the same time.
+//
+// Results equal the flat ring's (up to floating-point summation order) with the same semantics as
+// ProcessGroup's calls. When HO-Ring is not eligible (one node, one rank per node, nodes of unequal
+// size, or a message under the threshold) the call runs the flat ring on the world group.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "comm/process_group.h"
+#include "comm/topology.h"
+#include "common/status.h"
+
+namespace baton::comm {
+
+struct HierarchicalOptions {
+  // Names this instance's subgroups under the world group's prefix; every HierarchicalRing made
+  // from one world group needs its own name.
+  std::string name = "hring";
+  // Messages smaller than this take the flat ring: under ~1 MiB the extra phases' latency costs
+  // more than the slow-link bytes they save.
+  size_t threshold_bytes = 1 << 20;
+  // Pipeline chunk of allreduce. Smaller chunks overlap the phases better but pay each ring's
+  // per-step latency more often; 0 disables pipelining (the paper's three sequential phases).
+  size_t pipeline_chunk_bytes = 4 << 20;
+};
+
+class HierarchicalRing {
+ public:
+  // Collective over `world`: forms the intra-node and inter-node subgroups that this rank belongs
+  // to. `world` must outlive the returned object.
+  static Result<std::unique_ptr<HierarchicalRing>> Create(ProcessGroup& world, Topology topology,
+                                                          HierarchicalOptions options = {});
+  ~HierarchicalRing();
+
+  // Whether a message of `bytes` takes the hierarchical path (same answer on every rank).
+  bool Eligible(size_t bytes) const;
+
+  Status AllReduce(void* buf, size_t count, DataType type, ReduceOp op,
+                   const CallOptions& call = {});
+  Status ReduceScatter(const void* in, void* out, size_t count, DataType type, ReduceOp op,
+                       const CallOptions& call = {});
+  Status AllGather(const void* in, void* out, size_t count, DataType type,
+                   const CallOptions& call = {});
+
+  const Topology& topology() const { return topology_; }
+  ProcessGroup& world() { return world_; }
+
+ private:
+  HierarchicalRing(ProcessGroup& world, Topology topology, HierarchicalOptions options);
+  Status PipelinedAllReduce(char* buf, size_t count, DataType type, ReduceOp op,
+                            const CallOptions& call);
+  // Order in which HO reduce-scatter / all-gather see the world's blocks: super-block d (the part
+  // local index d owns after the intra phase) lists the blocks of INTER_d in node order.
+  std::vector<int> PackedOrder() const;
+
+  ProcessGroup& world_;
+  Topology topology_;
+  HierarchicalOptions options_;
+  std::unique_ptr<ProcessGroup> intra_;
+  std::unique_ptr<ProcessGroup> inter_;
+};
+
+}  // namespace baton::comm

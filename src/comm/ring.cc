@@ -1,0 +1,156 @@
+#include "comm/ring.h"
+
+#include <gloo/common/error.h>
+#include <gloo/context.h>
+#include <gloo/transport/unbound_buffer.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "comm/reduce.h"
+
+namespace baton::comm::ring {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds Remaining(const RingCall& call) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline - Clock::now());
+  // gloo treats a non-positive timeout as "use the default"; 1 ms makes an expired call fail now.
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
+// One unit of the ring's stream: segment `seg` of the block handled at step `step`.
+struct Unit {
+  int step;
+  Block region;  // elements of buf
+};
+
+int Mod(int a, int n) { return ((a % n) + n) % n; }
+
+// Segment `j` of `nseg` of block b.
+Block Segment(const Block& b, int nseg, int j) {
+  auto parts = Partition(b.count, nseg);
+  return {b.offset + parts[static_cast<size_t>(j)].offset, parts[static_cast<size_t>(j)].count};
+}
+
+int SegmentsPerBlock(const std::vector<Block>& blocks, size_t esize) {
+  size_t largest = 0;
+  for (const auto& b : blocks) largest = std::max(largest, b.count);
+  return static_cast<int>(
+      std::max<size_t>(1, (largest * esize + kSegmentBytes - 1) / kSegmentBytes));
+}
+
+void WaitRecv(gloo::transport::UnboundBuffer& ub, const RingCall& call) {
+  if (!ub.waitRecv(Remaining(call))) throw gloo::IoException("ring: receive aborted");
+}
+
+void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const RingCall& call) {
+  for (int i = 0; i < n; ++i) {
+    if (!ub.waitSend(Remaining(call))) throw gloo::IoException("ring: send aborted");
+  }
+}
+
+size_t TotalCount(const std::vector<Block>& blocks) {
+  return blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
+}
+
+}  // namespace
+
+void ReduceScatter(const RingCall& call, void* buf, const std::vector<Block>& blocks, DataType type,
+                   ReduceOp op) {
+  gloo::Context& ctx = *call.context;
+  const int p = ctx.size;
+  const int r = ctx.rank;
+  const size_t esize = ElementSize(type);
+  const size_t total = TotalCount(blocks);
+  if (p == 1 || total == 0) return;
+  const int right = Mod(r + 1, p);
+  const int left = Mod(r - 1, p);
+  const int nseg = SegmentsPerBlock(blocks, esize);
+  char* base = static_cast<char*>(buf);
+
+  // Step s sends block r-s-1 and receives block r-s-2, reducing it; what arrives at step s leaves
+  // at step s+1, so the last step (p-2) leaves block r complete here.
+  std::vector<Unit> recvs;
+  for (int s = 0; s <= p - 2; ++s) {
+    for (int j = 0; j < nseg; ++j) {
+      Block seg = Segment(blocks[static_cast<size_t>(Mod(r - s - 2, p))], nseg, j);
+      if (seg.count > 0) recvs.push_back({s, seg});
+    }
+  }
+  size_t seg_cap = 0;
+  for (const auto& u : recvs) seg_cap = std::max(seg_cap, u.region.count * esize);
+  constexpr size_t kWindow = 4;  // receives in flight; bounds the scratch memory
+  const size_t window = std::min(kWindow, recvs.size());
+  std::vector<char> scratch(window * seg_cap);
+  auto data = ctx.createUnboundBuffer(base, total * esize);
+  auto tmp = ctx.createUnboundBuffer(scratch.data(), scratch.size());
+
+  int sends = 0;
+  for (int j = 0; j < nseg; ++j) {
+    Block seg = Segment(blocks[static_cast<size_t>(Mod(r - 1, p))], nseg, j);
+    if (seg.count == 0) continue;
+    data->send(right, call.slot, seg.offset * esize, seg.count * esize);
+    ++sends;
+  }
+  for (size_t k = 0; k < window; ++k) {
+    tmp->recv(left, call.slot, k * seg_cap, recvs[k].region.count * esize);
+  }
+  for (size_t k = 0; k < recvs.size(); ++k) {
+    WaitRecv(*tmp, call);
+    const Unit& u = recvs[k];
+    const size_t slot_off = (k % window) * seg_cap;
+    ReduceInto(base + u.region.offset * esize, scratch.data() + slot_off, u.region.count, type, op);
+    if (u.step + 1 <= p - 2) {
+      data->send(right, call.slot, u.region.offset * esize, u.region.count * esize);
+      ++sends;
+    }
+    if (k + window < recvs.size()) {
+      tmp->recv(left, call.slot, slot_off, recvs[k + window].region.count * esize);
+    }
+  }
+  WaitSends(*data, sends, call);
+}
+
+void AllGather(const RingCall& call, void* buf, const std::vector<Block>& blocks, DataType type) {
+  gloo::Context& ctx = *call.context;
+  const int p = ctx.size;
+  const int r = ctx.rank;
+  const size_t esize = ElementSize(type);
+  const size_t total = TotalCount(blocks);
+  if (p == 1 || total == 0) return;
+  const int right = Mod(r + 1, p);
+  const int left = Mod(r - 1, p);
+  const int nseg = SegmentsPerBlock(blocks, esize);
+  auto data = ctx.createUnboundBuffer(buf, total * esize);
+
+  // Step s sends block r-s and receives block r-s-1 straight into place; it leaves at step s+1.
+  std::vector<Unit> recvs;
+  for (int s = 0; s <= p - 2; ++s) {
+    for (int j = 0; j < nseg; ++j) {
+      Block seg = Segment(blocks[static_cast<size_t>(Mod(r - s - 1, p))], nseg, j);
+      if (seg.count > 0) recvs.push_back({s, seg});
+    }
+  }
+  for (const auto& u : recvs) {
+    data->recv(left, call.slot, u.region.offset * esize, u.region.count * esize);
+  }
+  int sends = 0;
+  for (int j = 0; j < nseg; ++j) {
+    Block seg = Segment(blocks[static_cast<size_t>(r)], nseg, j);
+    if (seg.count == 0) continue;
+    data->send(right, call.slot, seg.offset * esize, seg.count * esize);
+    ++sends;
+  }
+  for (const auto& u : recvs) {
+    WaitRecv(*data, call);
+    if (u.step + 1 <= p - 2) {
+      data->send(right, call.slot, u.region.offset * esize, u.region.count * esize);
+      ++sends;
+    }
+  }
+  WaitSends(*data, sends, call);
+}
+
+}  // namespace baton::comm::ring

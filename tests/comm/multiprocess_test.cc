@@ -1,0 +1,74 @@
+// Collectives across real processes on loopback: every collective against a reference for 1-8
+// ranks, HO-Ring against the flat ring, and a rank SIGKILLed in the middle of an allreduce.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "spawn.h"
+
+namespace baton::comm {
+namespace {
+
+using testing::SpawnRanks;
+using testing::TempDir;
+using testing::WaitAll;
+
+// Generous: this guards against hangs only, on two busy cores; it is never a timing check.
+constexpr std::chrono::seconds kHangGuard{150};
+
+std::vector<std::string> Worker(const std::string& mode, const TempDir& dir) {
+  return {COMM_TEST_WORKER, "--mode", mode, "--store", dir.path()};
+}
+
+class CollectivesTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(CollectivesTest, EveryCollectiveMatchesTheReference) {
+  TempDir dir;
+  auto codes = WaitAll(SpawnRanks(Worker("collectives", dir), GetParam()), kHangGuard);
+  for (size_t r = 0; r < codes.size(); ++r) EXPECT_EQ(codes[r], 0) << "rank " << r;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, CollectivesTest, ::testing::Range(1, 9),
+                         [](const auto& info) { return std::to_string(info.param) + "ranks"; });
+
+void ExpectHierarchicalEqualsFlat(int nodes, int per_node) {
+  TempDir dir;
+  auto argv = Worker("hring", dir);
+  argv.insert(argv.end(),
+              {"--nodes", std::to_string(nodes), "--per-node", std::to_string(per_node)});
+  auto codes = WaitAll(SpawnRanks(argv, nodes * per_node), kHangGuard);
+  for (size_t r = 0; r < codes.size(); ++r) EXPECT_EQ(codes[r], 0) << "rank " << r;
+}
+
+TEST(HierarchicalRingTest, TwoNodesOfTwoEqualsFlatRing) { ExpectHierarchicalEqualsFlat(2, 2); }
+TEST(HierarchicalRingTest, TwoNodesOfFourEqualsFlatRing) { ExpectHierarchicalEqualsFlat(2, 4); }
+TEST(HierarchicalRingTest, ThreeNodesOfTwoEqualsFlatRing) { ExpectHierarchicalEqualsFlat(3, 2); }
+
+TEST(FailureTest, KilledRankFailsTheOthersWhoReformASmallerGroup) {
+  TempDir dir;
+  constexpr int kSize = 4;
+  constexpr int kVictim = 2;
+  auto pids = SpawnRanks(Worker("kill", dir), kSize);
+  // Kill once every rank has completed an allreduce, i.e. while they are looping in the next ones.
+  const auto deadline = std::chrono::steady_clock::now() + kHangGuard;
+  for (int r = 0; r < kSize; ++r) {
+    struct stat st;
+    const std::string ready = dir.path() + "/ready." + std::to_string(r);
+    while (::stat(ready.c_str(), &st) != 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_EQ(::kill(pids[kVictim], SIGKILL), 0);
+  auto codes = WaitAll(pids, kHangGuard);
+  for (int r = 0; r < kSize; ++r) {
+    if (r == kVictim) {
+      EXPECT_EQ(codes[static_cast<size_t>(r)], 128 + SIGKILL);
+    } else {
+      EXPECT_EQ(codes[static_cast<size_t>(r)], 0) << "survivor " << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace baton::comm
