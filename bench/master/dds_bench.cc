@@ -154,10 +154,11 @@ void RunClients(const MasterProcess& m, int clients, double seconds, bool lease_
   auto pct = [&](double p) {
     return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
   };
-  std::printf("mode=%s clients=%d pairs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d "
-              "durable=sqlite_wal\n",
-              lease_with_commit ? "with_commit" : "separate", clients,
-              static_cast<double>(all.size()) / elapsed, pct(0.50), pct(0.99), errors.load());
+  std::printf(
+      "mode=%s clients=%d pairs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d "
+      "durable=sqlite_wal\n",
+      lease_with_commit ? "with_commit" : "separate", clients,
+      static_cast<double>(all.size()) / elapsed, pct(0.50), pct(0.99), errors.load());
   std::fflush(stdout);
 }
 

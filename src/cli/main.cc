@@ -47,7 +47,8 @@ std::string SelfExe() {
 }
 
 // Token for clients: --token-file, else STATE_DIR/token, else $BATON_JOB_TOKEN.
-baton::Result<std::string> ResolveToken(const std::string& token_file, const std::string& state_dir) {
+baton::Result<std::string> ResolveToken(const std::string& token_file,
+                                        const std::string& state_dir) {
   if (!token_file.empty()) return baton::LoadSecret(token_file);
   if (!state_dir.empty()) return baton::LoadSecret(baton::master::TokenPath(state_dir));
   if (const char* t = std::getenv(baton::kTokenEnv)) return std::string(t);
@@ -69,7 +70,8 @@ int RunMaster(const std::string& spec_path, const std::string& state_dir, int po
   if (!master.ok()) {
     spdlog::error("{}", master.status().ToString());
     auto code = master.status().code();
-    return code == baton::StatusCode::kInvalidArgument || code == baton::StatusCode::kPermissionDenied ||
+    return code == baton::StatusCode::kInvalidArgument ||
+                   code == baton::StatusCode::kPermissionDenied ||
                    code == baton::StatusCode::kFailedPrecondition
                ? 2
                : 1;
@@ -97,9 +99,10 @@ int main(int argc, char** argv) {
 
   // baton run
   auto* run = app.add_subcommand(
-      "run", "Run a job on this machine: starts its master and agents, shows progress, resumes "
-             "when run again on the same state dir. Exit 0 done, 1 failed, 2 bad spec, 130 "
-             "interrupted.");
+      "run",
+      "Run a job on this machine: starts its master and agents, shows progress, resumes "
+      "when run again on the same state dir. Exit 0 done, 1 failed, 2 bad spec, 130 "
+      "interrupted.");
   std::string run_spec;
   run->add_option("spec", run_spec, "Job spec (YAML); see docs/job-spec.md")->required();
   run->callback([&] {
@@ -122,12 +125,14 @@ int main(int argc, char** argv) {
 
   // baton agent
   auto* agent = app.add_subcommand(
-      "agent", "Run the node agent: registers with the master, starts and restarts this node's "
-               "workers, heartbeats, and runs the master's actions.");
+      "agent",
+      "Run the node agent: registers with the master, starts and restarts this node's "
+      "workers, heartbeats, and runs the master's actions.");
   baton::agent::AgentOptions agent_options;
   std::string agent_token_file;
   int64_t unreachable_ms = 120000;
-  agent->add_option("--master", agent_options.master_address, "Master address host:port")->required();
+  agent->add_option("--master", agent_options.master_address, "Master address host:port")
+      ->required();
   agent->add_option("--node", agent_options.node_id, "Node id, unique within the job (no '/')")
       ->required();
   agent->add_option("--token-file", agent_token_file,
@@ -157,8 +162,10 @@ int main(int argc, char** argv) {
   bool status_json = false;
   status->add_option("--state-dir", status_state,
                      "The job's state dir (reads master.addr and token from it)");
-  status->add_option("--master", status_master, "Master address host:port (default: from state dir)");
-  status->add_option("--token-file", status_token_file, "Job token file (default: STATE_DIR/token)");
+  status->add_option("--master", status_master,
+                     "Master address host:port (default: from state dir)");
+  status->add_option("--token-file", status_token_file,
+                     "Job token file (default: STATE_DIR/token)");
   status->add_flag("--json", status_json, "Print the status as JSON");
   status->callback([&] {
     std::string address = status_master;
@@ -167,8 +174,9 @@ int main(int argc, char** argv) {
       if (a.ok()) address = a->substr(0, a->find('\n'));
     }
     if (address.empty()) {
-      std::fprintf(stderr, "baton status: no master address: pass --master or --state-dir of a "
-                           "running job\n");
+      std::fprintf(stderr,
+                   "baton status: no master address: pass --master or --state-dir of a "
+                   "running job\n");
       exit_code = 2;
       return;
     }
@@ -207,8 +215,9 @@ int main(int argc, char** argv) {
     }
     auto token = ResolveToken(scale_token_file, scale_state);
     if (address.empty() || !token.ok()) {
-      std::fprintf(stderr, "baton scale: need a running job: pass --state-dir (or --master and "
-                           "--token-file)\n");
+      std::fprintf(stderr,
+                   "baton scale: need a running job: pass --state-dir (or --master and "
+                   "--token-file)\n");
       exit_code = 2;
       return;
     }

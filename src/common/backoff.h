@@ -10,7 +10,7 @@ struct BackoffOptions {
   std::chrono::milliseconds initial{100};  // first delay
   std::chrono::milliseconds max{5000};     // delays never exceed this
   double multiplier = 2.0;                 // growth per attempt
-  double jitter = 0.2;                     // +/- this fraction, so retries of many clients spread out
+  double jitter = 0.2;  // +/- this fraction, so retries of many clients spread out
 };
 
 class Backoff {

@@ -76,7 +76,8 @@ Status EnsureWritableDirectory(const std::string& dir) {
     return Status::InvalidArgument(dir + " exists but is not a directory");
   }
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    return Status::PermissionDenied("directory " + dir + " is not writable: " + std::strerror(errno));
+    return Status::PermissionDenied("directory " + dir +
+                                    " is not writable: " + std::strerror(errno));
   }
   return Status::Ok();
 }

@@ -26,16 +26,25 @@ Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return Status::Ok();
   const std::string& m = s.error_message();
   switch (s.error_code()) {
-    case grpc::StatusCode::INVALID_ARGUMENT: return Status::InvalidArgument(m);
-    case grpc::StatusCode::NOT_FOUND: return Status::NotFound(m);
-    case grpc::StatusCode::ALREADY_EXISTS: return Status::AlreadyExists(m);
-    case grpc::StatusCode::FAILED_PRECONDITION: return Status::FailedPrecondition(m);
-    case grpc::StatusCode::ABORTED: return Status::Fenced(m);
-    case grpc::StatusCode::UNAVAILABLE: return Status::Unavailable(m);
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return Status::DeadlineExceeded(m);
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return Status::InvalidArgument(m);
+    case grpc::StatusCode::NOT_FOUND:
+      return Status::NotFound(m);
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return Status::AlreadyExists(m);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Status::FailedPrecondition(m);
+    case grpc::StatusCode::ABORTED:
+      return Status::Fenced(m);
+    case grpc::StatusCode::UNAVAILABLE:
+      return Status::Unavailable(m);
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Status::DeadlineExceeded(m);
     case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED: return Status::PermissionDenied(m);
-    default: return Status::Internal(m.empty() ? "rpc failed" : m);
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return Status::PermissionDenied(m);
+    default:
+      return Status::Internal(m.empty() ? "rpc failed" : m);
   }
 }
 
@@ -43,17 +52,27 @@ grpc::Status ToGrpc(const Status& s) {
   if (s.ok()) return grpc::Status::OK;
   const std::string& m = s.message();
   switch (s.code()) {
-    case StatusCode::kOk: return grpc::Status::OK;
-    case StatusCode::kInvalidArgument: return {grpc::StatusCode::INVALID_ARGUMENT, m};
-    case StatusCode::kNotFound: return {grpc::StatusCode::NOT_FOUND, m};
-    case StatusCode::kAlreadyExists: return {grpc::StatusCode::ALREADY_EXISTS, m};
-    case StatusCode::kFailedPrecondition: return {grpc::StatusCode::FAILED_PRECONDITION, m};
-    case StatusCode::kFenced: return {grpc::StatusCode::ABORTED, m};
-    case StatusCode::kUnavailable: return {grpc::StatusCode::UNAVAILABLE, m};
-    case StatusCode::kDeadlineExceeded: return {grpc::StatusCode::DEADLINE_EXCEEDED, m};
-    case StatusCode::kPermissionDenied: return {grpc::StatusCode::PERMISSION_DENIED, m};
+    case StatusCode::kOk:
+      return grpc::Status::OK;
+    case StatusCode::kInvalidArgument:
+      return {grpc::StatusCode::INVALID_ARGUMENT, m};
+    case StatusCode::kNotFound:
+      return {grpc::StatusCode::NOT_FOUND, m};
+    case StatusCode::kAlreadyExists:
+      return {grpc::StatusCode::ALREADY_EXISTS, m};
+    case StatusCode::kFailedPrecondition:
+      return {grpc::StatusCode::FAILED_PRECONDITION, m};
+    case StatusCode::kFenced:
+      return {grpc::StatusCode::ABORTED, m};
+    case StatusCode::kUnavailable:
+      return {grpc::StatusCode::UNAVAILABLE, m};
+    case StatusCode::kDeadlineExceeded:
+      return {grpc::StatusCode::DEADLINE_EXCEEDED, m};
+    case StatusCode::kPermissionDenied:
+      return {grpc::StatusCode::PERMISSION_DENIED, m};
     case StatusCode::kIoError:
-    case StatusCode::kInternal: return {grpc::StatusCode::INTERNAL, m};
+    case StatusCode::kInternal:
+      return {grpc::StatusCode::INTERNAL, m};
   }
   return {grpc::StatusCode::UNKNOWN, m};
 }

@@ -25,7 +25,8 @@ ProcessStats ReadProcessStats(pid_t pid) {
         if (i == 14) utime = std::stoul(field);
         if (i == 15) stime = std::stoul(field);
       }
-      out.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+      out.cpu_seconds =
+          static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
     }
   }
   std::ifstream statm(base + "/statm");

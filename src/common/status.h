@@ -1,8 +1,8 @@
 // Status and Result: errors as values across module boundaries.
 //
 // A Status is cheap on success (no allocation) and carries a code plus a human-readable message on
-// failure. Result<T> holds either a value or a non-OK Status. Exceptions never cross a module boundary
-// or an RPC; code that calls a throwing library converts at the edge.
+// failure. Result<T> holds either a value or a non-OK Status. Exceptions never cross a module
+// boundary or an RPC; code that calls a throwing library converts at the edge.
 #pragma once
 
 #include <memory>
@@ -35,7 +35,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message);
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status FailedPrecondition(std::string m) {
@@ -71,8 +73,8 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}             // NOLINT(google-explicit-constructor)
-  Result(Status status) : v_(std::move(status)) {}      // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   const Status& status() const {
@@ -97,15 +99,15 @@ class [[nodiscard]] Result {
 #define BATON_CONCAT(a, b) BATON_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define BATON_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    ::baton::Status baton_status_ = (expr);    \
+#define BATON_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::baton::Status baton_status_ = (expr);        \
     if (!baton_status_.ok()) return baton_status_; \
   } while (0)
 
 // `lhs = value of expr`, or returns its Status from the enclosing function.
-#define BATON_ASSIGN_OR_RETURN(lhs, expr)                                   \
-  auto BATON_CONCAT(baton_result_, __LINE__) = (expr);                     \
-  if (!BATON_CONCAT(baton_result_, __LINE__).ok())                         \
-    return BATON_CONCAT(baton_result_, __LINE__).status();                 \
+#define BATON_ASSIGN_OR_RETURN(lhs, expr)                  \
+  auto BATON_CONCAT(baton_result_, __LINE__) = (expr);     \
+  if (!BATON_CONCAT(baton_result_, __LINE__).ok())         \
+    return BATON_CONCAT(baton_result_, __LINE__).status(); \
   lhs = std::move(BATON_CONCAT(baton_result_, __LINE__)).value()

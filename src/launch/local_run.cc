@@ -62,7 +62,8 @@ void Terminate(Child& c, std::chrono::milliseconds grace) {
   if (Reap(c)) return;
   ::kill(c.pid, SIGTERM);
   int64_t deadline = MonoMillis() + grace.count();
-  while (!Reap(c) && MonoMillis() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!Reap(c) && MonoMillis() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (!Reap(c)) {
     ::kill(c.pid, SIGKILL);
     while (!Reap(c)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -118,8 +119,8 @@ class Runner {
     std::filesystem::remove(addr_file);
 
     master_.name = "master";
-    master_.argv = {options_.baton_binary, "master", "--spec", spec_.spec_path, "--port",
-                    std::to_string(port)};
+    master_.argv = {options_.baton_binary, "master", "--spec",
+                    spec_.spec_path,       "--port", std::to_string(port)};
     master_.log_path = dir + "/master.log";
     std::fprintf(stderr, "baton run: job '%s', state %s (logs there)\n", spec_.name.c_str(),
                  dir.c_str());
@@ -128,8 +129,16 @@ class Runner {
     for (int i = 0; i < spec_.nodes; ++i) {
       Child a;
       a.name = "node-" + std::to_string(i);
-      a.argv = {options_.baton_binary, "agent", "--master", address_, "--node", a.name,
-                "--token-file", master::TokenPath(dir), "--master-address-file", addr_file};
+      a.argv = {options_.baton_binary,
+                "agent",
+                "--master",
+                address_,
+                "--node",
+                a.name,
+                "--token-file",
+                master::TokenPath(dir),
+                "--master-address-file",
+                addr_file};
       a.log_path = dir + "/" + a.name + ".log";
       if (Status st = Start(a); !st.ok()) {
         std::fprintf(stderr, "baton run: cannot start agent %s: %s\n", a.name.c_str(),
@@ -173,7 +182,8 @@ class Runner {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     std::fprintf(stderr, "baton run: master did not start within %lld ms (log: %s)\n",
-                 static_cast<long long>(options_.master_start_timeout_ms), master_.log_path.c_str());
+                 static_cast<long long>(options_.master_start_timeout_ms),
+                 master_.log_path.c_str());
     Terminate(master_, std::chrono::seconds(5));
     return 1;
   }
@@ -182,7 +192,8 @@ class Runner {
     for (auto& a : agents_) {
       if (!Reap(a)) ::kill(a.pid, SIGTERM);
     }
-    for (auto& a : agents_) Terminate(a, std::chrono::milliseconds(spec_.worker.stop_grace_ms + 2000));
+    for (auto& a : agents_)
+      Terminate(a, std::chrono::milliseconds(spec_.worker.stop_grace_ms + 2000));
     Terminate(master_, std::chrono::seconds(5));
   }
 
@@ -220,16 +231,17 @@ class Runner {
       if (Reap(master_)) {
         if (have_status && last.state() != v1::JOB_STATE_RUNNING) return Finish(last);
         if (master_.restarts >= spec_.failure.master_restarts) {
-          std::fprintf(stderr, "\nbaton run: master %s and its restart budget (%d) is spent; log:\n%s",
+          std::fprintf(stderr,
+                       "\nbaton run: master %s and its restart budget (%d) is spent; log:\n%s",
                        Describe(master_.wait_status).c_str(), spec_.failure.master_restarts,
                        LastLines(master_.log_path, 8).c_str());
           StopAll();
           return 1;
         }
         ++master_.restarts;
-        std::fprintf(stderr, "\nbaton run: master %s; restarting it on the same state dir (%d/%d)\n",
-                     Describe(master_.wait_status).c_str(), master_.restarts,
-                     spec_.failure.master_restarts);
+        std::fprintf(
+            stderr, "\nbaton run: master %s; restarting it on the same state dir (%d/%d)\n",
+            Describe(master_.wait_status).c_str(), master_.restarts, spec_.failure.master_restarts);
         int rc = StartMaster();
         if (rc != 0) {
           StopAll();
@@ -252,7 +264,8 @@ class Runner {
       for (auto& a : agents_) any_agent = any_agent || !Reap(a);
       if (!any_agent && st.ok() && last.state() == v1::JOB_STATE_RUNNING) {
         // Every agent is gone for good (restart budgets spent) and the job is not over.
-        std::fprintf(stderr, "\nbaton run: every agent has exited but the job is unfinished; see %s\n",
+        std::fprintf(stderr,
+                     "\nbaton run: every agent has exited but the job is unfinished; see %s\n",
                      spec_.master.state_dir.c_str());
         StopAll();
         return 1;
@@ -266,7 +279,8 @@ class Runner {
     // Agents stop on the master's STOP action; give them the time a graceful stop needs.
     int64_t deadline = MonoMillis() + spec_.worker.stop_grace_ms + 5000;
     for (auto& a : agents_) {
-      while (!Reap(a) && MonoMillis() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      while (!Reap(a) && MonoMillis() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     // Workers send their last progress as they exit; the master lingers to answer this one.
     v1::JobStatus final_status = st;
@@ -282,11 +296,13 @@ class Runner {
                      st.output_dir().empty() ? "" : "; output in ", st.output_dir().c_str());
         return 0;
       case v1::JOB_STATE_PARTIAL:
-        std::fprintf(stderr, "baton run: job finished PARTIAL: %llu shard(s) dead-lettered (allowed)\n",
+        std::fprintf(stderr,
+                     "baton run: job finished PARTIAL: %llu shard(s) dead-lettered (allowed)\n",
                      static_cast<unsigned long long>(st.shards_dead()));
         return 0;
       default:
-        std::fprintf(stderr, "baton run: job FAILED: %llu shard(s) dead-lettered past their retry budget\n",
+        std::fprintf(stderr,
+                     "baton run: job FAILED: %llu shard(s) dead-lettered past their retry budget\n",
                      static_cast<unsigned long long>(st.shards_dead()));
         return 1;
     }

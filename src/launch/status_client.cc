@@ -12,10 +12,14 @@ namespace {
 
 std::string Human(double v) {
   char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof(buf), "%.2fG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof(buf), "%.2fM", v / 1e6);
-  else if (v >= 1e4) std::snprintf(buf, sizeof(buf), "%.1fk", v / 1e3);
-  else std::snprintf(buf, sizeof(buf), "%.0f", v);
+  if (v >= 1e9)
+    std::snprintf(buf, sizeof(buf), "%.2fG", v / 1e9);
+  else if (v >= 1e6)
+    std::snprintf(buf, sizeof(buf), "%.2fM", v / 1e6);
+  else if (v >= 1e4)
+    std::snprintf(buf, sizeof(buf), "%.1fk", v / 1e3);
+  else
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
   return buf;
 }
 
@@ -23,9 +27,12 @@ std::string Duration(double s) {
   if (s < 0) return "?";
   char buf[32];
   long t = static_cast<long>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof(buf), "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof(buf), "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof(buf), "%lds", t);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof(buf), "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof(buf), "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%lds", t);
   return buf;
 }
 
@@ -33,11 +40,16 @@ std::string Duration(double s) {
 
 const char* JobStateName(v1::JobState s) {
   switch (s) {
-    case v1::JOB_STATE_RUNNING: return "RUNNING";
-    case v1::JOB_STATE_SUCCEEDED: return "SUCCEEDED";
-    case v1::JOB_STATE_FAILED: return "FAILED";
-    case v1::JOB_STATE_PARTIAL: return "PARTIAL";
-    default: return "UNKNOWN";
+    case v1::JOB_STATE_RUNNING:
+      return "RUNNING";
+    case v1::JOB_STATE_SUCCEEDED:
+      return "SUCCEEDED";
+    case v1::JOB_STATE_FAILED:
+      return "FAILED";
+    case v1::JOB_STATE_PARTIAL:
+      return "PARTIAL";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -100,14 +112,16 @@ std::string HumanStatus(const v1::JobStatus& st) {
   if (!st.output_dir().empty()) out += "  output: " + st.output_dir() + "\n";
   out += "nodes:\n";
   for (const auto& n : st.nodes()) {
-    std::snprintf(buf, sizeof(buf), "  %-16s rank %d  %s  heartbeat %lld ms ago  workers %d  restarts %d\n",
-                  n.node_id().c_str(), n.node_rank(), n.alive() ? "alive" : "DEAD",
-                  static_cast<long long>(n.last_heartbeat_ms_ago()), n.workers_running(), n.restarts());
+    std::snprintf(
+        buf, sizeof(buf), "  %-16s rank %d  %s  heartbeat %lld ms ago  workers %d  restarts %d\n",
+        n.node_id().c_str(), n.node_rank(), n.alive() ? "alive" : "DEAD",
+        static_cast<long long>(n.last_heartbeat_ms_ago()), n.workers_running(), n.restarts());
     out += buf;
   }
   out += "workers:\n";
   for (const auto& w : st.workers()) {
-    std::snprintf(buf, sizeof(buf), "  %-18s %10s rec/s  records %s  shards %llu  cpu %.1fs  rss %s\n",
+    std::snprintf(buf, sizeof(buf),
+                  "  %-18s %10s rec/s  records %s  shards %llu  cpu %.1fs  rss %s\n",
                   w.worker_id().c_str(), Human(w.records_per_s()).c_str(),
                   Human(static_cast<double>(w.records_total())).c_str(),
                   static_cast<unsigned long long>(w.shards_committed()), w.cpu_seconds(),

@@ -12,10 +12,14 @@ constexpr size_t kDeadReasonsInMemory = 1000;
 
 const char* ShardStateName(ShardState s) {
   switch (s) {
-    case ShardState::kTodo: return "TODO";
-    case ShardState::kDoing: return "DOING";
-    case ShardState::kDone: return "DONE";
-    case ShardState::kDead: return "DEAD";
+    case ShardState::kTodo:
+      return "TODO";
+    case ShardState::kDoing:
+      return "DOING";
+    case ShardState::kDone:
+      return "DONE";
+    case ShardState::kDead:
+      return "DEAD";
   }
   return "?";
 }
@@ -77,10 +81,21 @@ Result<std::unique_ptr<Dds>> Dds::Open(StateStore* store, DdsOptions options, co
     ++c.total;
     c.records_total += s.range.record_count;
     switch (s.state) {
-      case ShardState::kTodo: ++c.todo; dds->todo_.push_back(s.id); break;
-      case ShardState::kDoing: ++c.doing; dds->doing_.insert(s.id); break;
-      case ShardState::kDone: ++c.done; c.records_done += s.range.record_count; break;
-      case ShardState::kDead: ++c.dead; break;
+      case ShardState::kTodo:
+        ++c.todo;
+        dds->todo_.push_back(s.id);
+        break;
+      case ShardState::kDoing:
+        ++c.doing;
+        dds->doing_.insert(s.id);
+        break;
+      case ShardState::kDone:
+        ++c.done;
+        c.records_done += s.range.record_count;
+        break;
+      case ShardState::kDead:
+        ++c.dead;
+        break;
     }
   }
   return dds;
@@ -156,9 +171,9 @@ Result<Dds::CommitOutcome> Dds::Commit(uint64_t shard_id, uint64_t token) {
   }
   if (s.state != ShardState::kDoing || s.token != token) {
     ++counts_.commits_fenced;
-    return Status::Fenced("commit of shard " + std::to_string(shard_id) + " with token " +
-                          std::to_string(token) + " rejected: the lease is no longer valid (shard " +
-                          ShardStateName(s.state) + ")");
+    return Status::Fenced(
+        "commit of shard " + std::to_string(shard_id) + " with token " + std::to_string(token) +
+        " rejected: the lease is no longer valid (shard " + ShardStateName(s.state) + ")");
   }
   s.state = ShardState::kDone;
   s.worker = kNoWorker;
@@ -221,8 +236,8 @@ uint64_t Dds::RevokeLocked(Pred pred, std::string_view reason, int* revoked) {
 uint64_t Dds::ExpireLeases(int64_t now_ms, int* expired) {
   std::lock_guard<std::mutex> lock(mu_);
   int n = 0;
-  uint64_t seq = RevokeLocked([&](const Shard& s) { return s.deadline_ms <= now_ms; },
-                              "lease expired", &n);
+  uint64_t seq =
+      RevokeLocked([&](const Shard& s) { return s.deadline_ms <= now_ms; }, "lease expired", &n);
   counts_.leases_expired += static_cast<uint64_t>(n);
   if (expired) *expired = n;
   return seq;
@@ -261,8 +276,9 @@ std::vector<DeadLetterInfo> Dds::DeadLetters(size_t limit) const {
     if (out.size() >= limit) break;
     out.push_back({id, shards_[id].attempts, error});
   }
-  std::sort(out.begin(), out.end(),
-            [](const DeadLetterInfo& a, const DeadLetterInfo& b) { return a.shard_id < b.shard_id; });
+  std::sort(out.begin(), out.end(), [](const DeadLetterInfo& a, const DeadLetterInfo& b) {
+    return a.shard_id < b.shard_id;
+  });
   return out;
 }
 

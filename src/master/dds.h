@@ -27,8 +27,8 @@
 namespace baton::master {
 
 struct DdsOptions {
-  int64_t lease_ms = 30000;       // lease length; renewals extend by the same amount
-  int32_t max_shard_retries = 3;  // failed attempts beyond the first before dead-lettering
+  int64_t lease_ms = 30000;        // lease length; renewals extend by the same amount
+  int32_t max_shard_retries = 3;   // failed attempts beyond the first before dead-lettering
   int32_t max_error_bytes = 1024;  // failure reasons are truncated to this
 };
 
@@ -41,8 +41,8 @@ struct ShardLayout {
 
 struct LeaseOutcome {
   enum Kind { kLeased, kWait, kEnd } kind = kEnd;
-  Shard shard;         // when kLeased
-  uint64_t seq = 0;    // wait for this before replying
+  Shard shard;       // when kLeased
+  uint64_t seq = 0;  // wait for this before replying
 };
 
 struct DdsCounts {

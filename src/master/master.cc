@@ -41,34 +41,37 @@ namespace {
     return reactor;                                              \
   } while (0)
 
-#define BATON_DURABLE_HANDLER(ctx, call)                                           \
-  do {                                                                             \
-    grpc::ServerUnaryReactor* reactor = (ctx)->DefaultReactor();                   \
-    grpc::Status auth = CheckToken((ctx), core_->token());                         \
-    if (!auth.ok()) {                                                              \
-      reactor->Finish(auth);                                                       \
-      return reactor;                                                              \
-    }                                                                              \
-    Deferred deferred;                                                             \
-    Status status = (call);                                                        \
-    core_->Complete(std::move(status), std::move(deferred),                        \
-                    [reactor](const Status& s) { reactor->Finish(ToGrpc(s)); });   \
-    return reactor;                                                                \
+#define BATON_DURABLE_HANDLER(ctx, call)                                         \
+  do {                                                                           \
+    grpc::ServerUnaryReactor* reactor = (ctx)->DefaultReactor();                 \
+    grpc::Status auth = CheckToken((ctx), core_->token());                       \
+    if (!auth.ok()) {                                                            \
+      reactor->Finish(auth);                                                     \
+      return reactor;                                                            \
+    }                                                                            \
+    Deferred deferred;                                                           \
+    Status status = (call);                                                      \
+    core_->Complete(std::move(status), std::move(deferred),                      \
+                    [reactor](const Status& s) { reactor->Finish(ToGrpc(s)); }); \
+    return reactor;                                                              \
   } while (0)
 
 class NodeServiceImpl final : public v1::NodeService::CallbackService {
  public:
   explicit NodeServiceImpl(MasterCore* core) : core_(core) {}
-  grpc::ServerUnaryReactor* RegisterNode(grpc::CallbackServerContext* ctx, const v1::RegisterNodeRequest* req,
-                            v1::RegisterNodeReply* reply) override {
+  grpc::ServerUnaryReactor* RegisterNode(grpc::CallbackServerContext* ctx,
+                                         const v1::RegisterNodeRequest* req,
+                                         v1::RegisterNodeReply* reply) override {
     BATON_DURABLE_HANDLER(ctx, core_->RegisterNode(*req, reply, &deferred));
   }
-  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx, const v1::HeartbeatRequest* req,
-                         v1::HeartbeatReply* reply) override {
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
+                                      const v1::HeartbeatRequest* req,
+                                      v1::HeartbeatReply* reply) override {
     BATON_HANDLER(ctx, core_->Heartbeat(*req, reply));
   }
-  grpc::ServerUnaryReactor* ReportExit(grpc::CallbackServerContext* ctx, const v1::ReportExitRequest* req,
-                          v1::ReportExitReply*) override {
+  grpc::ServerUnaryReactor* ReportExit(grpc::CallbackServerContext* ctx,
+                                       const v1::ReportExitRequest* req,
+                                       v1::ReportExitReply*) override {
     BATON_DURABLE_HANDLER(ctx, core_->ReportExit(*req, &deferred));
   }
 
@@ -79,20 +82,24 @@ class NodeServiceImpl final : public v1::NodeService::CallbackService {
 class ShardServiceImpl final : public v1::ShardService::CallbackService {
  public:
   explicit ShardServiceImpl(MasterCore* core) : core_(core) {}
-  grpc::ServerUnaryReactor* LeaseShard(grpc::CallbackServerContext* ctx, const v1::LeaseShardRequest* req,
-                          v1::LeaseShardReply* reply) override {
+  grpc::ServerUnaryReactor* LeaseShard(grpc::CallbackServerContext* ctx,
+                                       const v1::LeaseShardRequest* req,
+                                       v1::LeaseShardReply* reply) override {
     BATON_DURABLE_HANDLER(ctx, core_->LeaseShard(*req, reply, &deferred));
   }
-  grpc::ServerUnaryReactor* RenewLeases(grpc::CallbackServerContext* ctx, const v1::RenewLeasesRequest* req,
-                           v1::RenewLeasesReply* reply) override {
+  grpc::ServerUnaryReactor* RenewLeases(grpc::CallbackServerContext* ctx,
+                                        const v1::RenewLeasesRequest* req,
+                                        v1::RenewLeasesReply* reply) override {
     BATON_HANDLER(ctx, core_->RenewLeases(*req, reply));
   }
-  grpc::ServerUnaryReactor* CommitShard(grpc::CallbackServerContext* ctx, const v1::CommitShardRequest* req,
-                           v1::CommitShardReply* reply) override {
+  grpc::ServerUnaryReactor* CommitShard(grpc::CallbackServerContext* ctx,
+                                        const v1::CommitShardRequest* req,
+                                        v1::CommitShardReply* reply) override {
     BATON_DURABLE_HANDLER(ctx, core_->CommitShard(*req, reply, &deferred));
   }
-  grpc::ServerUnaryReactor* FailShard(grpc::CallbackServerContext* ctx, const v1::FailShardRequest* req,
-                         v1::FailShardReply* reply) override {
+  grpc::ServerUnaryReactor* FailShard(grpc::CallbackServerContext* ctx,
+                                      const v1::FailShardRequest* req,
+                                      v1::FailShardReply* reply) override {
     BATON_DURABLE_HANDLER(ctx, core_->FailShard(*req, reply, &deferred));
   }
 
@@ -103,16 +110,18 @@ class ShardServiceImpl final : public v1::ShardService::CallbackService {
 class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
   explicit JobServiceImpl(MasterCore* core) : core_(core) {}
-  grpc::ServerUnaryReactor* ReportProgress(grpc::CallbackServerContext* ctx, const v1::ReportProgressRequest* req,
-                              v1::ReportProgressReply*) override {
+  grpc::ServerUnaryReactor* ReportProgress(grpc::CallbackServerContext* ctx,
+                                           const v1::ReportProgressRequest* req,
+                                           v1::ReportProgressReply*) override {
     BATON_HANDLER(ctx, core_->ReportProgress(*req));
   }
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* ctx, const v1::GetStatusRequest*,
-                         v1::JobStatus* reply) override {
+                                      v1::JobStatus* reply) override {
     BATON_HANDLER(ctx, (core_->GetStatus(reply), Status::Ok()));
   }
-  grpc::ServerUnaryReactor* ScaleWorkers(grpc::CallbackServerContext* ctx, const v1::ScaleWorkersRequest* req,
-                            v1::ScaleWorkersReply* reply) override {
+  grpc::ServerUnaryReactor* ScaleWorkers(grpc::CallbackServerContext* ctx,
+                                         const v1::ScaleWorkersRequest* req,
+                                         v1::ScaleWorkersReply* reply) override {
     BATON_HANDLER(ctx, core_->ScaleWorkers(*req, reply));
   }
 

@@ -104,10 +104,18 @@ Status MasterCore::ReportExit(const v1::ReportExitRequest& req, Deferred* d) {
   std::string worker = req.node_id() + "/" + std::to_string(req.local_rank());
   std::string reason;
   switch (req.kind()) {
-    case v1::EXIT_KIND_EXITED: reason = "exited with code " + std::to_string(req.exit_code()); break;
-    case v1::EXIT_KIND_SIGNALED: reason = "killed by signal " + std::to_string(req.signal()); break;
-    case v1::EXIT_KIND_OOM_KILLED: reason = "killed by the OOM killer"; break;
-    default: reason = "exited"; break;
+    case v1::EXIT_KIND_EXITED:
+      reason = "exited with code " + std::to_string(req.exit_code());
+      break;
+    case v1::EXIT_KIND_SIGNALED:
+      reason = "killed by signal " + std::to_string(req.signal());
+      break;
+    case v1::EXIT_KIND_OOM_KILLED:
+      reason = "killed by the OOM killer";
+      break;
+    default:
+      reason = "exited";
+      break;
   }
   int revoked = 0;
   d->seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &revoked);
@@ -134,9 +142,11 @@ void MasterCore::FillLease(const LeaseOutcome& out, v1::LeaseShardReply* reply) 
       return;
     case LeaseOutcome::kWait:
       reply->set_outcome(v1::LeaseShardReply::OUTCOME_WAIT);
-      reply->set_retry_after_ms(std::min<int64_t>(1000, std::max<int64_t>(50, dds_->lease_ms() / 10)));
+      reply->set_retry_after_ms(
+          std::min<int64_t>(1000, std::max<int64_t>(50, dds_->lease_ms() / 10)));
       return;
-    case LeaseOutcome::kLeased: break;
+    case LeaseOutcome::kLeased:
+      break;
   }
   const Shard& s = out.shard;
   reply->set_outcome(v1::LeaseShardReply::OUTCOME_LEASED);
@@ -297,8 +307,8 @@ void MasterCore::MonitorTick() {
   if (expired > 0) spdlog::warn("{} lease(s) expired and re-queued", expired);
   for (const std::string& node : registry_.CollectDeadNodes(now, spec_.timeouts.node_dead_ms)) {
     int revoked = 0;
-    seq = std::max(seq, dds_->RevokeWorkersWithPrefix(node + "/", "node " + node + " died",
-                                                      &revoked));
+    seq = std::max(seq,
+                   dds_->RevokeWorkersWithPrefix(node + "/", "node " + node + " died", &revoked));
     spdlog::warn("node {} silent for {} ms: declared dead, {} lease(s) re-queued", node,
                  spec_.timeouts.node_dead_ms, revoked);
   }

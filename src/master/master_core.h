@@ -29,9 +29,8 @@ struct Deferred {
 
 class MasterCore {
  public:
-  MasterCore(JobSpec spec, std::string token, std::string job_id,
-             std::unique_ptr<StateStore> store, std::unique_ptr<Dds> dds,
-             std::unique_ptr<MetricsExporter> metrics);
+  MasterCore(JobSpec spec, std::string token, std::string job_id, std::unique_ptr<StateStore> store,
+             std::unique_ptr<Dds> dds, std::unique_ptr<MetricsExporter> metrics);
 
   const std::string& token() const { return token_; }
   const JobSpec& spec() const { return spec_; }

@@ -23,7 +23,8 @@ class PrometheusExporter final : public MetricsExporter {
                        .Name("baton_shards")
                        .Help("Shards of the job by state")
                        .Register(*registry_);
-    for (const char* s : {"todo", "doing", "done", "dead"}) shards_[s] = &shards.Add({{"state", s}});
+    for (const char* s : {"todo", "doing", "done", "dead"})
+      shards_[s] = &shards.Add({{"state", s}});
     auto& events = prometheus::BuildCounter()
                        .Name("baton_shard_events_total")
                        .Help("Lease life-cycle events")

@@ -42,8 +42,8 @@ Status OutputCommitter::CheckStaged(uint64_t shard_id, uint64_t token) const {
   struct stat st {};
   std::string path = StagingPath(shard_id, token);
   if (::stat(path.c_str(), &st) != 0) {
-    return Status::FailedPrecondition("staged output " + path + " is missing: " +
-                                      std::strerror(errno));
+    return Status::FailedPrecondition("staged output " + path +
+                                      " is missing: " + std::strerror(errno));
   }
   return Status::Ok();
 }

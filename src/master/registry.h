@@ -28,8 +28,7 @@ class Registry {
   Registration RegisterNode(const std::string& node_id, int32_t agent_pid, int64_t now_ms);
   // Records a heartbeat. Returns false if the node is unknown (the master restarted) so the
   // agent re-registers. Moves queued actions into `actions`.
-  bool Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms,
-                 std::vector<v1::Action>* actions);
+  bool Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms, std::vector<v1::Action>* actions);
   void RecordExit(const v1::ReportExitRequest& req);
   void RecordProgress(const v1::ReportProgressRequest& req, int64_t now_ms);
   void RecordCommit(const std::string& worker_id);

@@ -22,9 +22,9 @@ struct Shard {
   RecordRange range;
   uint32_t epoch = 0;
   ShardState state = ShardState::kTodo;
-  uint16_t attempts = 0;      // leases granted so far
-  uint64_t token = 0;         // token of the current (or committing) lease; 0 if never leased
-  int64_t deadline_ms = 0;    // wall clock; meaningful while DOING
+  uint16_t attempts = 0;        // leases granted so far
+  uint64_t token = 0;           // token of the current (or committing) lease; 0 if never leased
+  int64_t deadline_ms = 0;      // wall clock; meaningful while DOING
   uint32_t worker = kNoWorker;  // interned worker id while DOING
 };
 

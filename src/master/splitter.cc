@@ -21,12 +21,12 @@ Result<std::vector<RecordRange>> LineFileSplitter::Split() {
       return Status::NotFound("input file " + files_[fi] + ": " + std::strerror(errno));
     }
     // One pass with memchr: the cost is reading the file once at job creation.
-    uint64_t offset = 0;          // bytes consumed so far
-    uint64_t line_index = 0;      // lines seen so far (including a skipped header)
-    uint64_t shard_begin = 0;     // byte where the current shard starts
-    uint64_t shard_first = 0;     // record index of its first record
+    uint64_t offset = 0;       // bytes consumed so far
+    uint64_t line_index = 0;   // lines seen so far (including a skipped header)
+    uint64_t shard_begin = 0;  // byte where the current shard starts
+    uint64_t shard_first = 0;  // record index of its first record
     uint32_t in_shard = 0;
-    bool open_line = false;       // bytes after the last newline
+    bool open_line = false;  // bytes after the last newline
     auto close_shard = [&](uint64_t end) {
       out.push_back(RecordRange{fi, shard_begin, end, shard_first, in_shard});
       shard_begin = end;

@@ -75,13 +75,13 @@ class SqliteStateStore final : public StateStore {
     BATON_RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
     BATON_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
     BATON_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=10000"));
-    BATON_RETURN_IF_ERROR(Exec(options.fsync_each_commit ? "PRAGMA synchronous=FULL"
-                                                         : "PRAGMA synchronous=NORMAL"));
+    BATON_RETURN_IF_ERROR(
+        Exec(options.fsync_each_commit ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
     BATON_RETURN_IF_ERROR(Exec(kSchema));
-    BATON_RETURN_IF_ERROR(update_.Prepare(
-        db_,
-        "UPDATE shards SET state=?1, attempts=?2, token=?3, worker=?4, "
-        "error=CASE WHEN ?5 = '' THEN error ELSE ?5 END WHERE id=?6"));
+    BATON_RETURN_IF_ERROR(
+        update_.Prepare(db_,
+                        "UPDATE shards SET state=?1, attempts=?2, token=?3, worker=?4, "
+                        "error=CASE WHEN ?5 = '' THEN error ELSE ?5 END WHERE id=?6"));
     writer_ = std::thread([this] { WriterLoop(); });
     return Status::Ok();
   }
@@ -139,7 +139,8 @@ class SqliteStateStore final : public StateStore {
       s.error = Text(q, 11);
       sink(std::move(s));
     }
-    if (rc != SQLITE_DONE) return Status::Internal(std::string("sqlite load: ") + sqlite3_errmsg(db_));
+    if (rc != SQLITE_DONE)
+      return Status::Internal(std::string("sqlite load: ") + sqlite3_errmsg(db_));
     return Status::Ok();
   }
 
@@ -305,11 +306,10 @@ class SqliteStateStore final : public StateStore {
 }  // namespace
 
 Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
-                                                        SqliteStoreOptions options) {
+                                                         SqliteStoreOptions options) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);

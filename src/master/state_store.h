@@ -70,6 +70,6 @@ struct SqliteStoreOptions {
 // SQLite (WAL) store at `path`. A writer thread commits everything appended since its last
 // transaction in one transaction (group commit), which is what makes durable leases cheap.
 Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
-                                                        SqliteStoreOptions options = {});
+                                                         SqliteStoreOptions options = {});
 
 }  // namespace baton::master

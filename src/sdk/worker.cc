@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -129,7 +129,8 @@ Status Shard::Write(std::string_view data) {
   }
   if (out_fd_ < 0) {
     out_fd_ = ::open(staging_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out_fd_ < 0) return Status::IoError("create " + staging_path_ + ": " + std::strerror(errno));
+    if (out_fd_ < 0)
+      return Status::IoError("create " + staging_path_ + ": " + std::strerror(errno));
   }
   out_buffer_.append(data);
   if (out_buffer_.size() >= kOutputBufferBytes) return FlushOutput();
@@ -251,7 +252,8 @@ Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
         lock.lock();
       }
       int64_t wake = std::min(next_renew, next_progress);
-      self->impl_->cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, wake - MonoMillis())));
+      self->impl_->cv.wait_for(
+          lock, std::chrono::milliseconds(std::max<int64_t>(1, wake - MonoMillis())));
     }
   });
   return w;
@@ -285,13 +287,16 @@ Result<std::unique_ptr<Shard>> Worker::NextShard() {
       if (!s.ok()) return s.WithContext("lease a shard from " + identity_.master_address);
     }
     switch (reply.outcome()) {
-      case v1::LeaseShardReply::OUTCOME_END: return std::unique_ptr<Shard>();
+      case v1::LeaseShardReply::OUTCOME_END:
+        return std::unique_ptr<Shard>();
       case v1::LeaseShardReply::OUTCOME_WAIT:
         std::this_thread::sleep_for(
             std::chrono::milliseconds(std::max<int64_t>(10, reply.retry_after_ms())));
         continue;
-      case v1::LeaseShardReply::OUTCOME_LEASED: return Adopt(reply.lease());
-      default: return Status::Internal("unexpected lease outcome from master");
+      case v1::LeaseShardReply::OUTCOME_LEASED:
+        return Adopt(reply.lease());
+      default:
+        return Status::Internal("unexpected lease outcome from master");
     }
   }
 }

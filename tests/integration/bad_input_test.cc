@@ -9,11 +9,11 @@
 #include <fstream>
 #include <thread>
 
+#include "agent/spawn.h"
 #include "baton/v1/baton.grpc.pb.h"
 #include "common/files.h"
 #include "common/grpc_util.h"
 #include "common/secret.h"
-#include "agent/spawn.h"
 #include "job_harness.h"
 
 namespace baton::testing {
@@ -96,9 +96,9 @@ TEST_F(BadInputTest, RpcWithoutTheJobTokenIsRefused) {
   ASSERT_FALSE(addr.empty()) << "master did not start";
   auto token = LoadSecret(dir_ + "/state/token");
   ASSERT_TRUE(token.ok()) << token.status().ToString();
-  EXPECT_EQ(std::filesystem::status(dir_ + "/state/token").permissions() &
-                std::filesystem::perms::all,
-            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(
+      std::filesystem::status(dir_ + "/state/token").permissions() & std::filesystem::perms::all,
+      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 
   auto stub = v1::JobService::NewStub(MakeChannel(addr));
   auto status_with = [&](const std::string* tok) {

@@ -109,7 +109,7 @@ WordcountJob::~WordcountJob() {
     ::waitpid(run_pid_, &st, 0);
   }
   // Leave nothing running, whatever the test did.
-  for (pid_t p : FindProcesses([&](pid_t pid, const std::vector<std::string>& cmd) {
+  for (pid_t p : FindProcesses([&](pid_t pid, const std::vector<std::string>&cmd) {
          std::error_code ec;
          auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
          return Contains(cmd, dir_) || (!ec && cwd.string() == dir_);

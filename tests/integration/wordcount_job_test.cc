@@ -75,10 +75,8 @@ TEST(WordcountJob, MasterKilledMidJobIsRestartedAndResumes) {
 
 TEST(WordcountJob, WorkerPausedPastItsLeaseIsFencedWhenItWakesUp) {
   // Shards take ~0.5 s; the lease is 1 s; the worker sleeps 3 s in the middle of a shard.
-  WordcountJob job({.lines = 24000,
-                    .records_per_shard = 500,
-                    .delay_us_per_record = 1000,
-                    .lease_ms = 1000});
+  WordcountJob job(
+      {.lines = 24000, .records_per_shard = 500, .delay_us_per_record = 1000, .lease_ms = 1000});
   job.Start();
   ASSERT_TRUE(job.WaitForCommittedParts(3)) << job.ReadRunLog();
   auto workers = job.WorkerPids();
@@ -206,8 +204,8 @@ TEST(WordcountJob, StatusScaleAndMetricsWorkWhileTheJobRuns) {
   EXPECT_NE(metrics.find("baton_shards{state=\"done\"}"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("baton_shard_events_total{event=\"lease_granted\"}"), std::string::npos);
 
-  ASSERT_EQ(RunCommand({BATON_BIN, "scale", "--state-dir", job.state_dir(), "--workers", "3"}, &out),
-            0)
+  ASSERT_EQ(
+      RunCommand({BATON_BIN, "scale", "--state-dir", job.state_dir(), "--workers", "3"}, &out), 0)
       << out;
   EXPECT_NE(out.find("asked 1 node(s) to run 3 worker(s)"), std::string::npos) << out;
   // The agent starts the new workers on its next heartbeat.

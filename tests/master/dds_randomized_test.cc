@@ -55,7 +55,9 @@ void RunRandomized(uint64_t seed, int steps) {
     now += static_cast<int64_t>(rng() % 20);
     const std::string& w = workers[pick(workers.size())];
     switch (rng() % 10) {
-      case 0: case 1: case 2: {  // lease
+      case 0:
+      case 1:
+      case 2: {  // lease
         LeaseOutcome o = dds->Lease(w, now);
         if (o.kind == LeaseOutcome::kLeased) {
           ack(o.seq);
@@ -65,7 +67,9 @@ void RunRandomized(uint64_t seed, int steps) {
         }
         break;
       }
-      case 3: case 4: case 5: {  // commit one held shard (possibly stale)
+      case 3:
+      case 4:
+      case 5: {  // commit one held shard (possibly stale)
         if (held[w].empty()) break;
         size_t i = pick(held[w].size());
         Held h = held[w][i];
@@ -97,9 +101,12 @@ void RunRandomized(uint64_t seed, int steps) {
       case 8: {  // expiry, worker exit or node death
         uint64_t seq;
         int kind = static_cast<int>(rng() % 3);
-        if (kind == 0) seq = dds->ExpireLeases(now);
-        else if (kind == 1) seq = dds->RevokeWorker(w, "worker exited");
-        else seq = dds->RevokeWorkersWithPrefix(w.substr(0, 2), "node died");
+        if (kind == 0)
+          seq = dds->ExpireLeases(now);
+        else if (kind == 1)
+          seq = dds->RevokeWorker(w, "worker exited");
+        else
+          seq = dds->RevokeWorkersWithPrefix(w.substr(0, 2), "node died");
         ack(seq);
         break;
       }
