@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs the comm benchmark side by side: one node on loopback (4 and 8 ranks: flat ring vs gloo) and
+# two emulated nodes (2x2 and 2x4 ranks, inter-node links shaped by tools/netem/netem.sh: HO-Ring vs
+# flat ring vs gloo). Prints comm_bench's key=value lines plus a summary.
+#
+# Usage: bench/comm/run.sh [--quick] [--bin PATH/TO/comm_bench] [--rate 1gbit]
+# The emulated-cluster part needs root; without it only the loopback part runs.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${root}/build/bin/comm_bench"
+quick=()
+rate=1gbit
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=(--quick); shift ;;
+    --bin) bin=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -x "$bin" ] || { echo "run.sh: $bin not built" >&2; exit 2; }
+mbit=$(echo "$rate" | sed -E 's/gbit$/000/; s/mbit$//')
+
+out=$(mktemp /tmp/comm-bench-out.XXXXXX)
+trap 'rm -f "$out"' EXIT
+echo "comm_bench start=$(date -u +%FT%TZ) host_cores=$(nproc) rate=$rate"
+for ranks in 4 8; do
+  "$bin" loopback --ranks "$ranks" "${quick[@]}" | tee -a "$out"
+done
+if [ "$(id -u)" -eq 0 ] && ip netns list >/dev/null 2>&1; then
+  for per_node in 2 4; do
+    store=$(mktemp -d /tmp/comm-bench-store.XXXXXX)
+    "$root/tools/netem/netem.sh" --nodes 2 --rate "$rate" -- \
+      "$bin" node --nodes 2 --per-node "$per_node" --store "$store" --link-mbit "$mbit" \
+      "${quick[@]}" | tee -a "$out"
+    rm -rf "$store"
+  done
+else
+  echo "comm_bench skipped=emulated-cluster reason=needs-root-and-ip-netns"
+fi
+
+# Summary over messages >= 1 MiB: the worst and the best ratio for each figure.
+awk '
+  { bytes = 0; for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  v["bytes"] >= 1048576 {
+    for (k in v) if (k == "hring_vs_ring" || k == "ring_vs_gloo" || k == "busbw_fraction" || k == "hring_busbw_fraction") {
+      key = v["config"] "_" v["coll"] "_" k
+      if (!(key in lo) || v[k] < lo[key]) lo[key] = v[k]
+      if (!(key in hi) || v[k] > hi[key]) hi[key] = v[k]
+    }
+  }
+  { delete v }
+  END { for (k in lo) printf "comm summary %s_min=%s %s_max=%s\n", k, lo[k], k, hi[k] }
+' "$out" | sort
