@@ -9,9 +9,10 @@
 // iterations), --max-bytes B, --link-mbit R (inter-node link rate, for busbw_fraction).
 //
 // Rank 0 prints one `key=value` line per (collective, size). Times are the slowest rank's mean per
-// call. busbw follows nccl-tests: allreduce algbw * 2(n-1)/n, reduce-scatter and all-gather
-// algbw * (n-1)/n, with algbw = message bytes / time. gloo has no reduce-scatter in Debian's build,
-// so its reduce-scatter column is gloo's allreduce (what a gloo user would run instead).
+// call over `iters` calls, best of 3 interleaved rounds (2 with --quick). busbw follows nccl-tests:
+// allreduce algbw * 2(n-1)/n, reduce-scatter and all-gather algbw * (n-1)/n, with algbw = message
+// bytes / time. gloo has no reduce-scatter in Debian's build, so its reduce-scatter column is
+// gloo's allreduce (what a gloo user would run instead).
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,8 +120,8 @@ int RunRank(const Flags& f) {
 
   using Op = std::function<Status()>;
   // Mean seconds per call of the slowest rank.
-  auto measure = [&](const Op& op, int iters) {
-    Die(op(), "warm-up call");
+  auto measure = [&](const Op& op, int iters, bool warm_up) {
+    if (warm_up) Die(op(), "warm-up call");
     Die(world.Barrier(), "barrier");
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) Die(op(), "timed call");
@@ -139,7 +140,8 @@ int RunRank(const Flags& f) {
       // Zeros keep sums from growing across iterations; the arithmetic costs the same.
       std::vector<float> buf(count, 0.0f), out(count, 0.0f);
       const int iters =
-          static_cast<int>(std::clamp<size_t>((f.quick ? 8u << 20 : 64u << 20) / bytes, 1, 20));
+          static_cast<int>(std::clamp<size_t>((f.quick ? 8u << 20 : 32u << 20) / bytes, 1, 10));
+      const int rounds = f.quick ? 2 : 3;
       auto run = [&](int algo) -> Op {  // 0 ring, 1 gloo, 2 hring
         const CallOptions& call = algo == 1 ? gloo_call : ring_call;
         if (c == "allreduce") {
@@ -169,9 +171,14 @@ int RunRank(const Flags& f) {
           return world.AllGather(buf.data(), out.data(), per_rank, DataType::kFloat32, call);
         };
       };
-      const double t_ring = measure(run(0), iters);
-      const double t_gloo = measure(run(1), iters);
-      const double t_hring = multi_node ? measure(run(2), iters) : 0;
+      // Rounds interleave the algorithms and keep each one's best round, so that load from other
+      // processes on the host (the bench shares its cores) penalises none of them systematically.
+      double t_ring = 1e30, t_gloo = 1e30, t_hring = 1e30;
+      for (int round = 0; round < rounds; ++round) {
+        t_ring = std::min(t_ring, measure(run(0), iters, round == 0));
+        t_gloo = std::min(t_gloo, measure(run(1), iters, round == 0));
+        if (multi_node) t_hring = std::min(t_hring, measure(run(2), iters, round == 0));
+      }
       if (world.rank() != 0) continue;
       const double factor = (c == "allreduce" ? 2 : 1) * (n - 1) / n;
       auto busbw = [&](double t) { return msg / t * factor / 1e6; };  // MB/s

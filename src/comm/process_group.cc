@@ -12,6 +12,8 @@
 #include <gloo/transport/tcp/device.h>
 #include <gloo/transport/unbound_buffer.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstring>
 #include <mutex>
@@ -162,6 +164,13 @@ Result<std::unique_ptr<ProcessGroup>> ProcessGroup::Create(std::shared_ptr<Store
                                    " outside size " + std::to_string(options.size));
   }
   if (options.prefix.empty()) return Status::InvalidArgument("ProcessGroup: empty prefix");
+  // gloo writes to sockets without MSG_NOSIGNAL on some paths: a write to a dead peer would kill
+  // this process with SIGPIPE instead of failing the call. Ignore it unless the program installed
+  // a handler of its own.
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
   auto impl = std::make_unique<Impl>();
   impl->store = std::move(store);
   impl->options = options;

@@ -52,7 +52,8 @@ class ProcessGroup {
  public:
   // Forms the group: publishes this rank's address under `options.prefix` and connects to every
   // peer. Blocks until all `size` ranks joined or the timeout ran out. `store` must outlive the
-  // group and every subgroup made from it.
+  // group and every subgroup made from it. Sets SIGPIPE to ignored if it has the default action,
+  // so that writing to a dead peer fails the call instead of killing the process.
   static Result<std::unique_ptr<ProcessGroup>> Create(std::shared_ptr<Store> store,
                                                       const GroupOptions& options);
   ~ProcessGroup();

@@ -26,6 +26,9 @@ struct Unit {
   Block region;  // elements of buf
 };
 
+constexpr size_t kMinSegments = 4;
+constexpr size_t kMinSegmentBytes = 64 << 10;
+
 int Mod(int a, int n) { return ((a % n) + n) % n; }
 
 // Segment `j` of `nseg` of block b.
@@ -37,8 +40,12 @@ Block Segment(const Block& b, int nseg, int j) {
 int SegmentsPerBlock(const std::vector<Block>& blocks, size_t esize) {
   size_t largest = 0;
   for (const auto& b : blocks) largest = std::max(largest, b.count);
-  return static_cast<int>(
-      std::max<size_t>(1, (largest * esize + kSegmentBytes - 1) / kSegmentBytes));
+  const size_t bytes = largest * esize;
+  // At least kMinSegments per block once segments stay above kMinSegmentBytes, so that a block's
+  // reduction overlaps the transfer of its next segment even when the block is under 1 MiB.
+  const size_t by_cap = (bytes + kSegmentBytes - 1) / kSegmentBytes;
+  const size_t by_overlap = std::min(kMinSegments, bytes / kMinSegmentBytes);
+  return static_cast<int>(std::max<size_t>({1, by_cap, by_overlap}));
 }
 
 void WaitRecv(gloo::transport::UnboundBuffer& ub, const RingCall& call) {

@@ -10,6 +10,7 @@
 namespace baton::comm {
 namespace {
 
+using testing::Spawn;
 using testing::SpawnRanks;
 using testing::TempDir;
 using testing::WaitAll;
@@ -68,6 +69,23 @@ TEST(FailureTest, KilledRankFailsTheOthersWhoReformASmallerGroup) {
       EXPECT_EQ(codes[static_cast<size_t>(r)], 0) << "survivor " << r;
     }
   }
+}
+
+// HO-Ring across two emulated nodes (network namespaces joined by a shaped bridge): the ranks of a
+// node talk over its loopback, the nodes over veth links, as on a real two-tier cluster.
+TEST(NetemTest, HierarchicalRingAcrossEmulatedNodesEqualsFlatRing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create network namespaces";
+  if (std::system("ip netns list >/dev/null 2>&1") != 0) GTEST_SKIP() << "`ip netns` unavailable";
+  TempDir dir;
+  // netem.sh runs this once per node; it starts the node's two ranks and fails if either does.
+  const std::string node_script =
+      "rc=0; pids=; for l in 0 1; do " COMM_TEST_WORKER " --mode hring --store " + dir.path() +
+      " --nodes 2 --per-node 2 --size 4 --rank $((BATON_NETEM_NODE * 2 + l)) & pids=\"$pids $!\"; "
+      "done; for p in $pids; do wait $p || rc=1; done; exit $rc";
+  auto pids = Spawn({NETEM_TOOL, "--nodes", "2", "--rate", "1gbit", "--timeout", "120", "--",
+                     "/bin/bash", "-c", node_script});
+  auto codes = WaitAll({pids}, kHangGuard);
+  EXPECT_EQ(codes[0], 0) << "netem.sh or a rank failed; see the output above";
 }
 
 }  // namespace

@@ -211,6 +211,8 @@ std::unique_ptr<ProcessGroup> Form(std::shared_ptr<Store> store, const std::stri
   o.rank = rank;
   o.size = size;
   o.timeout = timeout;
+  // Under tools/netem/netem.sh each node has its own address; elsewhere loopback.
+  if (const char* addr = std::getenv("BATON_NETEM_ADDR")) o.address = addr;
   auto pg = ProcessGroup::Create(std::move(store), o);
   if (!pg.ok()) {
     std::fprintf(stderr, "rank %d: %s\n", rank, pg.status().ToString().c_str());
