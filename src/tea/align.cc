@@ -39,32 +39,6 @@ void FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, do
   NormalizeRows(out.data(), out.rows(), out.cols(), out.cols(), threads);
 }
 
-// Quirk Q5: CPython iterates a set of small non-negative ints in ascending (id mod table size)
-// order. The table size follows set_add_entry's growth rule for n insertions.
-int64_t CPythonSetTableSize(int64_t n) {
-  int64_t size = 8;
-  for (int64_t used = 1; used <= n; ++used) {
-    if (used * 5 >= (size - 1) * 3) {
-      const int64_t minused = used > 50000 ? used * 2 : used * 4;
-      size = 8;
-      while (size <= minused) size <<= 1;
-    }
-  }
-  return size;
-}
-
-// position_in_set[p] = where entity ids[p] appears when Python iterates set(ids).
-std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids) {
-  const int64_t t = CPythonSetTableSize(static_cast<int64_t>(ids.size()));
-  std::vector<int32_t> order(ids.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int32_t a, int32_t b) { return ids[a] % t < ids[b] % t; });
-  std::vector<int32_t> pos(ids.size());
-  for (size_t j = 0; j < order.size(); ++j) pos[order[j]] = static_cast<int32_t>(j);
-  return pos;
-}
-
 // Candidate scores (1 - beta) * cos + beta * simt for a rows x k support. simt_left[i] and
 // simt_right[c] name the entities whose temporal similarity is used for row i and column c.
 std::vector<float> Rescore(const TopK& top, const std::vector<int32_t>& simt_left,
@@ -88,6 +62,31 @@ std::vector<float> Rescore(const TopK& top, const std::vector<int32_t>& simt_lef
 }
 
 }  // namespace
+
+// Quirk Q5: CPython iterates a set of small non-negative ints in ascending (id mod table size)
+// order. The table size follows set_add_entry's growth rule for n insertions.
+int64_t CPythonSetTableSize(int64_t n) {
+  int64_t size = 8;
+  for (int64_t used = 1; used <= n; ++used) {
+    if (used * 5 >= (size - 1) * 3) {
+      const int64_t minused = used > 50000 ? used * 2 : used * 4;
+      size = 8;
+      while (size <= minused) size <<= 1;
+    }
+  }
+  return size;
+}
+
+std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids) {
+  const int64_t t = CPythonSetTableSize(static_cast<int64_t>(ids.size()));
+  std::vector<int32_t> order(ids.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return ids[a] % t < ids[b] % t; });
+  std::vector<int32_t> pos(ids.size());
+  for (size_t j = 0; j < order.size(); ++j) pos[order[j]] = static_cast<int32_t>(j);
+  return pos;
+}
 
 Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   if (opt.rounds < 1 || opt.threads < 1 || opt.topk < 1 || opt.depth < 1 ||

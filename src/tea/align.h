@@ -58,6 +58,13 @@ struct AlignReport {
   double total_s = 0;  // whole Align() call
 };
 
+// Quirk Q5: position of each of `ids` in CPython's iteration order of set(ids), i.e. ascending
+// (id mod T) with T the set's final power-of-two table size. Exact for distinct non-negative ids
+// that do not collide modulo T (true of every split of the datasets in the spec); used by
+// faithful mode's first pseudo-labelling step (Q4).
+int64_t CPythonSetTableSize(int64_t n);
+std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids);
+
 // Aligns `data` (already loaded). Fails on bad options (e.g. seeds >= pairs).
 Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt);
 

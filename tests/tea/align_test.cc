@@ -70,5 +70,44 @@ TEST(AlignTest, SeedsNotBelowPairCountFailsAsInvalidArgument) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
+// Quirk Q5 against orders printed by CPython 3.11 (list(set(ids))).
+TEST(AlignTest, SetIterationPositionsFollowCPython) {
+  // list(set([40000, 3, 32769, 100, 65535])) == [40000, 32769, 3, 100, 65535]  (table size 32)
+  EXPECT_EQ(CPythonSetTableSize(5), 32);
+  EXPECT_EQ(SetIterationPositions({40000, 3, 32769, 100, 65535}),
+            (std::vector<int32_t>{0, 2, 1, 3, 4}));
+  // ids = range(300, 900, 3): 513 comes first; 300 is at 100, 510 at 199, 897 at 157.
+  std::vector<int32_t> ids;
+  for (int32_t v = 300; v < 900; v += 3) ids.push_back(v);
+  const std::vector<int32_t> pos = SetIterationPositions(ids);
+  EXPECT_EQ(pos[(513 - 300) / 3], 0);
+  EXPECT_EQ(pos[0], 100);
+  EXPECT_EQ(pos[(510 - 300) / 3], 199);
+  EXPECT_EQ(pos[(897 - 300) / 3], 157);
+}
+
+TEST(AlignTest, SetIterationPositionsOnYagoWiki20kTestSplit) {
+  TEA_REQUIRE_DATA("YAGO-WIKI20K");
+  auto data = LoadDataset(DataDir("YAGO-WIKI20K"));
+  ASSERT_TRUE(data.ok());
+  auto split = SplitPairs(*data, 400);
+  ASSERT_TRUE(split.ok());
+  std::vector<int32_t> left, right;
+  for (const auto& [x, y] : split->test) {
+    left.push_back(x);
+    right.push_back(y);
+  }
+  ASSERT_EQ(right.size(), 19062u);
+  EXPECT_EQ(CPythonSetTableSize(19062), 32768);
+  // CPython: list(set(left)) == left; list(set(right)) starts with 32768 (test position 12554),
+  // test-right 0 (19895) is at 6508 and the last one (39421) at 6507.
+  const std::vector<int32_t> pl = SetIterationPositions(left);
+  for (size_t i = 0; i < pl.size(); ++i) ASSERT_EQ(pl[i], static_cast<int32_t>(i));
+  const std::vector<int32_t> pr = SetIterationPositions(right);
+  EXPECT_EQ(pr[12554], 0);
+  EXPECT_EQ(pr[0], 6508);
+  EXPECT_EQ(pr[19061], 6507);
+}
+
 }  // namespace
 }  // namespace baton::tea
