@@ -3,18 +3,21 @@
 # two emulated nodes (2x2 and 2x4 ranks, inter-node links shaped by tools/netem/netem.sh: HO-Ring vs
 # flat ring vs gloo). Prints comm_bench's key=value lines plus a summary.
 #
-# Usage: bench/comm/run.sh [--quick] [--bin PATH/TO/comm_bench] [--rate 1gbit]
+# Usage: bench/comm/run.sh [--quick | --full] [--bin PATH/TO/comm_bench] [--rate 1gbit]
+# Sizes: 1 KiB to 64 MiB by default (about 10 minutes on two shared cores); --full goes to 256 MiB
+# (several times longer); --quick runs 1 KiB, 1 MiB and 16 MiB only.
 # The emulated-cluster part needs root; without it only the loopback part runs.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 bin="${root}/build/bin/comm_bench"
-quick=()
+size_flags=(--max-bytes 67108864)
 rate=1gbit
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=(--quick); shift ;;
+    --quick) size_flags=(--quick); shift ;;
+    --full) size_flags=(); shift ;;
     --bin) bin=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
@@ -27,14 +30,14 @@ out=$(mktemp /tmp/comm-bench-out.XXXXXX)
 trap 'rm -f "$out"' EXIT
 echo "comm_bench start=$(date -u +%FT%TZ) host_cores=$(nproc) rate=$rate"
 for ranks in 4 8; do
-  "$bin" loopback --ranks "$ranks" "${quick[@]}" | tee -a "$out"
+  "$bin" loopback --ranks "$ranks" "${size_flags[@]}" | tee -a "$out"
 done
 if [ "$(id -u)" -eq 0 ] && ip netns list >/dev/null 2>&1; then
   for per_node in 2 4; do
     store=$(mktemp -d /tmp/comm-bench-store.XXXXXX)
     "$root/tools/netem/netem.sh" --nodes 2 --rate "$rate" -- \
       "$bin" node --nodes 2 --per-node "$per_node" --store "$store" --link-mbit "$mbit" \
-      "${quick[@]}" | tee -a "$out"
+      "${size_flags[@]}" | tee -a "$out"
     rm -rf "$store"
   done
 else

@@ -16,8 +16,12 @@ Result<Membership> JoinGeneration(Store& store, const std::string& prefix, int64
   BATON_RETURN_IF_ERROR(
       store.Set(prefix + "/join/slot" + std::to_string(arrival - 1), std::to_string(member_id)));
   Membership m;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int i = 0; i < size; ++i) {
-    auto value = store.Get(prefix + "/join/slot" + std::to_string(i), timeout);
+    const auto left = std::max(std::chrono::milliseconds(0),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   deadline - std::chrono::steady_clock::now()));
+    auto value = store.Get(prefix + "/join/slot" + std::to_string(i), left);
     if (!value.ok()) return value.status().WithContext("joining generation " + prefix);
     m.members.push_back(std::stoll(*value));
   }

@@ -160,12 +160,13 @@ Status HierarchicalRing::ReduceScatter(const void* in, void* out, size_t count, 
   const int m = intra_->size();
   const int g = inter_->size();
   // Pack so that super-block d (contiguous) holds the world blocks of INTER_d in node order.
-  std::vector<char> packed(count * esize);
+  if (packed_.size() < count * esize) packed_.resize(count * esize);
+  char* packed = packed_.data();
   std::vector<Block> packed_blocks;  // world block order[k] lives at packed_blocks[k]
   size_t off = 0;
   for (int w : order) {
     const Block& b = world_blocks[static_cast<size_t>(w)];
-    std::memcpy(packed.data() + off * esize, static_cast<const char*>(in) + b.offset * esize,
+    std::memcpy(packed + off * esize, static_cast<const char*>(in) + b.offset * esize,
                 b.count * esize);
     packed_blocks.push_back({off, b.count});
     off += b.count;
@@ -176,7 +177,7 @@ Status HierarchicalRing::ReduceScatter(const void* in, void* out, size_t count, 
     const Block& last = packed_blocks[static_cast<size_t>(d * g + g - 1)];
     super[static_cast<size_t>(d)] = {first.offset, last.offset + last.count - first.offset};
   }
-  BATON_RETURN_IF_ERROR(intra_->ReduceScatterBlocks(packed.data(), super, type, inner, call));
+  BATON_RETURN_IF_ERROR(intra_->ReduceScatterBlocks(packed, super, type, inner, call));
   const int d = intra_->rank();
   const Block& mine = super[static_cast<size_t>(d)];
   std::vector<Block> sub;
@@ -185,7 +186,7 @@ Status HierarchicalRing::ReduceScatter(const void* in, void* out, size_t count, 
     b.offset -= mine.offset;
     sub.push_back(b);
   }
-  char* super_base = packed.data() + mine.offset * esize;
+  char* super_base = packed + mine.offset * esize;
   BATON_RETURN_IF_ERROR(inter_->ReduceScatterBlocks(super_base, sub, type, inner, call));
   const Block& result = sub[static_cast<size_t>(inter_->rank())];
   std::memcpy(out, super_base + result.offset * esize, result.count * esize);
@@ -209,16 +210,17 @@ Status HierarchicalRing::AllGather(const void* in, void* out, size_t count, Data
   const int g = inter_->size();
   const int d = intra_->rank();
   const int i = inter_->rank();
-  std::vector<char> packed(total * esize);
+  if (packed_.size() < total * esize) packed_.resize(total * esize);
+  char* packed = packed_.data();
   const size_t super_count = static_cast<size_t>(g) * count;
-  char* super_base = packed.data() + static_cast<size_t>(d) * super_count * esize;
+  char* super_base = packed + static_cast<size_t>(d) * super_count * esize;
   std::memcpy(super_base + static_cast<size_t>(i) * count * esize, in, count * esize);
   BATON_RETURN_IF_ERROR(inter_->AllGatherInPlace(super_base, super_count, type, call));
-  BATON_RETURN_IF_ERROR(intra_->AllGatherInPlace(packed.data(), total, type, call));
+  BATON_RETURN_IF_ERROR(intra_->AllGatherInPlace(packed, total, type, call));
   (void)m;
   for (size_t k = 0; k < order.size(); ++k) {
     std::memcpy(static_cast<char*>(out) + static_cast<size_t>(order[k]) * count * esize,
-                packed.data() + k * count * esize, count * esize);
+                packed + k * count * esize, count * esize);
   }
   return Status::Ok();
 }

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "comm/process_group.h"
 #include "comm/topology.h"
@@ -72,6 +73,9 @@ class HierarchicalRing {
   HierarchicalOptions options_;
   std::unique_ptr<ProcessGroup> intra_;
   std::unique_ptr<ProcessGroup> inter_;
+  // Packing buffer of reduce-scatter and all-gather, kept between calls: fresh multi-MiB
+  // allocations cost a page fault per page on every call (badly so in VMs).
+  std::vector<char> packed_;
 };
 
 }  // namespace baton::comm

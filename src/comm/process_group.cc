@@ -91,6 +91,9 @@ struct ProcessGroup::Impl {
   std::shared_ptr<gloo::transport::Device> device;
   std::shared_ptr<gloo::rendezvous::Context> context;
   uint64_t ring_calls = 0;
+  // ReduceScatter's working copy, kept between calls: a fresh multi-MiB allocation per call costs
+  // page faults on every page (calls on a group never overlap, so one buffer serves all).
+  std::vector<char> scratch;
   mutable std::mutex mu;
   Status broken;  // guarded by mu
 
@@ -299,7 +302,8 @@ Status ProcessGroup::ReduceScatter(const void* in, void* out, size_t count, Data
                                    ReduceOp op, const CallOptions& call) {
   const size_t esize = ElementSize(type);
   const Block mine = Partition(count, size())[static_cast<size_t>(rank())];
-  std::vector<char> scratch(count * esize);
+  std::vector<char>& scratch = impl_->scratch;
+  if (scratch.size() < count * esize) scratch.resize(count * esize);
   if (count > 0) std::memcpy(scratch.data(), in, count * esize);
   Status s;
   if (call.algorithm == Algorithm::kGloo) {
