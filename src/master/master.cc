@@ -30,9 +30,9 @@ std::string MasterAddrPath(const std::string& state_dir) { return state_dir + "/
 namespace {
 
 // Every handler: refuse calls without the job token, then run the core's logic; baton::Status
-// becomes grpc::Status here and nowhere else. Handlers use gRPC's callback API and never block:
-// a reply that must wait for durability is finished by the state store's writer thread, so gRPC's
-// threads stay free and concurrent calls share one group commit.
+// becomes grpc::Status here and nowhere else. Handlers use gRPC's callback API and never wait:
+// a reply that needs a durable transition is finished by whichever handler commits the group
+// (usually this one), so concurrent calls share one transaction and no thread hand-off is needed.
 #define BATON_HANDLER(ctx, body)                                 \
   do {                                                           \
     grpc::ServerUnaryReactor* reactor = (ctx)->DefaultReactor(); \

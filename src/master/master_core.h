@@ -39,7 +39,7 @@ class MasterCore {
 
   // Node service.
   // Calls `finish` with the handler's final status: at once if nothing must become durable, else
-  // from the store's writer once `deferred.seq` is durable (after running `deferred.then`).
+  // from whichever thread commits `deferred.seq` (after running `deferred.then`).
   void Complete(Status status, Deferred deferred, std::function<void(const Status&)> finish);
 
   // Handlers taking a Deferred answer only through Complete().

@@ -5,7 +5,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "master/state_store.h"
@@ -59,12 +58,7 @@ class SqliteStateStore final : public StateStore {
   SqliteStateStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
 
   ~SqliteStateStore() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;  // the writer drains what is pending first
-    }
-    work_cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
+    (void)WaitDurable(appended_);  // whatever was appended and not yet written
     update_.Finalize();
     sqlite3_close(db_);
   }
@@ -82,7 +76,6 @@ class SqliteStateStore final : public StateStore {
         update_.Prepare(db_,
                         "UPDATE shards SET state=?1, attempts=?2, token=?3, worker=?4, "
                         "error=CASE WHEN ?5 = '' THEN error ELSE ?5 END WHERE id=?6"));
-    writer_ = std::thread([this] { WriterLoop(); });
     return Status::Ok();
   }
 
@@ -147,27 +140,31 @@ class SqliteStateStore final : public StateStore {
   uint64_t Append(ShardUpdate update) override {
     std::lock_guard<std::mutex> lock(mu_);
     pending_.push_back(std::move(update));
-    work_cv_.notify_one();
     return ++appended_;
   }
 
   Status WaitDurable(uint64_t seq) override {
     std::unique_lock<std::mutex> lock(mu_);
-    durable_cv_.wait(lock, [&] { return durable_ >= seq || !failure_.ok(); });
+    while (durable_ < seq && failure_.ok()) {
+      if (writing_) {
+        durable_cv_.wait(lock);
+      } else {
+        DrainLocked(lock);
+      }
+    }
     return durable_ >= seq ? Status::Ok() : failure_;
   }
 
   void WhenDurable(uint64_t seq, std::function<void(const Status&)> done) override {
-    Status now;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (durable_ < seq && failure_.ok()) {
-        callbacks_.emplace(seq, std::move(done));
-        return;
-      }
-      now = durable_ >= seq ? Status::Ok() : failure_;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (durable_ >= seq || !failure_.ok()) {
+      Status now = durable_ >= seq ? Status::Ok() : failure_;
+      lock.unlock();
+      done(now);
+      return;
     }
-    done(now);
+    callbacks_.emplace(seq, std::move(done));
+    if (!writing_) DrainLocked(lock);  // else the caller already writing picks it up
   }
 
  private:
@@ -234,38 +231,37 @@ class SqliteStateStore final : public StateStore {
     return Status::IoError("sqlite " + path_ + ": " + what + ": " + sqlite3_errmsg(db_));
   }
 
-  // Commits whatever accumulated while the previous transaction ran, then answers every caller
-  // whose transitions it covered.
-  void WriterLoop() {
-    std::deque<ShardUpdate> batch;
-    while (true) {
-      uint64_t last;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return !pending_.empty() || stopping_; });
-        if (pending_.empty()) return;  // stopping, and nothing left to write
-        batch.swap(pending_);
-        last = appended_;
-      }
+  // Group commit without a writer thread: the caller that finds no transaction in progress becomes
+  // the writer. It commits everything appended so far in one transaction, answers every caller it
+  // covered (their callbacks finish gRPC replies), and repeats while more arrived meanwhile. With
+  // one client this costs no thread hand-off at all; under load each transaction carries many
+  // updates. Called and returns with `lock` held.
+  void DrainLocked(std::unique_lock<std::mutex>& lock) {
+    writing_ = true;
+    while (!pending_.empty() && failure_.ok()) {
+      std::deque<ShardUpdate> batch;
+      batch.swap(pending_);
+      uint64_t last = appended_;
+      lock.unlock();
       Status s = WriteBatch(batch);
-      batch.clear();
-      std::vector<std::function<void(const Status&)>> ready;
-      Status outcome;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (s.ok()) {
-          durable_ = last;
-        } else if (failure_.ok()) {
-          failure_ = s;
-        }
-        outcome = failure_;
-        auto end = failure_.ok() ? callbacks_.upper_bound(durable_) : callbacks_.end();
-        for (auto it = callbacks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-        callbacks_.erase(callbacks_.begin(), end);
+      lock.lock();
+      if (s.ok()) {
+        durable_ = last;
+      } else {
+        failure_ = s;
       }
+      Status outcome = failure_;
+      auto end = failure_.ok() ? callbacks_.upper_bound(durable_) : callbacks_.end();
+      std::vector<std::function<void(const Status&)>> ready;
+      for (auto it = callbacks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+      callbacks_.erase(callbacks_.begin(), end);
       durable_cv_.notify_all();
+      lock.unlock();
       for (auto& cb : ready) cb(outcome);
+      lock.lock();
     }
+    writing_ = false;
+    durable_cv_.notify_all();
   }
 
   Status WriteBatch(const std::deque<ShardUpdate>& batch) {
@@ -292,15 +288,14 @@ class SqliteStateStore final : public StateStore {
   sqlite3* db_;
   std::string path_;
   Statement update_;
-  std::thread writer_;
   std::mutex mu_;
-  std::condition_variable work_cv_, durable_cv_;
+  std::condition_variable durable_cv_;
   std::multimap<uint64_t, std::function<void(const Status&)>> callbacks_;  // by seq
   std::deque<ShardUpdate> pending_;
   uint64_t appended_ = 0;
   uint64_t durable_ = 0;
   Status failure_;
-  bool stopping_ = false;
+  bool writing_ = false;  // some caller is committing (see DrainLocked)
 };
 
 }  // namespace

@@ -56,7 +56,8 @@ class StateStore {
   // Blocks until every transition up to `seq` is durable, or the store has failed.
   virtual Status WaitDurable(uint64_t seq) = 0;
   // Calls `done` once every transition up to `seq` is durable (OK) or the store has failed: inline
-  // if that is already so, else from the store's writer thread. `done` must not block.
+  // if that is already so or if this caller ends up committing, else from the thread of whichever
+  // caller commits it. `done` must not block.
   virtual void WhenDurable(uint64_t seq, std::function<void(const Status&)> done) = 0;
 };
 
@@ -67,8 +68,9 @@ struct SqliteStoreOptions {
   bool fsync_each_commit = false;
 };
 
-// SQLite (WAL) store at `path`. A writer thread commits everything appended since its last
-// transaction in one transaction (group commit), which is what makes durable leases cheap.
+// SQLite (WAL) store at `path`. Whichever waiting caller finds no transaction in progress commits
+// everything appended so far in one transaction (group commit), which is what makes durable leases
+// cheap.
 Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
                                                          SqliteStoreOptions options = {});
 
