@@ -6,9 +6,7 @@ build_dir=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 echo "== control plane: DDS lease+commit throughput and master memory"
 "$root/$build_dir/bin/dds_bench" "$root/$build_dir/bin/baton"
-for suite in tea comm; do
-  if [ -x "$root/bench/$suite/run.sh" ]; then
-    echo "== $suite"
-    bash "$root/bench/$suite/run.sh" "$build_dir"
-  fi
-done
+echo "== comm: HO-Ring vs flat ring vs gloo (root needed for the emulated two-node part)"
+bash "$root/bench/comm/run.sh" --bin "$root/$build_dir/bin/comm_bench"
+echo "== LightTEA: YAGO-WIKI20K, 5 random seeds per configuration"
+bash "$root/bench/tea/run.sh" "$root/$build_dir" 5
