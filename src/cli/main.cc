@@ -56,7 +56,8 @@ baton::Result<std::string> ResolveToken(const std::string& token_file,
       "no job token: pass --token-file, --state-dir, or set BATON_JOB_TOKEN");
 }
 
-int RunMaster(const std::string& spec_path, const std::string& state_dir, int port) {
+int RunMaster(const std::string& spec_path, const std::string& state_dir, int port,
+              bool release_leases) {
   auto spec = baton::LoadJobSpec(spec_path);
   if (!spec.ok()) {
     std::fprintf(stderr, "%s\n", spec.status().message().c_str());
@@ -66,6 +67,7 @@ int RunMaster(const std::string& spec_path, const std::string& state_dir, int po
   baton::master::MasterOptions options;
   options.spec = std::move(*spec);
   options.port = port;
+  options.release_recovered_leases = release_leases;
   auto master = baton::master::Master::Start(std::move(options));
   if (!master.ok()) {
     spdlog::error("{}", master.status().ToString());
@@ -121,7 +123,13 @@ int main(int argc, char** argv) {
   master->add_option("--state-dir", master_state, "Override master.state_dir of the spec");
   master->add_option("--port", master_port,
                      "Port to listen on (0: master.port of the spec, or any free port)");
-  master->callback([&] { exit_code = RunMaster(master_spec, master_state, master_port); });
+  bool master_release = false;
+  master->add_flag(
+      "--release-leases", master_release,
+      "Return shards leased before this start to the queue at once: only when no "
+      "worker of an earlier run can still be alive (baton run sets it on a fresh start)");
+  master->callback(
+      [&] { exit_code = RunMaster(master_spec, master_state, master_port, master_release); });
 
   // baton agent
   auto* agent = app.add_subcommand(

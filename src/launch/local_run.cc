@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -122,6 +123,9 @@ class Runner {
     master_.argv = {options_.baton_binary, "master", "--spec",
                     spec_.spec_path,       "--port", std::to_string(port)};
     master_.log_path = dir + "/master.log";
+    // Nothing of an earlier run of this job is alive now (its processes died with it or were
+    // stopped), so its leases can be released at once; a mid-run restart must not do this.
+    master_.argv.push_back("--release-leases");
     std::fprintf(stderr, "baton run: job '%s', state %s (logs there)\n", spec_.name.c_str(),
                  dir.c_str());
     int rc = StartMaster();
@@ -165,7 +169,8 @@ class Runner {
       if (Result<std::string> a = ReadFile(addr_file); a.ok() && !a->empty()) {
         address_ = a->substr(0, a->find('\n'));
         // A restarted master must come back on the same port: workers know only this address.
-        master_.argv.back() = address_.substr(address_.rfind(':') + 1);
+        auto port_arg = std::find(master_.argv.begin(), master_.argv.end(), "--port") + 1;
+        *port_arg = address_.substr(address_.rfind(':') + 1);
         return 0;
       }
       if (Reap(master_)) {
@@ -239,6 +244,10 @@ class Runner {
           return 1;
         }
         ++master_.restarts;
+        // This time workers of the current run may still hold leases: let them commit.
+        master_.argv.erase(
+            std::remove(master_.argv.begin(), master_.argv.end(), "--release-leases"),
+            master_.argv.end());
         std::fprintf(
             stderr, "\nbaton run: master %s; restarting it on the same state dir (%d/%d)\n",
             Describe(master_.wait_status).c_str(), master_.restarts, spec_.failure.master_restarts);

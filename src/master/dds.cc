@@ -264,6 +264,26 @@ uint64_t Dds::RevokeWorkersWithPrefix(std::string_view prefix, std::string_view 
       reason, revoked);
 }
 
+uint64_t Dds::ReleaseAllLeases(int* released) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> ids(doing_.begin(), doing_.end());
+  std::sort(ids.begin(), ids.end(), std::greater<>());  // lowest id ends up in front
+  uint64_t seq = 0;
+  for (uint64_t id : ids) {
+    Shard& s = shards_[id];
+    s.attempts = static_cast<uint16_t>(s.attempts - 1);  // that attempt was cut short from outside
+    s.state = ShardState::kTodo;
+    s.worker = kNoWorker;
+    doing_.erase(id);
+    --counts_.doing;
+    ++counts_.todo;
+    todo_.push_front(id);
+    seq = AppendLocked(s);
+  }
+  if (released) *released = static_cast<int>(ids.size());
+  return seq;
+}
+
 DdsCounts Dds::Counts() const {
   std::lock_guard<std::mutex> lock(mu_);
   return counts_;

@@ -92,6 +92,10 @@ class Dds {
   uint64_t RevokeWorker(std::string_view worker, std::string_view reason, int* revoked = nullptr);
   uint64_t RevokeWorkersWithPrefix(std::string_view prefix, std::string_view reason,
                                    int* revoked = nullptr);
+  // Returns every DOING shard to the queue without charging its retry budget: for a master that
+  // knows no worker of an earlier run survives (a fresh `baton run` of the job), so the leases it
+  // recovered can never be committed and waiting for their deadlines would only stall the job.
+  uint64_t ReleaseAllLeases(int* released = nullptr);
 
   DdsCounts Counts() const;
   std::vector<DeadLetterInfo> DeadLetters(size_t limit) const;

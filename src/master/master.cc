@@ -290,6 +290,12 @@ Result<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
   DdsCounts counts = (*dds)->Counts();
   spdlog::info("job '{}': {} shard(s), {} records ({} done, {} leased) ready in {} ms", spec.name,
                counts.total, counts.records_total, counts.done, counts.doing, MonoMillis() - t0);
+  if (options.release_recovered_leases && counts.doing > 0) {
+    int released = 0;
+    Status s = store->get()->WaitDurable((*dds)->ReleaseAllLeases(&released));
+    if (!s.ok()) return fail(s);
+    spdlog::info("{} shard(s) leased by a previous run returned to the queue", released);
+  }
   OutputCommitter output(spec.output.dir, spec.output.suffix);
   Status prepared = output.Prepare();
   if (prepared.ok()) prepared = output.Recover(**dds);

@@ -24,6 +24,11 @@ struct MasterOptions {
   int64_t stop_wait_ms = 30000;
   // Monitor period: lease expiry and node death are checked this often. Default 200 ms.
   int64_t monitor_period_ms = 200;
+  // Return shards leased before this start to the queue at once (without charging their retry
+  // budget). Only correct when no worker of an earlier run can still be alive: `baton run` sets it
+  // when it starts a job, not when it restarts a master mid-run. Default false: recovered leases
+  // stay with their workers until renewed, committed or expired.
+  bool release_recovered_leases = false;
 };
 
 class Master {

@@ -145,6 +145,25 @@ int WordcountJob::Wait(std::chrono::seconds timeout) {
   return -1;
 }
 
+void WordcountJob::KillEverything() {
+  std::vector<pid_t> victims = FindProcesses([&](pid_t pid, const std::vector<std::string>& cmd) {
+    std::error_code ec;
+    auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
+    return Contains(cmd, dir_) || (!ec && cwd.string() == dir_);
+  });
+  if (run_pid_ > 0) victims.push_back(run_pid_);
+  for (pid_t p : victims) ::kill(p, SIGKILL);
+  if (run_pid_ > 0) {
+    int st;
+    ::waitpid(run_pid_, &st, 0);
+    run_pid_ = 0;
+  }
+  // Wait until they are gone (the agents' children are reaped by init).
+  for (int i = 0; i < 200 && !WorkerPids().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 std::vector<pid_t> WordcountJob::WorkerPids() const {
   return FindProcesses([&](pid_t pid, const std::vector<std::string>& cmd) {
     // Workers run in the spec's directory (worker.working_dir is the spec's base dir).

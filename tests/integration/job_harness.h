@@ -49,6 +49,10 @@ class WordcountJob {
     return Wait(timeout);
   }
 
+  // SIGKILLs every process of the job at once (`baton run`, master, agents, workers): a machine
+  // losing power, as far as the job can tell.
+  void KillEverything();
+
   // Live processes of this job (matched by the job's directory in their command line or env).
   std::vector<pid_t> WorkerPids() const;
   pid_t MasterPid() const;

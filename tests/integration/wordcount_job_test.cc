@@ -110,6 +110,23 @@ TEST(WordcountJob, AgentKilledWithItsWorkersLosesNothing) {
   ExpectExactOutput(job);
 }
 
+TEST(WordcountJob, RerunAfterEverythingWasKilledResumesWithoutWaitingForOldLeases) {
+  // Leases of 60 s: a rerun that waited for the dead workers' leases to expire would stall.
+  WordcountJob job({.lines = 20000,
+                    .records_per_shard = 500,
+                    .delay_us_per_record = 200,
+                    .lease_ms = 60000,
+                    .node_dead_ms = 60000});
+  job.Start();
+  ASSERT_TRUE(job.WaitForCommittedParts(6)) << job.ReadRunLog();
+  job.KillEverything();
+  ASSERT_LT(job.CommittedParts(), 40) << "the job ended before it could be killed";
+  ASSERT_EQ(job.Run(std::chrono::seconds(50)), 0) << job.ReadRunLog();
+  ExpectExactOutput(job);
+  EXPECT_NE(job.ReadStateFile("master.log").find("leased by a previous run returned to the queue"),
+            std::string::npos);
+}
+
 TEST(WordcountJob, SlowWorkerTakesProportionallyFewerShards) {
   // 4 workers, global rank 3 five times slower: pull-based leasing should give it about
   // 1/16 of the shards (1 / (3 * 5 + 1)); a static even split would give it 1/4.

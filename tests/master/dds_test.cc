@@ -183,3 +183,27 @@ TEST_F(DdsTest, EpochsGetTheirOwnShardsAndShuffleIsSeeded) {
 
 }  // namespace
 }  // namespace baton::master
+
+namespace baton::master {
+namespace {
+
+TEST_F(DdsTest, ReleasingRecoveredLeasesRequeuesThemWithoutChargingTheirBudget) {
+  Shard a = MustLease("old/0");
+  Shard b = MustLease("old/1");
+  Open(/*now=*/2000);  // a fresh run: nobody holds these leases any more
+  int released = 0;
+  ASSERT_TRUE(store_->WaitDurable(dds_->ReleaseAllLeases(&released)).ok());
+  EXPECT_EQ(released, 2);
+  EXPECT_EQ(dds_->Counts().doing, 0u);
+  EXPECT_EQ(dds_->Commit(a.id, a.token).status().code(), StatusCode::kFenced);
+  Shard again = MustLease("new/0", 2000);
+  EXPECT_EQ(again.id, a.id);  // back at the front of the queue
+  EXPECT_EQ(again.attempts, 1);
+  EXPECT_GT(again.token, b.token);
+  Open(/*now=*/3000);  // and the release itself was durable
+  EXPECT_EQ(dds_->Counts().doing, 1u);
+  EXPECT_EQ(dds_->Counts().todo, 9u);
+}
+
+}  // namespace
+}  // namespace baton::master
