@@ -203,7 +203,7 @@ Status MasterCore::CommitShard(const v1::CommitShardRequest& req, v1::CommitShar
         return promoted;
       }
     }
-    if (!already) registry_.RecordCommit(req.worker_id());
+    if (!already) registry_.RecordCommit(req.worker_id(), req.records());
     return Status::Ok();
   };
   if (req.lease_next()) {

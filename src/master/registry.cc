@@ -1,5 +1,7 @@
 #include "master/registry.h"
 
+#include <algorithm>
+
 namespace baton::master {
 
 Registry::Registration Registry::RegisterNode(const std::string& node_id, int32_t agent_pid,
@@ -61,9 +63,12 @@ void Registry::RecordProgress(const v1::ReportProgressRequest& req, int64_t now_
   w.last_seen_ms = now_ms;
 }
 
-void Registry::RecordCommit(const std::string& worker_id) {
+void Registry::RecordCommit(const std::string& worker_id, uint64_t records) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++workers_[worker_id].shards_committed;
+  Worker& w = workers_[worker_id];
+  if (w.node_id.empty()) w.node_id = worker_id.substr(0, worker_id.find('/'));
+  ++w.shards_committed;
+  w.records_committed += records;
 }
 
 std::vector<std::string> Registry::CollectDeadNodes(int64_t now_ms, int64_t dead_after_ms) {
@@ -134,7 +139,7 @@ void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
     ws->set_worker_id(id);
     ws->set_node_id(w.node_id);
     ws->set_records_per_s(now_ms - w.last_seen_ms > speed_window_ms_ ? 0.0 : SpeedLocked(w));
-    ws->set_records_total(w.records_total);
+    ws->set_records_total(std::max(w.records_total, w.records_committed));
     ws->set_shards_committed(w.shards_committed);
     ws->set_cpu_seconds(w.cpu_seconds);
     ws->set_rss_bytes(w.rss_bytes);

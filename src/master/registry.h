@@ -31,7 +31,9 @@ class Registry {
   bool Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms, std::vector<v1::Action>* actions);
   void RecordExit(const v1::ReportExitRequest& req);
   void RecordProgress(const v1::ReportProgressRequest& req, int64_t now_ms);
-  void RecordCommit(const std::string& worker_id);
+  // A committed shard of `records` records: counts toward the worker's totals even if its last
+  // progress report never arrived (a worker stopped right after its last commit).
+  void RecordCommit(const std::string& worker_id, uint64_t records);
 
   // Nodes alive until now that have been silent for `dead_after_ms`; marks them dead.
   std::vector<std::string> CollectDeadNodes(int64_t now_ms, int64_t dead_after_ms);
@@ -52,6 +54,7 @@ class Registry {
     std::deque<std::pair<int64_t, uint64_t>> samples;  // (time, cumulative records) in the window
     uint64_t records_total = 0;
     uint64_t shards_committed = 0;
+    uint64_t records_committed = 0;
     double cpu_seconds = 0;
     int64_t rss_bytes = 0;
     int64_t last_seen_ms = 0;
