@@ -56,6 +56,34 @@ baton::Result<std::string> ResolveToken(const std::string& token_file,
       "no job token: pass --token-file, --state-dir, or set BATON_JOB_TOKEN");
 }
 
+// How `baton status` and `baton scale` find a running job: its state dir, or an explicit master
+// address and token file.
+struct JobTarget {
+  std::string state_dir, master, token_file;
+};
+
+void AddJobTargetOptions(CLI::App* cmd, JobTarget* t) {
+  cmd->add_option("--state-dir", t->state_dir,
+                  "The job's state dir (reads master.addr and token from it)");
+  cmd->add_option("--master", t->master, "Master address host:port (default: from state dir)");
+  cmd->add_option("--token-file", t->token_file, "Job token file (default: STATE_DIR/token)");
+}
+
+// (master address, token) of the job.
+baton::Result<std::pair<std::string, std::string>> ResolveJobTarget(const JobTarget& t) {
+  std::string address = t.master;
+  if (address.empty() && !t.state_dir.empty()) {
+    auto a = baton::ReadFile(baton::master::MasterAddrPath(t.state_dir));
+    if (a.ok()) address = a->substr(0, a->find('\n'));
+  }
+  if (address.empty()) {
+    return baton::Status::InvalidArgument(
+        "no master address: pass --master, or --state-dir of a running job");
+  }
+  BATON_ASSIGN_OR_RETURN(std::string token, ResolveToken(t.token_file, t.state_dir));
+  return std::make_pair(address, token);
+}
+
 int RunMaster(const std::string& spec_path, const std::string& state_dir, int port,
               bool release_leases) {
   auto spec = baton::LoadJobSpec(spec_path);
@@ -166,35 +194,18 @@ int main(int argc, char** argv) {
 
   // baton status
   auto* status = app.add_subcommand("status", "Show a running job's progress, nodes and workers.");
-  std::string status_state, status_master, status_token_file;
+  JobTarget status_job;
   bool status_json = false;
-  status->add_option("--state-dir", status_state,
-                     "The job's state dir (reads master.addr and token from it)");
-  status->add_option("--master", status_master,
-                     "Master address host:port (default: from state dir)");
-  status->add_option("--token-file", status_token_file,
-                     "Job token file (default: STATE_DIR/token)");
+  AddJobTargetOptions(status, &status_job);
   status->add_flag("--json", status_json, "Print the status as JSON");
   status->callback([&] {
-    std::string address = status_master;
-    if (address.empty() && !status_state.empty()) {
-      auto a = baton::ReadFile(baton::master::MasterAddrPath(status_state));
-      if (a.ok()) address = a->substr(0, a->find('\n'));
-    }
-    if (address.empty()) {
-      std::fprintf(stderr,
-                   "baton status: no master address: pass --master or --state-dir of a "
-                   "running job\n");
+    auto target = ResolveJobTarget(status_job);
+    if (!target.ok()) {
+      std::fprintf(stderr, "baton status: %s\n", target.status().message().c_str());
       exit_code = 2;
       return;
     }
-    auto token = ResolveToken(status_token_file, status_state);
-    if (!token.ok()) {
-      std::fprintf(stderr, "baton status: %s\n", token.status().message().c_str());
-      exit_code = 2;
-      return;
-    }
-    auto st = baton::launch::FetchStatus(address, *token);
+    auto st = baton::launch::FetchStatus(target->first, target->second);
     if (!st.ok()) {
       std::fprintf(stderr, "baton status: %s\n", st.status().ToString().c_str());
       exit_code = 1;
@@ -207,29 +218,20 @@ int main(int argc, char** argv) {
   // baton scale
   auto* scale = app.add_subcommand(
       "scale", "Change the number of workers per node of a running job, without stopping it.");
-  std::string scale_state, scale_master, scale_token_file;
+  JobTarget scale_job;
   int scale_workers = -1;
-  scale->add_option("--state-dir", scale_state, "The job's state dir");
-  scale->add_option("--master", scale_master, "Master address host:port (default: from state dir)");
-  scale->add_option("--token-file", scale_token_file, "Job token file (default: STATE_DIR/token)");
+  AddJobTargetOptions(scale, &scale_job);
   scale->add_option("--workers", scale_workers, "Workers per node (0 pauses the job)")
       ->required()
       ->check(CLI::NonNegativeNumber);
   scale->callback([&] {
-    std::string address = scale_master;
-    if (address.empty() && !scale_state.empty()) {
-      auto a = baton::ReadFile(baton::master::MasterAddrPath(scale_state));
-      if (a.ok()) address = a->substr(0, a->find('\n'));
-    }
-    auto token = ResolveToken(scale_token_file, scale_state);
-    if (address.empty() || !token.ok()) {
-      std::fprintf(stderr,
-                   "baton scale: need a running job: pass --state-dir (or --master and "
-                   "--token-file)\n");
+    auto target = ResolveJobTarget(scale_job);
+    if (!target.ok()) {
+      std::fprintf(stderr, "baton scale: %s\n", target.status().message().c_str());
       exit_code = 2;
       return;
     }
-    auto notified = baton::launch::ScaleWorkers(address, *token, scale_workers);
+    auto notified = baton::launch::ScaleWorkers(target->first, target->second, scale_workers);
     if (!notified.ok()) {
       std::fprintf(stderr, "baton scale: %s\n", notified.status().ToString().c_str());
       exit_code = 1;

@@ -327,9 +327,14 @@ void MasterCore::MonitorTick() {
     spdlog::info("job finished: {} shard(s) done, {} dead-lettered, {} records", c.done, c.dead,
                  c.records_done);
   }
-  v1::JobStatus st;
-  GetStatus(&st);
-  metrics_->Update(st);
+  // A status snapshot walks every node and worker: build one only for a live exporter, and only
+  // as often as a scraper could notice.
+  if (metrics_ && MonoMillis() - metrics_updated_ms_ >= 1000) {
+    metrics_updated_ms_ = MonoMillis();
+    v1::JobStatus st;
+    GetStatus(&st);
+    metrics_->Update(st);
+  }
 }
 
 bool MasterCore::ReadyToExit(int64_t stop_wait_ms) const {

@@ -75,7 +75,8 @@ class MasterCore {
   std::string job_id_;
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<Dds> dds_;
-  std::unique_ptr<MetricsExporter> metrics_;
+  std::unique_ptr<MetricsExporter> metrics_;  // null when metrics are off
+  int64_t metrics_updated_ms_ = 0;            // monitor thread only
   OutputCommitter output_;
   Registry registry_;
   int64_t started_ms_;

@@ -10,11 +10,6 @@
 namespace baton::master {
 namespace {
 
-class NullExporter final : public MetricsExporter {
- public:
-  void Update(const v1::JobStatus&) override {}
-};
-
 class PrometheusExporter final : public MetricsExporter {
  public:
   PrometheusExporter(std::unique_ptr<prometheus::Exposer> exposer)
@@ -84,7 +79,7 @@ class PrometheusExporter final : public MetricsExporter {
 }  // namespace
 
 Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const std::string& host, int port) {
-  if (port == 0) return std::unique_ptr<MetricsExporter>(new NullExporter());
+  if (port == 0) return std::unique_ptr<MetricsExporter>();
   try {
     auto exposer = std::make_unique<prometheus::Exposer>(host + ":" + std::to_string(port));
     return std::unique_ptr<MetricsExporter>(new PrometheusExporter(std::move(exposer)));

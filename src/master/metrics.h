@@ -12,7 +12,7 @@ namespace baton::master {
 class MetricsExporter {
  public:
   virtual ~MetricsExporter() = default;
-  // Serves http://host:port/metrics. Port 0 returns an exporter that records nothing.
+  // Serves http://host:port/metrics. Port 0: metrics are off, and the result is null.
   static Result<std::unique_ptr<MetricsExporter>> Start(const std::string& host, int port);
   // Brings every metric up to date with a status snapshot (called about once a second).
   virtual void Update(const v1::JobStatus& status) = 0;

@@ -259,6 +259,17 @@ Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
   return w;
 }
 
+Status Worker::CallMaster(const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
+  // Every call the SDK makes is idempotent (commits per token), so retrying is always safe.
+  return RetryIdempotent(
+      [&] {
+        grpc::ClientContext ctx;
+        PrepareContext(ctx, identity_.token);
+        return FromGrpc(rpc(&ctx));
+      },
+      std::chrono::milliseconds(identity_.master_unreachable_ms));
+}
+
 void Worker::Forget(const Shard& shard) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->held.find(shard.id_);
@@ -266,7 +277,6 @@ void Worker::Forget(const Shard& shard) {
 }
 
 Result<std::unique_ptr<Shard>> Worker::NextShard() {
-  std::chrono::milliseconds patience(identity_.master_unreachable_ms);
   while (true) {
     v1::LeaseShardReply reply;
     if (impl_->prefetched) {
@@ -276,14 +286,10 @@ Result<std::unique_ptr<Shard>> Worker::NextShard() {
       v1::LeaseShardRequest req;
       req.set_worker_id(identity_.worker_id);
       req.set_node_id(identity_.node_id);
-      Status s = RetryIdempotent(
-          [&] {
-            grpc::ClientContext ctx;
-            PrepareContext(ctx, identity_.token);
-            reply.Clear();
-            return FromGrpc(impl_->shards->LeaseShard(&ctx, req, &reply));
-          },
-          patience);
+      Status s = CallMaster([&](grpc::ClientContext* ctx) {
+        reply.Clear();
+        return impl_->shards->LeaseShard(ctx, req, &reply);
+      });
       if (!s.ok()) return s.WithContext("lease a shard from " + identity_.master_address);
     }
     switch (reply.outcome()) {
@@ -337,14 +343,10 @@ Status Worker::Commit(Shard& shard) {
   req.set_lease_next(options_.lease_with_commit && !impl_->prefetched);
   // Commit is idempotent per token, so it is safe to retry across a master restart.
   v1::CommitShardReply reply;
-  Status s = RetryIdempotent(
-      [&] {
-        grpc::ClientContext ctx;
-        PrepareContext(ctx, identity_.token);
-        reply.Clear();
-        return FromGrpc(impl_->shards->CommitShard(&ctx, req, &reply));
-      },
-      std::chrono::milliseconds(identity_.master_unreachable_ms));
+  Status s = CallMaster([&](grpc::ClientContext* ctx) {
+    reply.Clear();
+    return impl_->shards->CommitShard(ctx, req, &reply);
+  });
   Forget(shard);
   if (s.ok() && reply.has_next()) {
     const v1::LeaseShardReply& next = reply.next();
@@ -369,14 +371,9 @@ Status Worker::Fail(Shard& shard, std::string_view reason) {
   req.set_shard_id(shard.id_);
   req.set_token(shard.token_);
   req.set_reason(std::string(reason));
-  Status s = RetryIdempotent(
-      [&] {
-        grpc::ClientContext ctx;
-        PrepareContext(ctx, identity_.token);
-        v1::FailShardReply reply;
-        return FromGrpc(impl_->shards->FailShard(&ctx, req, &reply));
-      },
-      std::chrono::milliseconds(identity_.master_unreachable_ms));
+  v1::FailShardReply reply;
+  Status s = CallMaster(
+      [&](grpc::ClientContext* ctx) { return impl_->shards->FailShard(ctx, req, &reply); });
   Forget(shard);
   return s;
 }

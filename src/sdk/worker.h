@@ -24,6 +24,11 @@
 
 #include "common/status.h"
 
+namespace grpc {
+class ClientContext;
+class Status;
+}  // namespace grpc
+
 namespace baton::v1 {
 class ShardLease;
 }
@@ -124,6 +129,9 @@ class Worker {
   void Forget(const Shard& shard);
   std::unique_ptr<Shard> Adopt(const v1::ShardLease& lease);
   void ReportProgress();
+  // One call to the master with the job token and a deadline, retried while it is unreachable
+  // (up to identity().master_unreachable_ms).
+  Status CallMaster(const std::function<grpc::Status(grpc::ClientContext*)>& rpc);
 
   WorkerIdentity identity_;
   WorkerOptions options_;
