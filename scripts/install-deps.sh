@@ -10,6 +10,8 @@ packages=(
   libgtest-dev libbenchmark-dev
   libeigen3-dev libfaiss-dev libopenblas-dev
   libgloo-dev iproute2
+  libtorch-dev python3-torch python3-torchvision python3-pil
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "common/secret.h"
 #include "launch/job_spec.h"
 #include "launch/local_run.h"
+#include "launch/preflight.h"
 #include "launch/status_client.h"
 #include "master/master.h"
 #include "tea/tea_command.h"
@@ -248,6 +249,11 @@ int main(int argc, char** argv) {
     auto spec = baton::LoadJobSpec(validate_spec);
     if (!spec.ok()) {
       std::fprintf(stderr, "%s\n", spec.status().message().c_str());
+      exit_code = 2;
+      return;
+    }
+    if (baton::Status s = baton::launch::PreflightJob(*spec); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.message().c_str());
       exit_code = 2;
       return;
     }

@@ -26,8 +26,8 @@ namespace fs = std::filesystem;
 
 // The schema: every key a section accepts. Anything else is reported, so that a typo such as
 // `lease_ms` at the top level is an error instead of a silently ignored setting.
-constexpr std::string_view kTopKeys[] = {"name",   "nodes",  "input",    "output",
-                                         "worker", "master", "timeouts", "failure"};
+constexpr std::string_view kTopKeys[] = {"name",   "kind",   "nodes",    "input",   "output",
+                                         "worker", "master", "timeouts", "failure", "infer"};
 constexpr std::string_view kInputKeys[] = {
     "paths", "format", "records_per_shard", "skip_header", "epochs", "shuffle", "seed"};
 constexpr std::string_view kOutputKeys[] = {"dir", "suffix"};
@@ -447,6 +447,26 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
     spec.name.clear();
   }
   r.Int(top, "nodes", 1, &spec.nodes);
+  std::string kind = "command";
+  if (r.String(top, "kind", &kind, "one of command, infer")) {
+    if (kind == "command") {
+      spec.kind = JobKind::kCommand;
+    } else if (kind == "infer") {
+      spec.kind = JobKind::kInfer;
+    } else {
+      problems.Expected(r.LineOfKey(top, "kind"), "kind", "one of command, infer", Quote(kind));
+    }
+  }
+  // The infer section belongs to the data plane (infer/infer_spec.h checks its contents).
+  if (const Field* f = top.Find("infer")) {
+    if (spec.kind != JobKind::kInfer) {
+      problems.Add(LineOf(f->key, top.line), "infer", "only with kind: infer");
+    } else if (!f->value.IsMap()) {
+      problems.Expected(LineOf(f->key, top.line), "infer", "a mapping", Describe(f->value));
+    }
+  } else if (spec.kind == JobKind::kInfer) {
+    problems.Add(r.LineOfKey(top, "kind"), "infer", "missing (kind: infer needs an infer section)");
+  }
 
   constexpr std::string_view kPathsRule = "a non-empty list of input files or directories";
   Section input = sub("input", kInputKeys);
@@ -458,16 +478,20 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
     lines.paths_ok = r.StringList(input, "paths", kPathsRule, &spec.input.paths, &lines.paths);
   }
   std::string format = RecordFormatName(spec.input.format);
-  if (r.String(input, "format", &format, "one of lines, csv, jsonl")) {
+  constexpr std::string_view kFormats = "one of lines, csv, tsv, jsonl, images";
+  if (r.String(input, "format", &format, kFormats)) {
     if (format == "lines") {
       spec.input.format = RecordFormat::kLines;
     } else if (format == "csv") {
       spec.input.format = RecordFormat::kCsv;
+    } else if (format == "tsv") {
+      spec.input.format = RecordFormat::kTsv;
     } else if (format == "jsonl") {
       spec.input.format = RecordFormat::kJsonl;
+    } else if (format == "images") {
+      spec.input.format = RecordFormat::kImages;
     } else {
-      problems.Expected(r.LineOfKey(input, "format"), "input.format", "one of lines, csv, jsonl",
-                        Quote(format));
+      problems.Expected(r.LineOfKey(input, "format"), "input.format", kFormats, Quote(format));
     }
   }
   r.Int(input, "records_per_shard", 1, &spec.input.records_per_shard);
@@ -488,7 +512,10 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
 
   constexpr std::string_view kCommandRule = "a non-empty list: the program and its arguments";
   Section worker = sub("worker", kWorkerKeys);
-  if (worker.Find("command") == nullptr) {
+  if (worker.Find("command") == nullptr && spec.kind == JobKind::kInfer) {
+    spec.worker.command = {InferWorkerPath(), "--spec", spec.spec_path};
+    lines.command_ok = false;  // ours: nothing of the user's to check
+  } else if (worker.Find("command") == nullptr) {
     r.Missing(worker, "command", kCommandRule);
     lines.command_ok = false;
   } else {
@@ -690,8 +717,19 @@ std::string RecordFormatName(RecordFormat f) {
       return "csv";
     case RecordFormat::kJsonl:
       return "jsonl";
+    case RecordFormat::kTsv:
+      return "tsv";
+    case RecordFormat::kImages:
+      return "images";
   }
   return "unknown";
+}
+
+std::string InferWorkerPath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "baton-infer-worker";  // looked up on PATH
+  return (self.parent_path() / "baton-infer-worker").string();
 }
 
 Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& path) {

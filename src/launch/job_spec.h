@@ -14,7 +14,14 @@
 
 namespace baton {
 
-enum class RecordFormat { kLines, kCsv, kJsonl };
+// kTsv and kImages (a manifest: one image path a line) are for kind: infer; the control plane
+// splits every format the same way, by lines.
+enum class RecordFormat { kLines, kCsv, kJsonl, kTsv, kImages };
+
+// What the workers run. kCommand: worker.command, any program using the SDK. kInfer: the batch
+// inference worker (baton-infer-worker, next to the baton binary) driven by the `infer:` section,
+// which the data plane validates (`baton-infer-worker --check`) before the job starts.
+enum class JobKind { kCommand, kInfer };
 
 struct InputSpec {
   // Input files (each newline-delimited: one record a line). Relative paths are relative to the
@@ -44,7 +51,8 @@ struct OutputSpec {
 
 struct WorkerSpec {
   // The worker program and its arguments. argv[0] is resolved relative to the spec file's directory
-  // when it contains a '/', else looked up on PATH. Required.
+  // when it contains a '/', else looked up on PATH. Required for kind: command; for kind: infer
+  // it defaults to [<baton's directory>/baton-infer-worker, --spec, <this spec>].
   std::vector<std::string> command;
   std::map<std::string, std::string> env;  // extra environment; default none
   int32_t per_node = 1;                    // worker processes per node; default 1
@@ -95,6 +103,7 @@ struct JobSpec {
   std::string spec_path;  // absolute path of the spec file (filled by LoadJobSpec)
   std::string base_dir;   // its directory; relative paths in the spec are resolved against it
   int32_t nodes = 1;      // agents the local backend starts; default 1
+  JobKind kind = JobKind::kCommand;  // default command
   InputSpec input;
   OutputSpec output;
   WorkerSpec worker;
@@ -115,5 +124,8 @@ Result<JobSpec> LoadJobSpec(const std::string& path);
 Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& path);
 
 std::string RecordFormatName(RecordFormat f);
+
+// The infer worker program: `baton-infer-worker` in the directory of the running executable.
+std::string InferWorkerPath();
 
 }  // namespace baton

@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "common/secret.h"
 #include "launch/job_spec.h"
+#include "launch/preflight.h"
 #include "launch/status_client.h"
 #include "master/master.h"
 
@@ -333,6 +334,10 @@ int RunLocalJob(const LocalRunOptions& options, const std::atomic<bool>& interru
   Result<JobSpec> spec = LoadJobSpec(options.spec_path);
   if (!spec.ok()) {
     std::fprintf(stderr, "%s\n", spec.status().message().c_str());
+    return 2;
+  }
+  if (Status s = PreflightJob(*spec); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.message().c_str());
     return 2;
   }
   Runner runner(options, std::move(*spec), interrupted);

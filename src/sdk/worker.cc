@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -164,8 +165,9 @@ struct Worker::Impl {
   std::map<uint64_t, std::pair<uint64_t, std::shared_ptr<std::atomic<bool>>>> held;
   int64_t lease_ms = 30000;
   std::thread background;
-  // The next lease, handed out with the last commit (WorkerOptions::lease_with_commit).
-  std::optional<v1::LeaseShardReply> prefetched;
+  // Leases handed out with earlier commits (WorkerOptions::lease_with_commit), oldest first.
+  // Guarded by `mu`: threads of one process may lease and commit concurrently.
+  std::deque<v1::LeaseShardReply> prefetched;
 };
 
 Worker::Worker(WorkerIdentity identity, WorkerOptions options)
@@ -279,10 +281,16 @@ void Worker::Forget(const Shard& shard) {
 Result<std::unique_ptr<Shard>> Worker::NextShard() {
   while (true) {
     v1::LeaseShardReply reply;
-    if (impl_->prefetched) {
-      reply = std::move(*impl_->prefetched);
-      impl_->prefetched.reset();
-    } else {
+    bool have = false;
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      if (!impl_->prefetched.empty()) {
+        reply = std::move(impl_->prefetched.front());
+        impl_->prefetched.pop_front();
+        have = true;
+      }
+    }
+    if (!have) {
       v1::LeaseShardRequest req;
       req.set_worker_id(identity_.worker_id);
       req.set_node_id(identity_.node_id);
@@ -340,7 +348,12 @@ Status Worker::Commit(Shard& shard) {
   req.set_token(shard.token_);
   req.set_has_output(has_output);
   req.set_records(shard.range_.record_count);
-  req.set_lease_next(options_.lease_with_commit && !impl_->prefetched);
+  {
+    // Ask for the next lease only when none is waiting: concurrent committers would otherwise
+    // each bring one back and the extras would sit unused while other workers starve.
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    req.set_lease_next(options_.lease_with_commit && impl_->prefetched.empty());
+  }
   // Commit is idempotent per token, so it is safe to retry across a master restart.
   v1::CommitShardReply reply;
   Status s = CallMaster([&](grpc::ClientContext* ctx) {
@@ -350,13 +363,13 @@ Status Worker::Commit(Shard& shard) {
   Forget(shard);
   if (s.ok() && reply.has_next()) {
     const v1::LeaseShardReply& next = reply.next();
+    std::lock_guard<std::mutex> lock(impl_->mu);
     if (next.outcome() == v1::LeaseShardReply::OUTCOME_LEASED) {
       // Renew it from now on, even before the program asks for it.
-      std::lock_guard<std::mutex> lock(impl_->mu);
       impl_->held[next.lease().shard_id()] = {next.lease().token(),
                                               std::make_shared<std::atomic<bool>>(false)};
     }
-    if (next.outcome() != v1::LeaseShardReply::OUTCOME_WAIT) impl_->prefetched = next;
+    if (next.outcome() != v1::LeaseShardReply::OUTCOME_WAIT) impl_->prefetched.push_back(next);
   }
   return s;
 }

@@ -102,6 +102,9 @@ struct WorkerOptions {
   bool lease_with_commit = true;
 };
 
+// Thread-safe: NextShard, Commit and Fail may be called from several threads at once (a
+// pipelined worker leases in one stage and commits in another). A Shard is used by one thread at
+// a time.
 class Worker {
  public:
   ~Worker();

@@ -1,0 +1,58 @@
+// Turns CSV/TSV/JSONL records into model input tensors by the spec's schema (infer.key,
+// infer.tensors). A bad record yields an error naming the column and what was wrong; the batch
+// being built is untouched by it, so one bad row never corrupts its neighbours.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "infer/infer_spec.h"
+#include "infer/tensor.h"
+
+namespace baton::infer {
+
+// Splits one CSV (RFC 4180 quoting: "a,b" and "" for a quote) or TSV (no quoting) line into
+// fields. `storage` keeps unquoted copies alive when a field had quotes.
+Status SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields,
+                   std::vector<std::string>* storage);
+
+// The column names of `path`: its first line when the input has a header, else spec.header.
+Result<std::vector<std::string>> ColumnsOf(const InferSpec& spec, const std::string& path);
+
+class RowParser {
+ public:
+  // For CSV/TSV: maps the key and tensor columns to positions in `columns` (the file's header).
+  // An unknown column is an InvalidArgument naming it, the file and the columns there are.
+  static Result<RowParser> ForDelimited(const InferSpec& spec,
+                                        const std::vector<std::string>& columns,
+                                        const std::string& file);
+  // For JSONL: fields are looked up by name in each record.
+  static RowParser ForJsonl(const InferSpec& spec);
+
+  // Empty tensors of the right types and row widths, to Append into.
+  std::vector<HostTensor> NewBatch(size_t reserve_rows) const;
+  // Parses `line` and appends its values as one row of `batch`; sets `key`. On error nothing is
+  // appended.
+  Status Append(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
+
+ private:
+  explicit RowParser(const InferSpec& spec) : spec_(&spec) {}
+  Status AppendDelimited(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
+  Status AppendJson(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
+
+  const InferSpec* spec_;
+  char delimiter_ = ',';
+  bool json_ = false;
+  int key_index_ = -1;
+  std::vector<std::vector<int>> tensor_indices_;  // per tensor, per column: field position
+  size_t min_fields_ = 0;
+  // Scratch reused across rows.
+  std::vector<std::string_view> fields_;
+  std::vector<std::string> storage_;
+  std::vector<float> row_f_;
+  std::vector<int64_t> row_i_;
+};
+
+}  // namespace baton::infer
