@@ -22,6 +22,8 @@ test: build
 
 demo: build
 	@bash examples/wordcount/run-demo.sh $(BUILD_DIR)
+	@echo
+	@bash examples/infer-tabular/run-demo.sh $(BUILD_DIR)
 
 bench: build
 	@bash bench/run-all.sh $(BUILD_DIR)
