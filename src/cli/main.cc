@@ -190,7 +190,9 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] [agent " + agent_options.node_id + "] %v");
     baton::Status s = baton::agent::RunAgent(agent_options, g_interrupted);
     if (!s.ok()) spdlog::error("{}", s.ToString());
-    exit_code = s.ok() ? 0 : 1;
+    // FailedPrecondition: every worker spent its restart budget. A distinct code tells `baton run`
+    // not to restart this agent, which would hand the workers a fresh budget.
+    exit_code = s.ok() ? 0 : s.code() == baton::StatusCode::kFailedPrecondition ? 3 : 1;
   });
 
   // baton status

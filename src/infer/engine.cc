@@ -677,17 +677,20 @@ struct InferEngine::Impl {
           std::_Exit(kExitPredictorHung);
         }
       }
-      if (spec.memory_limit_mb > 0) {
-        const int64_t rss = ReadProcessStats(::getpid()).rss_bytes;
-        if (rss > spec.memory_limit_mb * 1024 * 1024) {
-          spdlog::error(
-              "resident memory {} MiB is over infer.memory_limit_mb {}; exiting so that "
-              "the agent restarts this worker",
-              rss / (1024 * 1024), spec.memory_limit_mb);
-          spdlog::default_logger()->flush();
-          std::_Exit(kExitMemoryLimit);
-        }
-      }
+      CheckMemory();
+    }
+  }
+
+  void CheckMemory() {
+    if (spec.memory_limit_mb <= 0) return;
+    const int64_t rss = ReadProcessStats(::getpid()).rss_bytes;
+    if (rss > spec.memory_limit_mb * 1024 * 1024) {
+      spdlog::error(
+          "resident memory {} MiB is over infer.memory_limit_mb {}; exiting so that the "
+          "agent restarts this worker",
+          rss / (1024 * 1024), spec.memory_limit_mb);
+      spdlog::default_logger()->flush();
+      std::_Exit(kExitMemoryLimit);
     }
   }
 };
@@ -722,6 +725,7 @@ Status InferEngine::Run() {
     if (!model.ok()) return model.status();
     d.ReturnModel(static_cast<int32_t>(m), std::move(*model));
   }
+  d.CheckMemory();  // the models alone may be over the cap: say so before taking a shard
   std::thread watchdog([&] { d.Watchdog(); });
 
   const int cores = CoreCount();

@@ -69,6 +69,7 @@ class Problems {
     Add(line, key, "expected " + expected + ", got " + got);
   }
   bool empty() const { return items_.empty(); }
+  size_t size() const { return items_.size(); }
   Status ToStatus() const {
     auto sorted = items_;
     std::stable_sort(sorted.begin(), sorted.end(),
@@ -536,8 +537,9 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
                  "a non-empty list of models ({name, path, ...})",
                  models ? Describe(models) : "nothing");
     } else {
+      const size_t before = p.size();
       for (size_t i = 0; i < models.size(); ++i) ReadModel(models[i], i, base, p, spec);
-      if (p.empty()) CheckGraph(p, spec);
+      if (p.size() == before) CheckGraph(p, spec);
     }
 
     Map pipe(infer.Get("pipeline"), "infer.pipeline", infer.LineOfKey("pipeline"), kPipelineKeys,

@@ -261,6 +261,8 @@ class Runner {
       for (auto& a : agents_) {
         if (!Reap(a)) continue;
         if (WIFEXITED(a.wait_status) && WEXITSTATUS(a.wait_status) == 0) continue;  // done
+        // 3: its workers spent their restart budgets; restarting the agent would renew them.
+        if (WIFEXITED(a.wait_status) && WEXITSTATUS(a.wait_status) == 3) continue;
         if (a.restarts >= spec_.failure.master_restarts) continue;
         ++a.restarts;
         std::fprintf(stderr, "\nbaton run: agent %s %s; restarting it (%d/%d)\n", a.name.c_str(),

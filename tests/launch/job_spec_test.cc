@@ -275,7 +275,7 @@ failure:
 )"),
             (std::vector<std::string>{
                 At(2, "nodes: expected a positive integer, got \"0\""),
-                At(5, "input.format: expected one of lines, csv, jsonl, got \"xml\""),
+                At(5, "input.format: expected one of lines, csv, tsv, jsonl, images, got \"xml\""),
                 At(6, "input.records_per_shard: expected a positive integer, got \"0\""),
                 At(7, "input.epochs: expected a positive integer, got \"-1\""),
                 At(8, "input.seed: expected a non-negative integer, got \"-5\""),
@@ -446,6 +446,25 @@ TEST_F(JobSpecTest, ParseJobSpecUsesTheGivenPathInMessages) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message().substr(0, r.status().message().find('\n')),
             "conf/x.yaml:1: name: expected a job name matching [A-Za-z0-9_.-]+, got a list");
+}
+
+TEST_F(JobSpecTest, InferJobsDefaultToTheInferWorkerAndNeedAnInferSection) {
+  Write("rows.csv", "id,x\na,1\n");
+  auto spec = Load(
+      "name: j\nkind: infer\ninput: {paths: [rows.csv], format: csv}\ninfer: {key: id}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->kind, JobKind::kInfer);
+  ASSERT_EQ(spec->worker.command.size(), 3u);
+  EXPECT_TRUE(spec->worker.command[0].ends_with("/baton-infer-worker"));
+  EXPECT_EQ(spec->worker.command[1], "--spec");
+  EXPECT_EQ(spec->worker.command[2], spec_);
+  EXPECT_EQ(Problems("name: j\nkind: infer\ninput: {paths: [rows.csv]}\n"),
+            std::vector<std::string>{
+                At(2, "infer: missing (kind: infer needs an infer section)")});
+  EXPECT_EQ(Problems("name: j\nkind: batch\ninput: {paths: [rows.csv]}\nworker: {command: "
+                     "[cat]}\ninfer: {}\n"),
+            (std::vector<std::string>{At(2, "kind: expected one of command, infer, got \"batch\""),
+                                      At(5, "infer: only with kind: infer")}));
 }
 
 TEST(RecordFormatNameTest, NamesMatchTheSpelling) {

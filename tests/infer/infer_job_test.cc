@@ -1,0 +1,484 @@
+// End-to-end tests of `kind: infer` jobs: the real `baton run`, master, agents and
+// baton-infer-worker processes on loopback, real TorchScript models (exported at build time),
+// real SIGKILLs. Each test checks the output files themselves.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kFixtures = INFER_FIXTURES;
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteWhole(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log, const std::string& cwd) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Exit code, or -1 after killing it on timeout.
+int WaitFor(pid_t pid, std::chrono::seconds timeout) {
+  const int64_t deadline = baton::MonoMillis() + timeout.count() * 1000;
+  int st = 0;
+  while (baton::MonoMillis() < deadline) {
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &st, 0);
+  return -1;
+}
+
+int RunCommand(const std::vector<std::string>& argv, std::string* output,
+               const std::string& cwd = "", std::chrono::seconds timeout = 240s) {
+  const std::string log =
+      fs::temp_directory_path() / ("baton-infer-cmd-" + std::to_string(::getpid()) + ".log");
+  fs::remove(log);
+  int code = WaitFor(Spawn(argv, log, cwd), timeout);
+  if (output) *output = ReadWhole(log);
+  fs::remove(log);
+  return code;
+}
+
+// pids of baton-infer-worker processes started for the spec at `spec`.
+std::vector<pid_t> InferWorkers(const std::string& spec) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (!std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::string cmd = ReadWhole(e.path() / "cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find("baton-infer-worker") != std::string::npos &&
+        cmd.find(spec) != std::string::npos && cmd.find("--check") == std::string::npos) {
+      out.push_back(std::stoi(name));
+    }
+  }
+  return out;
+}
+
+// Deterministic rows for the tiny fixture: id, d0..d3 (floats), c0, c1 (ids in [0,100)).
+std::string TinyRows(int n, uint64_t seed = 1) {
+  std::string out = "id,d0,d1,d2,d3,c0,c1\n";
+  uint64_t x = seed;
+  auto next = [&] {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return x >> 33;
+  };
+  char buf[160];
+  for (int i = 0; i < n; ++i) {
+    double d[4];
+    for (double& v : d) v = static_cast<double>(next() % 20000) / 1000.0 - 10.0;
+    std::snprintf(buf, sizeof buf, "r%d,%.3f,%.3f,%.3f,%.3f,%llu,%llu\n", i, d[0], d[1], d[2], d[3],
+                  static_cast<unsigned long long>(next() % 100),
+                  static_cast<unsigned long long>(next() % 100));
+    out += buf;
+  }
+  return out;
+}
+
+struct JobOptions {
+  std::string model = "tiny.pt";
+  int records_per_shard = 1000;
+  int batch_size = 100;
+  int nodes = 1;
+  int per_node = 2;
+  std::string mode = "pipelined";
+  std::string extra_infer;  // appended to the infer section (two-space indented lines)
+  std::string extra_top;    // appended at the top level
+};
+
+// A job directory with rows.csv (written by the caller) and job.yaml.
+class InferJob {
+ public:
+  explicit InferJob(const std::string& name) {
+    dir_ = fs::temp_directory_path() / ("baton-infer-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  ~InferJob() {
+    for (pid_t p : InferWorkers(spec())) ::kill(p, SIGKILL);
+    if (::getenv("BATON_KEEP_TEST_DIRS") == nullptr) fs::remove_all(dir_);
+  }
+  std::string dir() const { return dir_; }
+  std::string spec() const { return dir_ + "/job.yaml"; }
+  std::string out() const { return dir_ + "/out"; }
+  std::string state() const { return dir_ + "/state"; }
+
+  void WriteSpec(const JobOptions& o) {
+    std::string yaml = "name: t\nkind: infer\nnodes: " + std::to_string(o.nodes) +
+                       "\ninput:\n  paths: [rows.csv]\n  format: csv\n  skip_header: true\n"
+                       "  records_per_shard: " +
+                       std::to_string(o.records_per_shard) +
+                       "\noutput:\n  dir: out\n  suffix: .csv\nworker:\n  per_node: " +
+                       std::to_string(o.per_node) +
+                       "\n  restart_backoff_ms: 100\nmaster:\n  state_dir: state\n" + o.extra_top +
+                       "infer:\n  key: id\n  tensors:\n"
+                       "    - {name: dense, type: float32, columns: [d0..d3]}\n"
+                       "    - {name: sparse, type: int64, columns: [c0, c1]}\n"
+                       "  models:\n    - {name: m, path: " +
+                       kFixtures + "/" + o.model + ", batch_size: " + std::to_string(o.batch_size) +
+                       "}\n  pipeline: {mode: " + o.mode + ", autoscale_period_ms: 300}\n" +
+                       o.extra_infer;
+    WriteWhole(spec(), yaml);
+  }
+
+  // Every committed part file, by name.
+  std::map<std::string, std::string> Parts() const {
+    std::map<std::string, std::string> parts;
+    if (!fs::exists(out())) return parts;
+    for (const auto& e : fs::directory_iterator(out())) {
+      const std::string name = e.path().filename();
+      if (name.starts_with("part-")) parts[name] = ReadWhole(e.path());
+    }
+    return parts;
+  }
+  std::string Errors() const {
+    std::string all;
+    if (!fs::exists(out() + "/_errors")) return all;
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(out() + "/_errors")) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) all += ReadWhole(f);
+    return all;
+  }
+  std::string NodeLogs() const {
+    std::string all;
+    for (const auto& e : fs::directory_iterator(state())) {
+      if (e.path().filename().string().starts_with("node-")) all += ReadWhole(e.path());
+    }
+    return all;
+  }
+
+ private:
+  std::string dir_;
+};
+
+// key -> values of every row of every part.
+std::map<std::string, std::vector<double>> ParseRows(const std::string& text, int* duplicates) {
+  std::map<std::string, std::vector<double>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key, v;
+    std::getline(fields, key, ',');
+    std::vector<double> values;
+    while (std::getline(fields, v, ',')) values.push_back(std::stod(v));
+    if (!rows.emplace(key, values).second) ++*duplicates;
+  }
+  return rows;
+}
+
+std::string Concat(const std::map<std::string, std::string>& parts) {
+  std::string all;
+  for (const auto& [name, text] : parts) all += text;
+  return all;
+}
+
+TEST(InferJob, OutputsEqualTheTorchScriptModelRunDirectly) {
+  InferJob job("equal");
+  WriteWhole(job.dir() + "/rows.csv", TinyRows(20000));
+  job.WriteSpec(JobOptions{});
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+
+  std::string reference;
+  ASSERT_EQ(RunCommand({"/usr/bin/python3", SOURCE_DIR "/tests/infer/reference_predict.py",
+                        "--model", kFixtures + "/tiny.pt", "--csv", job.dir() + "/rows.csv",
+                        "--key", "id", "--dense", "d0,d1,d2,d3", "--sparse", "c0,c1"},
+                       &reference),
+            0)
+      << reference;
+  int dup_ours = 0, dup_ref = 0;
+  auto ours = ParseRows(Concat(job.Parts()), &dup_ours);
+  auto ref = ParseRows(reference, &dup_ref);
+  EXPECT_EQ(dup_ours, 0);
+  ASSERT_EQ(ref.size(), 20000u);
+  ASSERT_EQ(ours.size(), ref.size());
+  double worst = 0;
+  for (const auto& [key, values] : ref) {
+    auto it = ours.find(key);
+    ASSERT_NE(it, ours.end()) << key;
+    ASSERT_EQ(it->second.size(), values.size()) << key;
+    for (size_t i = 0; i < values.size(); ++i) {
+      worst = std::max(worst, std::abs(it->second[i] - values[i]));
+    }
+  }
+  EXPECT_LE(worst, 1e-6);
+  EXPECT_EQ(job.Errors(), "");
+}
+
+TEST(InferJob, SequentialModeGivesTheSameBytesAsThePipeline) {
+  InferJob pipelined("pipelined"), sequential("sequential");
+  const std::string rows = TinyRows(6000, 7);
+  for (InferJob* j : {&pipelined, &sequential}) WriteWhole(j->dir() + "/rows.csv", rows);
+  pipelined.WriteSpec(JobOptions{});
+  JobOptions seq;
+  seq.mode = "sequential";
+  sequential.WriteSpec(seq);
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", pipelined.spec()}, &log), 0) << log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", sequential.spec()}, &log), 0) << log;
+  EXPECT_EQ(pipelined.Parts().size(), 6u);
+  EXPECT_EQ(pipelined.Parts(), sequential.Parts());
+}
+
+TEST(InferJob, WorkerKilledMidJobGivesTheSameOutputAsAFaultFreeRun) {
+  const std::string rows = TinyRows(300000, 3);
+  JobOptions options;
+  options.records_per_shard = 5000;
+  options.batch_size = 256;
+  InferJob clean("clean"), faulty("faulty");
+  for (InferJob* j : {&clean, &faulty}) {
+    WriteWhole(j->dir() + "/rows.csv", rows);
+    j->WriteSpec(options);
+  }
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", clean.spec()}, &log), 0) << log;
+  const auto expected = clean.Parts();
+  ASSERT_EQ(expected.size(), 60u);
+
+  pid_t run = Spawn({BATON_BIN, "run", faulty.spec()}, faulty.dir() + "/run.log", "");
+  // Kill one worker once some shards are committed and most are not.
+  size_t committed_at_kill = 0;
+  pid_t victim = 0;
+  for (int i = 0; i < 3000 && victim == 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+    committed_at_kill = faulty.Parts().size();
+    auto workers = InferWorkers(faulty.spec());
+    if (committed_at_kill >= 3 && !workers.empty()) {
+      victim = workers[0];
+      ASSERT_EQ(::kill(victim, SIGKILL), 0);
+    }
+  }
+  ASSERT_NE(victim, 0) << "no worker to kill";
+  EXPECT_LT(committed_at_kill, expected.size()) << "the job ended before the kill";
+  ASSERT_EQ(WaitFor(run, 240s), 0) << ReadWhole(faulty.dir() + "/run.log");
+  EXPECT_EQ(faulty.Parts(), expected);  // same files, same bytes: nothing lost or doubled
+  EXPECT_NE(ReadWhole(faulty.dir() + "/run.log").find("restarts 1"), std::string::npos)
+      << ReadWhole(faulty.dir() + "/run.log");
+}
+
+TEST(InferJob, HungPredictorIsRestartedAndItsShardRetriedThenSetAside) {
+  InferJob job("hang");
+  std::string rows = TinyRows(4000, 5);
+  // Record 1500 (shard 1 of 4) makes hang.pt spin forever.
+  const std::string victim = "r1500,";
+  size_t at = rows.find("\n" + victim);
+  ASSERT_NE(at, std::string::npos);
+  size_t end = rows.find('\n', at + 1);
+  rows.replace(at + 1, end - at - 1, "r1500,-999,0,0,0,1,2");
+  WriteWhole(job.dir() + "/rows.csv", rows);
+  JobOptions o;
+  o.model = "hang.pt";
+  o.per_node = 1;
+  o.extra_infer = "  predict_timeout_ms: 1000\n";
+  o.extra_top = "failure: {max_shard_retries: 1, allow_partial: true}\n";
+  job.WriteSpec(o);
+  // The spec's worker section has restart_backoff_ms; give the worker room for the restarts.
+  std::string spec = ReadWhole(job.spec());
+  spec.replace(spec.find("  restart_backoff_ms"), 0, "  restart_budget: 5\n");
+  WriteWhole(job.spec(), spec);
+
+  std::string log;
+  EXPECT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  EXPECT_NE(log.find("PARTIAL"), std::string::npos) << log;
+  EXPECT_NE(log.find("shard 1 after 2 attempts"), std::string::npos) << log;
+  EXPECT_NE(log.find("exited with code 75"), std::string::npos) << log;
+  const std::string node_log = job.NodeLogs();
+  // Hung on the first attempt and again on the retry, restarted after each.
+  size_t hangs = 0;
+  for (size_t p = node_log.find("the predictor hung"); p != std::string::npos;
+       p = node_log.find("the predictor hung", p + 1)) {
+    ++hangs;
+  }
+  EXPECT_EQ(hangs, 2u) << node_log;
+  auto parts = job.Parts();
+  EXPECT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts.count("part-00000001.csv"), 0u);
+}
+
+TEST(InferJob, CorruptRowsGoToTheErrorsFileAndTheRestIsPredicted) {
+  InferJob job("corrupt");
+  std::string rows = TinyRows(3000, 9);
+  auto corrupt = [&](const std::string& key, const std::string& line) {
+    size_t at = rows.find("\n" + key + ",");
+    size_t end = rows.find('\n', at + 1);
+    rows.replace(at + 1, end - at - 1, line);
+  };
+  corrupt("r10", "r10,1,2,abc,4,5,6");  // not a number
+  corrupt("r20", "r20,1,2,3,4,5");      // a field short
+  corrupt("r30", "r30,1,2,3,4,5,100");  // parses, but the model rejects the id
+  WriteWhole(job.dir() + "/rows.csv", rows);
+  job.WriteSpec(JobOptions{});
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  const std::string errors = job.Errors();
+  EXPECT_NE(errors.find(R"("error":"column d2: expected a number, got \"abc\"")"),
+            std::string::npos)
+      << errors;
+  EXPECT_NE(errors.find(R"("key":"r20","record":20,"stage":"parse")"), std::string::npos) << errors;
+  EXPECT_NE(errors.find(R"("key":"r30","record":30,"stage":"predict:m")"), std::string::npos)
+      << errors;
+  EXPECT_NE(errors.find("out of bounds"), std::string::npos) << errors;
+  int dup = 0;
+  auto ours = ParseRows(Concat(job.Parts()), &dup);
+  EXPECT_EQ(ours.size(), 2997u);
+  EXPECT_EQ(ours.count("r10") + ours.count("r20") + ours.count("r30"), 0u);
+  EXPECT_EQ(ours.count("r31"), 1u);  // its batch-mates were predicted
+}
+
+TEST(InferJob, CorruptImageGoesToTheErrorsFile) {
+  InferJob job("images");
+  std::string out;
+  ASSERT_EQ(RunCommand({"/usr/bin/python3", SOURCE_DIR "/examples/infer-vision/generate_images.py",
+                        job.dir() + "/images", "--count", "12", "--size", "48", "--corrupt", "1"},
+                       &out),
+            0)
+      << out;
+  WriteWhole(job.spec(),
+             "name: img\nkind: infer\ninput:\n  paths: [images/manifest.txt]\n"
+             "  format: images\n  records_per_shard: 4\noutput:\n  dir: out\n"
+             "master:\n  state_dir: state\ninfer:\n  max_error_rate: 0.3\n"
+             "  image: {width: 32, height: 32}\n  models:\n    - {name: tiny, path: " +
+                 kFixtures + "/tiny_image.pt, batch_size: 3, outputs: [features]}\n");
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  const std::string errors = job.Errors();
+  EXPECT_NE(errors.find("\"stage\":\"decode\""), std::string::npos) << errors;
+  EXPECT_NE(errors.find("cannot decode image"), std::string::npos) << errors;
+  size_t lines = 0;
+  for (const auto& [name, text] : job.Parts()) {
+    lines += static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+    EXPECT_NE(text.find("\"features\":["), std::string::npos) << text;
+  }
+  EXPECT_EQ(lines, 11u);
+}
+
+TEST(InferJob, BadModelOrSchemaIsReportedBeforeAnyWorkerStarts) {
+  struct Case {
+    std::string model, columns, expect;
+  };
+  const std::vector<Case> cases = {
+      {"missing.pt", "[d0..d3]",
+       "infer.models[m].path: model file " + kFixtures + "/missing.pt does not exist"},
+      {"three_inputs.pt", "[d0..d3]",
+       "the model's forward() takes 3 input(s) (dense, sparse, extra) but the spec feeds it 2"},
+      {"wrong_width.pt", "[d0..d3]",
+       "the model rejects inputs shaped like the spec's (dense [N,4]"},
+      {"tiny.pt", "[d0, d1, d2, d9]", "unknown column \"d9\""},
+  };
+  for (const Case& c : cases) {
+    InferJob job("preflight");
+    WriteWhole(job.dir() + "/rows.csv", TinyRows(10));
+    JobOptions o;
+    o.model = c.model;
+    job.WriteSpec(o);
+    std::string spec = ReadWhole(job.spec());
+    spec.replace(spec.find("[d0..d3]"), 8, c.columns);
+    WriteWhole(job.spec(), spec);
+    std::string log;
+    EXPECT_EQ(RunCommand({BATON_BIN, "validate", job.spec()}, &log), 2) << log;
+    EXPECT_NE(log.find(c.expect), std::string::npos) << log;
+    EXPECT_NE(log.find(job.spec() + ":"), std::string::npos) << log;  // FILE:LINE
+    EXPECT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 2) << log;
+    EXPECT_NE(log.find(c.expect), std::string::npos) << log;
+    EXPECT_FALSE(fs::exists(job.state())) << "started something for " << c.model;
+  }
+}
+
+TEST(InferJob, WorkerOverItsMemoryLimitIsRestartedThenGivenUpOn) {
+  InferJob job("memory");
+  WriteWhole(job.dir() + "/rows.csv", TinyRows(2000));
+  JobOptions o;
+  o.per_node = 1;
+  o.extra_infer = "  memory_limit_mb: 16\n";  // less than libtorch alone needs
+  job.WriteSpec(o);
+  std::string spec = ReadWhole(job.spec());
+  spec.replace(spec.find("  restart_backoff_ms"), 0, "  restart_budget: 1\n");
+  WriteWhole(job.spec(), spec);
+  std::string log;
+  EXPECT_NE(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  const std::string node_log = job.NodeLogs();
+  EXPECT_NE(node_log.find("is over infer.memory_limit_mb 16"), std::string::npos) << node_log;
+  EXPECT_NE(node_log.find("76"), std::string::npos) << node_log;
+}
+
+TEST(InferJob, ScaleChangesTheWorkerCountWithoutStoppingTheJob) {
+  InferJob job("scale");
+  WriteWhole(job.dir() + "/rows.csv", TinyRows(60000, 11));
+  JobOptions o;
+  o.model = "slow.pt";  // so that the job is still running when the second worker comes
+  o.per_node = 1;
+  o.records_per_shard = 2000;
+  o.batch_size = 64;
+  o.extra_infer = "  intra_op_threads: 1\n";
+  job.WriteSpec(o);
+  pid_t run = Spawn({BATON_BIN, "run", job.spec()}, job.dir() + "/run.log", "");
+  size_t max_workers = 0;
+  bool scaled = false;
+  for (int i = 0; i < 3000; ++i) {
+    std::this_thread::sleep_for(10ms);
+    max_workers = std::max(max_workers, InferWorkers(job.spec()).size());
+    if (!scaled && job.Parts().size() >= 2) {
+      std::string out;
+      ASSERT_EQ(
+          RunCommand({BATON_BIN, "scale", "--state-dir", job.state(), "--workers", "2"}, &out), 0)
+          << out;
+      scaled = true;
+    }
+    if (scaled && max_workers >= 2) break;
+  }
+  EXPECT_TRUE(scaled);
+  EXPECT_EQ(max_workers, 2u);
+  const size_t parts_when_two = job.Parts().size();
+  EXPECT_LT(parts_when_two, 30u) << "the job ended before the second worker came";
+  ASSERT_EQ(WaitFor(run, 240s), 0) << ReadWhole(job.dir() + "/run.log");
+  int dup = 0;
+  EXPECT_EQ(ParseRows(Concat(job.Parts()), &dup).size(), 60000u);
+  EXPECT_EQ(dup, 0);
+}
+
+}  // namespace
