@@ -10,3 +10,5 @@ echo "== comm: HO-Ring vs flat ring vs gloo (root needed for the emulated two-no
 bash "$root/bench/comm/run.sh" --bin "$root/$build_dir/bin/comm_bench"
 echo "== LightTEA: YAGO-WIKI20K, 5 random seeds per configuration"
 bash "$root/bench/tea/run.sh" "$root/$build_dir" 5
+echo "== batch inference: pipelined vs sequential vs PyTorch, bounds, DAG, fault cost"
+bash "$root/bench/infer/run.sh" --full "$root/$build_dir"
