@@ -16,6 +16,12 @@ int64_t MonoMillis() {
       .count();
 }
 
+int64_t MonoMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 double MonoSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }

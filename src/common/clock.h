@@ -9,6 +9,7 @@ namespace baton {
 int64_t WallMillis();
 // Milliseconds on a monotonic clock, for measuring intervals within one process.
 int64_t MonoMillis();
+int64_t MonoMicros();
 // Seconds on a monotonic clock, with sub-millisecond precision.
 double MonoSeconds();
 

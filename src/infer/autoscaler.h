@@ -1,12 +1,15 @@
 // The intra-node stage autoscaler (AntBatchInfer §4): a pure decision function, so that its rule
 // is testable without threads or timing. The engine samples queue fill levels and CPU use over a
 // period and applies the decision:
-//   - the first model's input queue runs dry (mean fill < 0.1): add a preprocessor if raw
-//     batches are waiting for one (raw fill >= 0.1), else add a reader;
+//   - the first model's input queue runs dry (mean fill < 0.1): add a preprocessor if they hold
+//     it back (raw batches wait for them, fill >= 0.1, or they are busy > 70% of the time), else
+//     add a reader;
 //   - a model's input queue is full (mean fill > 0.9) and the cores are not (CPU < 85%): add a
 //     predictor for that model;
 //   - the write queue is full (> 0.9): add a writer;
-//   - a stage whose input stayed empty for 3 periods loses a thread (never below 1);
+//   - a stage whose threads were busy < 25% of the time for 3 periods loses a thread (never below
+//     1; readers never shrink). Busy time, not an empty input queue: a downstream predictor
+//     drains its queue into its re-batching buffer at once and still works all the time;
 //   - a stage that just changed is left alone for the next 2 periods (hysteresis).
 // Every count stays within its cap.
 #pragma once
@@ -31,6 +34,10 @@ struct StageLoad {
   std::vector<double> model_fill;  // per model: its input queue
   double write_fill = 0;
   double cpu = 0;
+  // Fraction of the stage's thread time spent working (not waiting on a queue), 0..1.
+  double preprocess_busy = 0;
+  std::vector<double> predictor_busy;  // per model
+  double writer_busy = 0;
 };
 
 class StageAutoscaler {
@@ -40,12 +47,12 @@ class StageAutoscaler {
   StageCounts Decide(const StageLoad& load, const StageCounts& now);
 
  private:
-  // Per stage: periods left frozen after a change, consecutive empty periods.
+  // Per stage: periods left frozen after a change, consecutive idle periods.
   struct Memo {
     int frozen = 0;
-    int empty = 0;
+    int idle = 0;
   };
-  bool Step(Memo& memo, double input_fill, bool want_more, int32_t cap, int32_t* count);
+  bool Step(Memo& memo, bool idle, bool want_more, int32_t cap, int32_t* count);
 
   StageCounts caps_;
   Memo readers_, preprocessors_, writers_;

@@ -60,7 +60,19 @@ using ShardPtr = std::shared_ptr<ShardWork>;
 struct RawBatch {
   ShardPtr shard;
   uint64_t first_record = 0;
-  std::vector<std::string> lines;
+  // The batch's records back to back in one buffer (one allocation per batch, not per record).
+  std::string bytes;
+  std::vector<uint32_t> ends;  // record i is bytes[ends[i-1] (or 0), ends[i])
+
+  size_t size() const { return ends.size(); }
+  std::string_view line(size_t i) const {
+    const size_t begin = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(bytes).substr(begin, ends[i] - begin);
+  }
+  void Add(std::string_view record) {
+    bytes.append(record);
+    ends.push_back(static_cast<uint32_t>(bytes.size()));
+  }
 };
 
 // Items for one model. Items of a downstream model may come from several shards.
@@ -202,6 +214,9 @@ struct InferEngine::Impl {
   Status fatal;           // guarded by run_mu
 
   std::atomic<uint64_t> committed{0}, failed{0}, fenced{0}, records{0}, errors{0}, scale_events{0};
+  // Time each stage's threads spent working (not waiting on a queue), for the autoscaler.
+  std::atomic<int64_t> preprocess_busy_us{0}, writer_busy_us{0};
+  std::array<std::atomic<int64_t>, kMaxModels> predictor_busy_us{};
   StageCounts counts;  // as last applied
 
   Impl(InferSpec s, sdk::Worker* w) : spec(std::move(s)), worker(w) {
@@ -306,7 +321,7 @@ struct InferEngine::Impl {
   ModelBatch Preprocess(RawBatch&& raw, std::map<std::string, RowParser>& parsers) {
     ModelBatch b;
     b.model = 0;
-    const size_t n = raw.lines.size();
+    const size_t n = raw.size();
     const ShardPtr& owner = raw.shard;
     const bool keep_images = [&] {
       for (int c : children[0]) {
@@ -321,7 +336,7 @@ struct InferEngine::Impl {
       const fs::path dir = fs::path(owner->file).parent_path();
       size_t kept = 0;
       for (size_t i = 0; i < n; ++i) {
-        const std::string& entry = raw.lines[i];
+        const std::string entry(raw.line(i));
         const uint64_t record = raw.first_record + i;
         const std::string path = fs::path(entry).is_absolute() ? entry : (dir / entry).string();
         auto image = DecodeImageFile(path);
@@ -368,7 +383,7 @@ struct InferEngine::Impl {
     std::string key;
     for (size_t i = 0; i < n; ++i) {
       const uint64_t record = raw.first_record + i;
-      Status s = parser.Append(raw.lines[i], &key, &b.inputs);
+      Status s = parser.Append(raw.line(i), &key, &b.inputs);
       if (!s.ok()) {
         RecordError(owner, record, key, "parse", s.message());
         Release(owner);
@@ -468,13 +483,22 @@ struct InferEngine::Impl {
     const ModelBatch& b = p.batch;
     const ModelSpec& m = spec.models[static_cast<size_t>(b.model)];
     if (m.write) {
+      std::vector<ShardWork::Row> rows(b.size());
       for (size_t i = 0; i < b.size(); ++i) {
-        ShardWork::Row row{b.records[i], b.model, b.items[i], {}};
+        rows[i] = ShardWork::Row{b.records[i], b.model, b.items[i], {}};
         AppendOutputRow(spec.output,
                         RowRef{&b.keys[i], model_names[static_cast<size_t>(b.model)], b.items[i]},
-                        p.outputs, static_cast<int64_t>(i), m.outputs, &row.text);
-        std::lock_guard<std::mutex> lock(b.owners[i]->mu);
-        b.owners[i]->rows.push_back(std::move(row));
+                        p.outputs, static_cast<int64_t>(i), m.outputs, &rows[i].text);
+      }
+      // Hand the rows over a run of the same shard at a time: one lock per run, not per row.
+      for (size_t begin = 0; begin < b.size();) {
+        size_t end = begin + 1;
+        while (end < b.size() && b.owners[end] == b.owners[begin]) ++end;
+        std::lock_guard<std::mutex> lock(b.owners[begin]->mu);
+        auto& dst = b.owners[begin]->rows;
+        dst.insert(dst.end(), std::make_move_iterator(rows.begin() + static_cast<ptrdiff_t>(begin)),
+                   std::make_move_iterator(rows.begin() + static_cast<ptrdiff_t>(end)));
+        begin = end;
       }
     }
     for (size_t i = 0; i < b.size(); ++i) Release(b.owners[i]);
@@ -510,18 +534,18 @@ struct InferEngine::Impl {
     cur.first_record = w->shard->range().first_record;
     uint64_t next_record = cur.first_record;
     Status s = w->shard->ForEachRecord([&](std::string_view line) {
-      cur.lines.emplace_back(line);
+      cur.Add(line);
       ++next_record;
-      if (cur.lines.size() == batch) {
-        w->pending.fetch_add(static_cast<int64_t>(cur.lines.size()));
+      if (cur.size() == batch) {
+        w->pending.fetch_add(static_cast<int64_t>(cur.size()));
         emit(std::move(cur));
-        cur = RawBatch{w, next_record, {}};
+        cur = RawBatch{w, next_record, {}, {}};
         if (stop) return Status::Internal("stopping");
       }
       return Status::Ok();
     });
-    if (s.ok() && !cur.lines.empty()) {
-      w->pending.fetch_add(static_cast<int64_t>(cur.lines.size()));
+    if (s.ok() && cur.size() > 0) {
+      w->pending.fetch_add(static_cast<int64_t>(cur.size()));
       emit(std::move(cur));
     }
     records.fetch_add(w->shard->range().record_count);
@@ -550,7 +574,9 @@ struct InferEngine::Impl {
     while (!stop && !retire) {
       auto raw_batch = raw->PopFor(kPoll);
       if (!raw_batch) continue;
+      const int64_t start = MonoMicros();
       ModelBatch b = Preprocess(std::move(*raw_batch), parsers);
+      preprocess_busy_us.fetch_add(MonoMicros() - start);
       if (b.size() > 0) model_in[0]->Push(std::move(b));
     }
   }
@@ -589,7 +615,10 @@ struct InferEngine::Impl {
         pending = take == pending.size() ? ModelBatch{} : SliceBatch(pending, take, pending.size());
         if (pending.size() > 0) first_wait = MonoMillis();
       }
-      for (PredictedBatch& p : Predict(**model, std::move(run), slot)) Route(std::move(p));
+      const int64_t start = MonoMicros();
+      std::vector<PredictedBatch> done = Predict(**model, std::move(run), slot);
+      predictor_busy_us[static_cast<size_t>(m)].fetch_add(MonoMicros() - start);
+      for (PredictedBatch& p : done) Route(std::move(p));
     }
     ReturnModel(m, std::move(*model));
   }
@@ -604,7 +633,10 @@ struct InferEngine::Impl {
   void WriterLoop(int, const std::atomic<bool>& retire) {
     while (!stop && !retire) {
       auto p = write->PopFor(kPoll);
-      if (p) WriteRows(std::move(*p));
+      if (!p) continue;
+      const int64_t start = MonoMicros();
+      WriteRows(std::move(*p));
+      writer_busy_us.fetch_add(MonoMicros() - start);
     }
   }
 
@@ -788,6 +820,11 @@ Status InferEngine::Run() {
       int samples = 0;
       int64_t period_start = MonoMillis();
       double cpu_start = ReadProcessStats(::getpid()).cpu_seconds;
+      // Busy fraction of a stage over the period: its threads' working time over their time.
+      auto busy = [&](std::atomic<int64_t>& us, int threads, int64_t period_ms) {
+        const double worked = static_cast<double>(us.exchange(0));
+        return worked / (static_cast<double>(period_ms) * 1000.0 * std::max(1, threads));
+      };
       while (!d.stop) {
         std::this_thread::sleep_for(milliseconds(100));
         sum.raw_fill += d.raw->fill();
@@ -803,14 +840,23 @@ Status InferEngine::Run() {
         load.write_fill /= samples;
         const double cpu = ReadProcessStats(::getpid()).cpu_seconds;
         load.cpu = (cpu - cpu_start) / (static_cast<double>(now - period_start) / 1000.0) / cores;
+        load.preprocess_busy =
+            busy(d.preprocess_busy_us, d.counts.preprocessors, now - period_start);
+        load.writer_busy = busy(d.writer_busy_us, d.counts.writers, now - period_start);
+        for (size_t m = 0; m < spec.models.size(); ++m) {
+          load.predictor_busy.push_back(
+              busy(d.predictor_busy_us[m], d.counts.predictors[m], now - period_start));
+        }
         StageCounts next = scaler.Decide(load, d.counts);
         if (!(next == d.counts)) {
           d.scale_events.fetch_add(1);
           spdlog::info(
-              "autoscale: readers {} preprocessors {} predictors {} writers {} (queue "
-              "fill raw {:.2f} model0 {:.2f} write {:.2f}, cpu {:.2f})",
+              "autoscale: readers {} preprocessors {} predictors {} writers {} (queue fill raw "
+              "{:.2f} models {:.2f} write {:.2f}; busy preprocess {:.2f} predict {:.2f} write "
+              "{:.2f}; cpu {:.2f})",
               next.readers, next.preprocessors, fmt::join(next.predictors, "/"), next.writers,
-              load.raw_fill, load.model_fill[0], load.write_fill, load.cpu);
+              load.raw_fill, fmt::join(load.model_fill, "/"), load.write_fill, load.preprocess_busy,
+              fmt::join(load.predictor_busy, "/"), load.writer_busy, load.cpu);
           if (!d.no_more_shards) readers->Resize(next.readers);
           preprocessors->Resize(next.preprocessors);
           for (size_t m = 0; m < predictors.size(); ++m) predictors[m]->Resize(next.predictors[m]);

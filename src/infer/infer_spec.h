@@ -90,7 +90,7 @@ struct PipelineSpec {
   // predictors when their queue is full and cores are idle, more writers when the write queue
   // fills). Default true.
   bool autoscale = true;
-  int64_t autoscale_period_ms = 2000;  // decision period; default 2 s
+  int64_t autoscale_period_ms = 1000;  // decision period; default 1 s
   // Caps for autoscaling; 0 means the number of online cores. Defaults 0.
   int32_t max_readers = 0, max_preprocessors = 0, max_predictors = 0, max_writers = 0;
   int32_t queue_batches = 4;  // capacity of each queue, in batches; default 4

@@ -200,10 +200,15 @@ Status RowParser::AppendDelimited(std::string_view line, std::string* key,
       }
     }
   }
+  CommitRow(batch);
+  return Status::Ok();
+}
+
+void RowParser::CommitRow(std::vector<HostTensor>* batch) {
   size_t fi = 0, ii = 0;
-  for (size_t t = 0; t < tensor_indices_.size(); ++t) {
+  for (size_t t = 0; t < spec_->tensors.size(); ++t) {
     HostTensor& h = (*batch)[t];
-    const size_t w = tensor_indices_[t].size();
+    const size_t w = spec_->tensors[t].columns.size();
     if (h.type == TensorType::kFloat32) {
       h.f.insert(h.f.end(), row_f_.begin() + static_cast<ptrdiff_t>(fi),
                  row_f_.begin() + static_cast<ptrdiff_t>(fi + w));
@@ -215,7 +220,6 @@ Status RowParser::AppendDelimited(std::string_view line, std::string* key,
     }
     ++h.shape[0];
   }
-  return Status::Ok();
 }
 
 Status RowParser::AppendJson(std::string_view line, std::string* key,
@@ -248,21 +252,7 @@ Status RowParser::AppendJson(std::string_view line, std::string* key,
       }
     }
   }
-  size_t fi = 0, ii = 0;
-  for (size_t t = 0; t < spec_->tensors.size(); ++t) {
-    HostTensor& h = (*batch)[t];
-    const size_t w = spec_->tensors[t].columns.size();
-    if (h.type == TensorType::kFloat32) {
-      h.f.insert(h.f.end(), row_f_.begin() + static_cast<ptrdiff_t>(fi),
-                 row_f_.begin() + static_cast<ptrdiff_t>(fi + w));
-      fi += w;
-    } else {
-      h.i.insert(h.i.end(), row_i_.begin() + static_cast<ptrdiff_t>(ii),
-                 row_i_.begin() + static_cast<ptrdiff_t>(ii + w));
-      ii += w;
-    }
-    ++h.shape[0];
-  }
+  CommitRow(batch);
   return Status::Ok();
 }
 

@@ -41,6 +41,8 @@ class RowParser {
   explicit RowParser(const InferSpec& spec) : spec_(&spec) {}
   Status AppendDelimited(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
   Status AppendJson(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
+  // Appends the values parsed into row_f_/row_i_ as one row of `batch`.
+  void CommitRow(std::vector<HostTensor>* batch);
 
   const InferSpec* spec_;
   char delimiter_ = ',';

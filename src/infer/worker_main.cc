@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -52,7 +53,8 @@ int main(int argc, char** argv) {
 
   // The math libraries under libtorch (OpenMP, OpenBLAS, oneDNN) size their thread pools from
   // the environment when they load, and threads the pipeline starts would otherwise get one
-  // OpenMP thread per core each. Setting the variables means starting over: re-exec once.
+  // OpenMP thread per core each. `baton run` sets the variables for infer jobs; when they are
+  // missing (a worker started some other way), setting them means starting over: re-exec once.
   if (std::getenv("BATON_INFER_THREADS") == nullptr) {
     const std::string n = std::to_string(spec->intra_op_threads);
     for (const char* var : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
@@ -62,6 +64,13 @@ int main(int argc, char** argv) {
     ::execv("/proc/self/exe", argv);
     std::perror("baton-infer-worker: re-exec with thread settings");  // go on without them
   }
+
+  // Forward calls allocate and free large temporaries. With glibc's default dynamic thresholds
+  // those go back to the kernel (munmap, trim) after every call and are faulted in again on the
+  // next: measured at up to half of a predictor's CPU (docs/benchmarks.md). Keep freed memory
+  // below 256 MiB in the heap instead; both settings are needed, either alone is slower.
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
   auto identity = baton::sdk::WorkerIdentity::FromEnvironment();
   if (!identity.ok()) {

@@ -530,6 +530,23 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
     if (!command_lines.empty()) lines.command0 = command_lines[0];
   }
   r.EnvMap(worker, "env", &spec.worker.env);
+  if (spec.kind == JobKind::kInfer) {
+    // The math libraries under libtorch size their thread pools from the environment when they
+    // load, before the worker's main() runs: give them infer.intra_op_threads from the start
+    // (the worker re-executes itself to set them when they are missing, costing a second load of
+    // libtorch). infer/infer_spec.cc validates the value; a bad one is left to its message.
+    std::string threads = "1";
+    if (const Field* f = top.Find("infer"); f != nullptr && f->value.IsMap()) {
+      const YAML::Node t = f->value["intra_op_threads"];
+      if (std::optional<int64_t> v = t ? ParseInt(t) : std::nullopt; v && *v >= 1) {
+        threads = std::to_string(*v);
+      }
+    }
+    for (const char* var :
+         {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BATON_INFER_THREADS"}) {
+      spec.worker.env.emplace(var, threads);  // a value the user set wins
+    }
+  }
   r.Int(worker, "per_node", 1, &spec.worker.per_node);
   r.Int(worker, "restart_budget", 0, &spec.worker.restart_budget);
   bool backoff_ok = r.Int(worker, "restart_backoff_ms", 1, &spec.worker.restart_backoff_ms);

@@ -15,13 +15,24 @@ StageCounts Counts(int readers, int pre, std::vector<int32_t> predictors, int wr
   return c;
 }
 
+// Every stage busy half the time unless a test says otherwise.
 StageLoad Load(double raw, std::vector<double> model, double write, double cpu) {
-  return StageLoad{raw, std::move(model), write, cpu};
+  StageLoad load{raw, model, write, cpu, 0.5, std::vector<double>(model.size(), 0.5), 0.5};
+  return load;
 }
 
 TEST(StageAutoscaler, StarvedPredictorsGetMorePreprocessorsWhenRawBatchesWait) {
   StageAutoscaler scaler(Counts(4, 4, {4}, 4), 1);
   StageCounts next = scaler.Decide(Load(0.8, {0.0}, 0.0, 0.5), Counts(1, 1, {1}, 1));
+  EXPECT_EQ(next.preprocessors, 2);
+  EXPECT_EQ(next.readers, 1);
+}
+
+TEST(StageAutoscaler, StarvedPredictorsGetMorePreprocessorsWhenTheseAreBusy) {
+  StageAutoscaler scaler(Counts(4, 4, {4}, 4), 1);
+  StageLoad load = Load(0.0, {0.0}, 0.0, 0.9);
+  load.preprocess_busy = 0.95;  // the raw queue is empty because they take batches at once
+  StageCounts next = scaler.Decide(load, Counts(1, 1, {1}, 1));
   EXPECT_EQ(next.preprocessors, 2);
   EXPECT_EQ(next.readers, 1);
 }
@@ -65,7 +76,8 @@ TEST(StageAutoscaler, AChangedStageWaitsTwoPeriodsThenMayGrowAgain) {
 TEST(StageAutoscaler, AStageIdleForThreePeriodsShrinksButNeverBelowOne) {
   StageAutoscaler scaler(Counts(4, 4, {4}, 4), 1);
   StageCounts c = Counts(1, 1, {1}, 3);
-  const StageLoad quiet = Load(0.5, {0.5}, 0.0, 0.5);
+  StageLoad quiet = Load(0.5, {0.5}, 0.0, 0.5);
+  quiet.writer_busy = 0.05;
   c = scaler.Decide(quiet, c);
   c = scaler.Decide(quiet, c);
   EXPECT_EQ(c.writers, 3);
@@ -74,6 +86,19 @@ TEST(StageAutoscaler, AStageIdleForThreePeriodsShrinksButNeverBelowOne) {
   for (int i = 0; i < 20; ++i) c = scaler.Decide(quiet, c);
   EXPECT_EQ(c.writers, 1);
   EXPECT_EQ(c.readers, 1);  // readers never shrink
+}
+
+TEST(StageAutoscaler, ABusyDownstreamPredictorWithAnEmptyQueueIsNotShrunk) {
+  // A downstream model's predictors drain their queue into their re-batching buffer at once.
+  StageAutoscaler scaler(Counts(4, 4, {4, 4}, 4), 2);
+  StageCounts c = Counts(1, 1, {1, 2}, 1);
+  StageLoad load = Load(0.5, {0.5, 0.0}, 0.0, 0.95);
+  load.predictor_busy = {0.5, 0.9};
+  for (int i = 0; i < 10; ++i) c = scaler.Decide(load, c);
+  EXPECT_EQ(c.predictors, (std::vector<int32_t>{1, 2}));
+  load.predictor_busy = {0.5, 0.1};
+  for (int i = 0; i < 10; ++i) c = scaler.Decide(load, c);
+  EXPECT_EQ(c.predictors, (std::vector<int32_t>{1, 1}));
 }
 
 }  // namespace

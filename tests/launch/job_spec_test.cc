@@ -458,6 +458,12 @@ TEST_F(JobSpecTest, InferJobsDefaultToTheInferWorkerAndNeedAnInferSection) {
   EXPECT_TRUE(spec->worker.command[0].ends_with("/baton-infer-worker"));
   EXPECT_EQ(spec->worker.command[1], "--spec");
   EXPECT_EQ(spec->worker.command[2], spec_);
+  EXPECT_EQ(spec->worker.env.at("OMP_NUM_THREADS"), "1");  // set before libtorch loads
+  auto threads = Load("name: j\nkind: infer\ninput: {paths: [rows.csv]}\nworker: {env: "
+                      "{MKL_NUM_THREADS: \"4\"}}\ninfer: {intra_op_threads: 3}\n");
+  ASSERT_TRUE(threads.ok()) << threads.status().message();
+  EXPECT_EQ(threads->worker.env.at("OPENBLAS_NUM_THREADS"), "3");
+  EXPECT_EQ(threads->worker.env.at("MKL_NUM_THREADS"), "4");  // the user's value wins
   EXPECT_EQ(Problems("name: j\nkind: infer\ninput: {paths: [rows.csv]}\n"),
             std::vector<std::string>{
                 At(2, "infer: missing (kind: infer needs an infer section)")});
