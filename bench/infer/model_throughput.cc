@@ -8,6 +8,13 @@
 //     forward()'s inputs in order, per record: TYPE f32 (standard normal values) or i64 (uniform
 //     in [0, MAX), MAX default 2); DIMS like 13 or 3x112x112.
 //
+//   infer_model_throughput --model M.pt --data-csv rows.csv --spec job.yaml --batch 512 ...
+//     The same on the job's own records instead of one random batch: the first --max-rows records
+//     of the file, parsed by the job's schema into batches of --batch; each thread cycles through
+//     all of them from its own starting point. What a model costs can depend on its data (an
+//     embedding lookup over a table of millions of rows misses the cache where one batch repeated
+//     hits it), so this is the bound for jobs whose inputs are rows.
+//
 //   infer_model_throughput --parse-csv rows.csv --spec job.yaml [--threads 1] [--seconds 3]
 //     Parse alone: what the worker's preprocessor does to CSV/TSV/JSONL lines already in memory
 //     (the first --max-rows records of the file, by the job's infer.tensors schema), in batches of
@@ -23,8 +30,8 @@
 // hands each call's temporaries back to the kernel and faults them in again on the next call, which
 // halves the DLRM's rate on this VM. That is the compute bound without the allocator's churn;
 // --default-malloc measures with glibc's defaults.
-#include <CLI/CLI.hpp>
 #include <malloc.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <barrier>
@@ -69,7 +76,8 @@ InputShape ParseShape(const std::string& text) {
     if (colon == std::string::npos) break;
     start = colon + 1;
   }
-  if (parts.size() < 3 || parts.size() > 4) Die("--shape " + text + ": expected NAME:TYPE:DIMS[:MAX]");
+  if (parts.size() < 3 || parts.size() > 4)
+    Die("--shape " + text + ": expected NAME:TYPE:DIMS[:MAX]");
   InputShape s;
   if (parts[1] == "f32") {
     s.type = TensorType::kFloat32;
@@ -133,12 +141,39 @@ std::pair<uint64_t, double> TimeThreads(int threads, double seconds, WarmUp warm
   return {records.load(), elapsed};
 }
 
+// The first `max_rows` records of `file`, parsed by the job's schema, in batches of `batch`.
+std::vector<std::vector<HostTensor>> ParseBatches(const std::string& file,
+                                                  const std::string& spec_path, int batch,
+                                                  int max_rows) {
+  if (spec_path.empty()) Die("--data-csv needs --spec");
+  auto spec = baton::infer::LoadInferSpec(spec_path);
+  if (!spec.ok()) Die(spec.status().ToString());
+  auto columns = baton::infer::ColumnsOf(*spec, file);
+  if (!columns.ok()) Die(columns.status().ToString());
+  auto parser = baton::infer::RowParser::ForDelimited(*spec, *columns, file);
+  if (!parser.ok()) Die(parser.status().ToString());
+  std::ifstream in(file);
+  std::string line, key;
+  if (spec->input_has_header) std::getline(in, line);
+  std::vector<std::vector<HostTensor>> batches;
+  std::vector<HostTensor> cur = parser->NewBatch(static_cast<size_t>(batch));
+  for (int rows = 0; rows < max_rows && std::getline(in, line); ++rows) {
+    if (!parser->Append(line, &key, &cur).ok()) continue;  // a bad row is not a model's work
+    if (cur[0].rows() == batch) {
+      batches.push_back(std::move(cur));
+      cur = parser->NewBatch(static_cast<size_t>(batch));
+    }
+  }
+  if (batches.empty()) Die(file + ": fewer than one batch of records");
+  return batches;
+}
+
 bool default_malloc = false;
 
 void Report(const char* mode, int threads, int batch, std::pair<uint64_t, double> r) {
   std::printf(
-      "mode=%s threads=%d batch=%d malloc=%s seconds=%.3f records=%llu records_per_s=%.1f\n",
-      mode, threads, batch, default_malloc ? "default" : "kept", r.second,
+      "mode=%s threads=%d batch=%d malloc=%s seconds=%.3f records=%llu records_per_s=%.1f\n", mode,
+      threads, batch, default_malloc ? "default" : "kept", r.second,
       static_cast<unsigned long long>(r.first), static_cast<double>(r.first) / r.second);
 }
 
@@ -146,19 +181,24 @@ void Report(const char* mode, int threads, int batch, std::pair<uint64_t, double
 
 int main(int argc, char** argv) {
   CLI::App app{"infer_model_throughput: model-only or parse-only records/s (bench/infer/run.sh)"};
-  std::string model_path, parse_csv, spec_path;
+  std::string model_path, parse_csv, spec_path, data_csv;
   std::vector<std::string> shapes;
   int batch = 512, threads = 1, intra_op = 1, max_rows = 200000;
   double seconds = 3;
   app.add_option("--model", model_path, "TorchScript model: measure forward() alone");
   app.add_option("--shape", shapes, "NAME:TYPE:DIMS[:MAX] per forward() input, in order");
+  app.add_option("--data-csv", data_csv, "model mode: the job's records as inputs (needs --spec)");
   app.add_option("--parse-csv", parse_csv, "input file: measure parsing alone (needs --spec)");
   app.add_option("--spec", spec_path, "job spec whose infer.tensors schema parses the file");
-  app.add_option("--batch", batch, "records per forward() call / per parsed batch")->check(CLI::PositiveNumber);
-  app.add_option("--threads", threads, "threads, each with its own model instance or parser")->check(CLI::PositiveNumber);
-  app.add_option("--intra-op", intra_op, "libtorch intra-op threads (default 1, as the worker)")->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "records per forward() call / per parsed batch")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "threads, each with its own model instance or parser")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--intra-op", intra_op, "libtorch intra-op threads (default 1, as the worker)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--seconds", seconds, "timed seconds (after warm-up)")->check(CLI::PositiveNumber);
-  app.add_option("--max-rows", max_rows, "parse mode: records read into memory")->check(CLI::PositiveNumber);
+  app.add_option("--max-rows", max_rows, "parse mode: records read into memory")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--default-malloc", default_malloc, "keep glibc malloc's default thresholds");
   CLI11_PARSE(app, argc, argv);
   if (!default_malloc) {
@@ -171,24 +211,41 @@ int main(int argc, char** argv) {
   }
 
   if (!model_path.empty()) {
-    if (shapes.empty()) Die("--model needs a --shape per forward() input");
-    std::vector<InputShape> inputs;
-    for (const std::string& s : shapes) inputs.push_back(ParseShape(s));
+    if (shapes.empty() == data_csv.empty()) {
+      Die("--model needs a --shape per forward() input, or --data-csv with --spec");
+    }
     baton::infer::ConfigureRuntimeThreads(intra_op);
     std::vector<std::unique_ptr<baton::infer::ModelBackend>> models;
+    // Batches to cycle through: per thread one random batch, or the job's records shared.
     std::vector<std::vector<HostTensor>> batches;
     std::mt19937_64 rng(1);
     for (int t = 0; t < threads; ++t) {
       auto m = baton::infer::LoadModel(model_path, {});
       if (!m.ok()) Die(m.status().ToString());
       models.push_back(std::move(*m));
-      batches.emplace_back();
-      for (const InputShape& s : inputs) batches.back().push_back(RandomBatch(s, batch, rng));
+    }
+    if (data_csv.empty()) {
+      std::vector<InputShape> inputs;
+      for (const std::string& s : shapes) inputs.push_back(ParseShape(s));
+      for (int t = 0; t < threads; ++t) {
+        batches.emplace_back();
+        for (const InputShape& s : inputs) batches.back().push_back(RandomBatch(s, batch, rng));
+      }
+    } else {
+      batches = ParseBatches(data_csv, spec_path, batch, max_rows);
+    }
+    std::vector<size_t> cursor(static_cast<size_t>(threads));
+    for (int t = 0; t < threads; ++t) {
+      cursor[static_cast<size_t>(t)] =
+          batches.size() * static_cast<size_t>(t) / static_cast<size_t>(threads);
     }
     auto call = [&](int t) -> uint64_t {
-      auto out = models[static_cast<size_t>(t)]->Predict(batches[static_cast<size_t>(t)]);
+      size_t& at = cursor[static_cast<size_t>(t)];
+      const std::vector<HostTensor>& in = batches[at % batches.size()];
+      at = data_csv.empty() ? static_cast<size_t>(t) : at + 1;
+      auto out = models[static_cast<size_t>(t)]->Predict(in);
       if (!out.ok()) Die("forward(): " + out.status().ToString());
-      return static_cast<uint64_t>(batch);
+      return static_cast<uint64_t>(in.at(0).rows());
     };
     auto warm = [&](int t) { call(t), call(t); };
     Report("model", threads, batch, TimeThreads(threads, seconds, warm, call));
@@ -232,6 +289,8 @@ int main(int argc, char** argv) {
     for (; at < end; ++at) (void)parser.Append(lines[at], &key, &tensors);  // a bad row counts too
     return static_cast<uint64_t>(end - begin);
   };
-  Report("parse", threads, batch, TimeThreads(threads, seconds, [&](int t) { parse(t); }, parse));
+  Report("parse", threads, batch,
+         TimeThreads(
+             threads, seconds, [&](int t) { parse(t); }, parse));
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -594,7 +595,13 @@ struct InferEngine::Impl {
     auto& in = *model_in[static_cast<size_t>(m)];
     while (!stop) {
       if (retire && pending.size() == 0) break;
-      auto b = in.PopFor(milliseconds(pending.size() > 0 ? 2 : kPoll.count()));
+      // A downstream model takes more items only while it has less than a batch: taking them
+      // regardless would grow `pending` without bound (an upstream batch can bring more items
+      // than one batch of this model takes) and copy all of it on every cut.
+      std::optional<ModelBatch> b;
+      if (m == 0 || pending.size() < batch_size) {
+        b = in.PopFor(milliseconds(pending.size() > 0 ? 2 : kPoll.count()));
+      }
       ModelBatch run;
       if (m == 0) {
         // The first model's batches are cut at fixed record offsets: run them as they are.

@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 
 namespace baton::infer {
@@ -24,6 +25,14 @@ void ToNormalizedChw(const cv::Mat& rgb, const ImageSpec& norm, float* out) {
     }
   }
 }
+
+// OpenCV parallelizes resize and colour conversion over its own thread pool. The infer worker
+// already runs several preprocessing and crop threads, so nested pools would oversubscribe the
+// cores: OpenCV runs each call on the calling thread.
+const bool kSingleThreadedOpenCv = [] {
+  cv::setNumThreads(0);
+  return true;
+}();
 
 cv::Mat Wrap(const Image& image) {
   // OpenCV does not write through this header; the const_cast only satisfies its constructor.

@@ -397,6 +397,62 @@ TEST(InferJob, CorruptImageGoesToTheErrorsFile) {
   EXPECT_EQ(lines, 11u);
 }
 
+TEST(InferJob, DagClassifiesEveryCropTheProposerEmits) {
+  InferJob job("dag");
+  std::string out;
+  ASSERT_EQ(RunCommand({"/usr/bin/python3", SOURCE_DIR "/examples/infer-vision/generate_images.py",
+                        job.dir() + "/images", "--count", "40", "--size", "64"},
+                       &out),
+            0)
+      << out;
+  WriteWhole(job.spec(),
+             "name: dag\nkind: infer\ninput:\n  paths: [images/manifest.txt]\n"
+             "  format: images\n  records_per_shard: 10\noutput:\n  dir: out\n  suffix: .csv\n"
+             "master:\n  state_dir: state\ninfer:\n  image: {width: 32, height: 32}\n  models:\n"
+             "    - {name: det, path: " +
+                 kFixtures +
+                 "/tiny_proposer.pt, batch_size: 4}\n"
+                 "    - {name: cls, path: " +
+                 kFixtures +
+                 "/tiny_image.pt, after: det, emit: crops, crop_width: 16, crop_height: 16,"
+                 " batch_size: 5, predictors: 2}\n");
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  // image -> the crop items the classifier wrote (the proposer itself writes nothing by default).
+  std::map<std::string, std::string> items;
+  std::istringstream rows(Concat(job.Parts()));
+  std::string line;
+  while (std::getline(rows, line)) {
+    std::istringstream fields(line);
+    std::string key, model, item;
+    std::getline(fields, key, ',');
+    std::getline(fields, model, ',');
+    std::getline(fields, item, ',');
+    EXPECT_EQ(model, "cls") << line;
+    items[key] += item;
+  }
+  // truth.csv: which of the 8 cells the generator filled, e.g. "img_000003.jpg,01001000".
+  std::istringstream truth(ReadWhole(job.dir() + "/images/truth.csv"));
+  std::getline(truth, line);  // header
+  int images = 0, crops = 0, empty = 0;
+  while (std::getline(truth, line)) {
+    const std::string key = line.substr(0, line.find(','));
+    const std::string cells = line.substr(line.find(',') + 1);
+    std::string expected;
+    for (size_t k = 0; k < cells.size(); ++k) {
+      if (cells[k] == '1') expected += std::to_string(k);
+    }
+    EXPECT_EQ(items[key], expected) << key;
+    ++images;
+    crops += static_cast<int>(expected.size());
+    empty += expected.empty() ? 1 : 0;
+  }
+  EXPECT_EQ(images, 40);
+  EXPECT_GT(crops, 40);  // 0-8 crops an image: the classifier saw a variable fan-out
+  EXPECT_GT(empty, 0);   // ...including images without any
+  EXPECT_EQ(job.Errors(), "");
+}
+
 TEST(InferJob, BadModelOrSchemaIsReportedBeforeAnyWorkerStarts) {
   struct Case {
     std::string model, columns, expect;
