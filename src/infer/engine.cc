@@ -25,7 +25,9 @@
 #include "infer/model_backend.h"
 #include "infer/output_format.h"
 #include "infer/row_parser.h"
+#include "infer/stage_pool.h"
 #include "infer/tensor.h"
+#include "infer/work_items.h"
 #include "sdk/worker.h"
 
 namespace baton::infer {
@@ -37,150 +39,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kPoll(50);
 constexpr int kMaxThreadsPerStage = 64;
 constexpr size_t kMaxModels = 8;
-
-// One leased shard in flight. `pending` counts the units of work still owed to it: one per
-// record on its way through the models, one per item a model emitted, plus one held by the reader
-// until it has read the whole shard. Whoever releases the last unit finishes the shard.
-struct ShardWork {
-  std::unique_ptr<sdk::Shard> shard;
-  std::string file;
-  std::atomic<int64_t> pending{1};
-  std::mutex mu;
-  struct Row {
-    uint64_t record;
-    int32_t model;
-    int32_t item;
-    std::string text;
-  };
-  std::vector<Row> rows;
-  std::string errors;
-  uint64_t error_count = 0;
-};
-using ShardPtr = std::shared_ptr<ShardWork>;
-
-struct RawBatch {
-  ShardPtr shard;
-  uint64_t first_record = 0;
-  // The batch's records back to back in one buffer (one allocation per batch, not per record).
-  std::string bytes;
-  std::vector<uint32_t> ends;  // record i is bytes[ends[i-1] (or 0), ends[i])
-
-  size_t size() const { return ends.size(); }
-  std::string_view line(size_t i) const {
-    const size_t begin = i == 0 ? 0 : ends[i - 1];
-    return std::string_view(bytes).substr(begin, ends[i] - begin);
-  }
-  void Add(std::string_view record) {
-    bytes.append(record);
-    ends.push_back(static_cast<uint32_t>(bytes.size()));
-  }
-};
-
-// Items for one model. Items of a downstream model may come from several shards.
-struct ModelBatch {
-  int32_t model = 0;
-  std::vector<ShardPtr> owners;
-  std::vector<uint64_t> records;
-  std::vector<int32_t> items;
-  std::vector<std::string> keys;
-  std::vector<std::shared_ptr<const Image>> images;  // kept only when a crop model follows
-  std::vector<HostTensor> inputs;
-
-  size_t size() const { return keys.size(); }
-};
-
-struct PredictedBatch {
-  ModelBatch batch;
-  std::vector<HostTensor> outputs;
-};
-
-ModelBatch SliceBatch(const ModelBatch& b, size_t begin, size_t end) {
-  ModelBatch out;
-  out.model = b.model;
-  auto take = [&](const auto& v, auto& dst) {
-    if (!v.empty())
-      dst.assign(v.begin() + static_cast<ptrdiff_t>(begin),
-                 v.begin() + static_cast<ptrdiff_t>(end));
-  };
-  take(b.owners, out.owners);
-  take(b.records, out.records);
-  take(b.items, out.items);
-  take(b.keys, out.keys);
-  take(b.images, out.images);
-  for (const HostTensor& t : b.inputs) {
-    out.inputs.push_back(SliceRows(t, static_cast<int64_t>(begin), static_cast<int64_t>(end)));
-  }
-  return out;
-}
-
-void AppendBatch(ModelBatch& into, ModelBatch&& from) {
-  if (into.size() == 0) {
-    into = std::move(from);
-    return;
-  }
-  auto move_all = [](auto& dst, auto& src) {
-    dst.insert(dst.end(), std::make_move_iterator(src.begin()), std::make_move_iterator(src.end()));
-  };
-  move_all(into.owners, from.owners);
-  move_all(into.records, from.records);
-  move_all(into.items, from.items);
-  move_all(into.keys, from.keys);
-  move_all(into.images, from.images);
-  for (size_t t = 0; t < into.inputs.size(); ++t) {
-    into.inputs[t] = ConcatRows({&into.inputs[t], &from.inputs[t]});
-  }
-}
-
-// A set of threads running one stage's loop; grows and shrinks at run time.
-class StagePool {
- public:
-  using Body = std::function<void(int index, const std::atomic<bool>& retire)>;
-  explicit StagePool(Body body) : body_(std::move(body)) {}
-  ~StagePool() { JoinAll(); }
-
-  void Resize(int n) {
-    std::lock_guard<std::mutex> lock(mu_);
-    while (static_cast<int>(active_.size()) < n) {
-      auto slot = std::make_unique<Slot>();
-      Slot* s = slot.get();
-      int index = static_cast<int>(active_.size());
-      s->thread = std::thread([this, s, index] { body_(index, s->retire); });
-      active_.push_back(std::move(slot));
-    }
-    while (static_cast<int>(active_.size()) > n && active_.size() > 1) {
-      active_.back()->retire = true;
-      retired_.push_back(std::move(active_.back()));
-      active_.pop_back();
-    }
-  }
-  int size() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(active_.size());
-  }
-  void JoinAll() {
-    std::vector<std::unique_ptr<Slot>> all;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto& s : active_) all.push_back(std::move(s));
-      for (auto& s : retired_) all.push_back(std::move(s));
-      active_.clear();
-      retired_.clear();
-    }
-    for (auto& s : all) {
-      s->retire = true;
-      if (s->thread.joinable()) s->thread.join();
-    }
-  }
-
- private:
-  struct Slot {
-    std::thread thread;
-    std::atomic<bool> retire{false};
-  };
-  Body body_;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Slot>> active_, retired_;
-};
 
 int CoreCount() {
   unsigned n = std::thread::hardware_concurrency();
