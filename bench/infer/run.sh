@@ -135,9 +135,9 @@ infer:
     autoscale: true
 EOF
 }
-# vision_spec NAME MODE: examples/infer-vision/job.yaml (ResNet-18, 112x112, batch 8).
-vision_spec() {
-  cat >"$work/$1.yaml" <<EOF
+# images_head NAME SUFFIX: the part of the spec every images job here shares.
+images_head() {
+  cat <<EOF
 name: bench-$1
 kind: infer
 input:
@@ -146,11 +146,17 @@ input:
   records_per_shard: $images_per_shard
 output:
   dir: $work/$1.out
-  suffix: .csv
+  suffix: $2
 worker:
 $env_yaml
 master:
   state_dir: $work/$1.state
+EOF
+}
+# vision_spec NAME MODE: examples/infer-vision/job.yaml (ResNet-18, 112x112, batch 8).
+vision_spec() {
+  { images_head "$1" .csv
+    cat <<EOF
 infer:
   image: {width: 112, height: 112}
   max_error_rate: 0.05
@@ -159,24 +165,13 @@ infer:
   pipeline:
     mode: $2
 EOF
+  } >"$work/$1.yaml"
 }
 # dag_spec NAME MODE: examples/infer-vision/dag.yaml (proposer -> classifier on crops); the
 # classifier, ~6x the proposer's work per image here, starts with one predictor per core.
 dag_spec() {
-  cat >"$work/$1.yaml" <<EOF
-name: bench-$1
-kind: infer
-input:
-  paths: [$data/images/manifest.txt]
-  format: images
-  records_per_shard: $images_per_shard
-output:
-  dir: $work/$1.out
-  suffix: .jsonl
-worker:
-$env_yaml
-master:
-  state_dir: $work/$1.state
+  { images_head "$1" .jsonl
+    cat <<EOF
 infer:
   image: {width: 128, height: 128}
   max_error_rate: 0.05
@@ -195,6 +190,7 @@ infer:
   pipeline:
     mode: $2
 EOF
+  } >"$work/$1.yaml"
 }
 
 # run_job NAME RECORDS_PER_SHARD TOTAL [KILL_AT]: runs `baton run NAME.yaml` and prints

@@ -50,7 +50,9 @@ int CoreCount() {
 struct InferEngine::Impl {
   InferSpec spec;
   sdk::Worker* worker;
-  std::vector<std::vector<int>> children;       // per model
+  std::vector<std::vector<int>> children;  // per model
+  // Per model: a model after it cuts crops, so its items must carry their decoded images.
+  std::vector<bool> feeds_crops;
   std::vector<const std::string*> model_names;  // null entries for a single-model job
 
   // Queues (pipelined mode).
@@ -82,6 +84,11 @@ struct InferEngine::Impl {
     for (size_t m = 0; m < spec.models.size(); ++m) {
       children.push_back(ChildrenOf(spec, static_cast<int>(m)));
       model_names.push_back(spec.models.size() > 1 ? &spec.models[m].name : nullptr);
+      bool crops = false;
+      for (int c : children.back()) {
+        crops = crops || spec.models[static_cast<size_t>(c)].emit == EmitKind::kCrops;
+      }
+      feeds_crops.push_back(crops);
     }
     idle_models.resize(spec.models.size());
   }
@@ -182,12 +189,7 @@ struct InferEngine::Impl {
     b.model = 0;
     const size_t n = raw.size();
     const ShardPtr& owner = raw.shard;
-    const bool keep_images = [&] {
-      for (int c : children[0]) {
-        if (spec.models[static_cast<size_t>(c)].emit == EmitKind::kCrops) return true;
-      }
-      return false;
-    }();
+    const bool keep_images = feeds_crops[0];
     if (spec.input == InputKind::kImages) {
       const int64_t row = 3LL * spec.image.height * spec.image.width;
       HostTensor t = ZerosTensor(TensorType::kFloat32,
@@ -291,12 +293,7 @@ struct InferEngine::Impl {
       const ModelSpec& child = spec.models[static_cast<size_t>(c)];
       ModelBatch cb;
       cb.model = c;
-      const bool keep_images = [&] {
-        for (int g : children[static_cast<size_t>(c)]) {
-          if (spec.models[static_cast<size_t>(g)].emit == EmitKind::kCrops) return true;
-        }
-        return false;
-      }();
+      const bool keep_images = feeds_crops[static_cast<size_t>(c)];
       if (child.emit == EmitKind::kOutputs) {
         const HostTensor& o = p.outputs.at(0);
         cb.inputs.push_back(o);

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/files.h"
+#include "common/spec_problems.h"
 
 namespace baton::infer {
 namespace {
@@ -57,32 +58,7 @@ std::string Describe(const YAML::Node& n) {
   }
 }
 
-// Collects "FILE:LINE: key: message" lines.
-class Problems {
- public:
-  explicit Problems(std::string file) : file_(std::move(file)) {}
-  void Add(int line, const std::string& key, const std::string& message) {
-    items_.emplace_back(line, file_ + ":" + std::to_string(line) + ": " + key + ": " + message);
-  }
-  void Expected(int line, const std::string& key, const std::string& expected,
-                const std::string& got) {
-    Add(line, key, "expected " + expected + ", got " + got);
-  }
-  bool empty() const { return items_.empty(); }
-  size_t size() const { return items_.size(); }
-  Status ToStatus() const {
-    auto sorted = items_;
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::string msg;
-    for (const auto& [line, text] : sorted) msg += (msg.empty() ? "" : "\n") + text;
-    return Status::InvalidArgument(msg);
-  }
-
- private:
-  std::string file_;
-  std::vector<std::pair<int, std::string>> items_;
-};
+using Problems = SpecProblems;
 
 // A mapping checked against its known keys; typed getters report wrong values.
 class Map {

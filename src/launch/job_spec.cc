@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/files.h"
+#include "common/spec_problems.h"
 
 namespace baton {
 namespace {
@@ -197,43 +198,7 @@ std::string Resolve(const fs::path& base_dir, const std::string& p) {
   return out.string();
 }
 
-// Every problem found, rendered as "FILE:LINE: key.path: message" and sorted by line so the
-// report reads top to bottom like the file.
-class Problems {
- public:
-  explicit Problems(std::string file) : file_(std::move(file)) {}
-
-  void Add(int line, std::string_view key_path, std::string_view message) {
-    items_.push_back({line, file_ + ":" + std::to_string(line) + ": " + std::string(key_path) +
-                                ": " + std::string(message)});
-  }
-  void Expected(int line, std::string_view key_path, std::string_view expected,
-                std::string_view got) {
-    Add(line, key_path, "expected " + std::string(expected) + ", got " + std::string(got));
-  }
-
-  bool empty() const { return items_.empty(); }
-
-  Status ToStatus() const {
-    std::vector<Item> sorted = items_;
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const Item& a, const Item& b) { return a.line < b.line; });
-    std::string text;
-    for (const Item& item : sorted) {
-      if (!text.empty()) text += '\n';
-      text += item.text;
-    }
-    return Status::InvalidArgument(std::move(text));
-  }
-
- private:
-  struct Item {
-    int line;
-    std::string text;
-  };
-  std::string file_;
-  std::vector<Item> items_;
-};
+using Problems = SpecProblems;
 
 struct Field {
   YAML::Node key;
