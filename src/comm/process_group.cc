@@ -70,7 +70,9 @@ gloo::AllreduceOptions::Func ReduceFunc(DataType type, ReduceOp op) {
   };
 }
 
-// Calls f with a typed null pointer of `type`, for gloo's templated option setters.
+// Calls f with a typed null pointer of `type`, for gloo's templated option setters. Those only take
+// sizeof(T) from the type, so bf16 travels as uint16_t: gloo never does arithmetic on it (the
+// allreduce's reduce function is ours, ReduceFunc).
 template <typename F>
 void WithType(DataType type, F&& f) {
   switch (type) {
@@ -80,6 +82,8 @@ void WithType(DataType type, F&& f) {
       return f(static_cast<double*>(nullptr));
     case DataType::kInt64:
       return f(static_cast<int64_t*>(nullptr));
+    case DataType::kBFloat16:
+      return f(static_cast<uint16_t*>(nullptr));
   }
 }
 

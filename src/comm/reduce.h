@@ -8,6 +8,7 @@
 namespace baton::comm {
 
 // dst[i] = op(dst[i], src[i]) for i < count. kAvg reduces like kSum; callers divide at the end.
+// kBFloat16 computes in float and rounds each result to nearest-even (bfloat16.h).
 void ReduceInto(void* dst, const void* src, size_t count, DataType type, ReduceOp op);
 
 // buf[i] /= divisor, the last step of kAvg.

@@ -4,6 +4,8 @@ namespace baton::comm {
 
 size_t ElementSize(DataType type) {
   switch (type) {
+    case DataType::kBFloat16:
+      return 2;
     case DataType::kFloat32:
       return 4;
     case DataType::kFloat64:
@@ -21,6 +23,8 @@ std::string_view DataTypeName(DataType type) {
       return "float64";
     case DataType::kInt64:
       return "int64";
+    case DataType::kBFloat16:
+      return "bfloat16";
   }
   return "?";
 }

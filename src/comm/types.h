@@ -11,9 +11,11 @@
 
 namespace baton::comm {
 
-enum class DataType { kFloat32, kFloat64, kInt64 };
+// kBFloat16 is 2 bytes, the upper half of a float32 (bfloat16.h has the conversions).
+enum class DataType { kFloat32, kFloat64, kInt64, kBFloat16 };
 
-// avg divides the sum by the group size (integer division for kInt64).
+// avg divides the sum by the group size (integer division for kInt64; for kBFloat16 in float,
+// rounded to nearest-even).
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
 
 size_t ElementSize(DataType type);

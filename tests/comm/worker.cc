@@ -1,7 +1,8 @@
 // comm_test_worker: one rank of a multi-process comm test. The gtest driver (comm_test.cc) spawns
 // `size` of these on loopback; each checks its own results against a locally computed reference
 // and exits 0 only if everything matched. Modes:
-//   collectives  every collective x dtype x size x algorithm against the reference
+//   collectives  every collective x dtype (float32, float64, int64, bfloat16) x size x algorithm
+//                against the reference
 //   hring        HO-Ring (nodes x per_node topology) against the flat ring
 //   kill         loops allreduce until a peer is SIGKILLed, then re-forms a smaller generation
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/bfloat16.h"
 #include "comm/file_store.h"
 #include "comm/generation.h"
 #include "comm/hierarchical_ring.h"
@@ -90,6 +92,28 @@ void Check(const std::vector<T>& got, const std::vector<T>& want, const std::str
   }
 }
 
+// bf16 as the reference sees it: arithmetic in float, rounded back to nearest-even after each
+// operation, as the kernels do. The test values are small integers, so sums are exact; avg rounds
+// the same quotient DivideBy does.
+struct BF16 {
+  uint16_t bits = 0;
+  BF16() = default;
+  explicit BF16(double v) : bits(FloatToBFloat16(static_cast<float>(v))) {}
+  explicit operator double() const { return BFloat16ToFloat(bits); }
+  float f() const { return BFloat16ToFloat(bits); }
+  BF16& operator+=(BF16 o) {
+    bits = FloatToBFloat16(f() + o.f());
+    return *this;
+  }
+  BF16& operator/=(BF16 o) {
+    bits = FloatToBFloat16(f() / o.f());
+    return *this;
+  }
+  bool operator<(BF16 o) const { return f() < o.f(); }
+  bool operator!=(BF16 o) const { return bits != o.bits; }
+};
+static_assert(sizeof(BF16) == 2);
+
 template <typename T>
 DataType TypeOf();
 template <>
@@ -103,6 +127,10 @@ DataType TypeOf<double>() {
 template <>
 DataType TypeOf<int64_t>() {
   return DataType::kInt64;
+}
+template <>
+DataType TypeOf<BF16>() {
+  return DataType::kBFloat16;
 }
 
 std::string Name(const char* op, DataType t, size_t n, Algorithm a, ReduceOp r = ReduceOp::kSum) {
@@ -227,6 +255,7 @@ int Collectives(const Args& a) {
   RunCollectives<float>(*pg, sizes, false);
   RunCollectives<double>(*pg, sizes, false);
   RunCollectives<int64_t>(*pg, sizes, false);
+  RunCollectives<BF16>(*pg, sizes, false);
   // 3 MiB: blocks of several 1 MiB ring segments for small groups; not divisible by most sizes.
   RunCollectives<double>(*pg, {(3u << 20) / 8 + 5}, true);
   return failures == 0 ? 0 : 1;
@@ -278,6 +307,7 @@ int Hring(const Args& a) {
     CompareHierarchical<float>(**h, n);
     CompareHierarchical<double>(**h, n);
     CompareHierarchical<int64_t>(**h, n);
+    CompareHierarchical<BF16>(**h, n);
   }
   HierarchicalOptions unpipelined = opts;
   unpipelined.pipeline_chunk_bytes = 0;
