@@ -12,6 +12,7 @@
 #include "common/process_stats.h"
 #include "tea/align.h"
 #include "tea/dataset.h"
+#include "tea/memory.h"
 #include "tea/report.h"
 
 namespace {
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   app.add_flag("--fp32", opt.fp32, "fp32 throughout");
   CLI11_PARSE(app, argc, argv);
 
+  baton::tea::KeepFreedMemoryInHeap();  // as `baton tea align` does
   const auto t0 = std::chrono::steady_clock::now();
   auto data = baton::tea::LoadDataset(data_dir);
   if (!data.ok()) {

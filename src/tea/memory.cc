@@ -1,8 +1,16 @@
 #include "tea/memory.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
 
+#include <climits>
+
 namespace baton::tea {
+
+void KeepFreedMemoryInHeap() {
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+}
 
 void AdviseHugePages(void* p, size_t bytes) {
 #ifdef MADV_HUGEPAGE

@@ -11,6 +11,13 @@
 
 namespace baton::tea {
 
+// Makes malloc keep freed memory for reuse instead of returning it to the kernel: no mmap for
+// large blocks and no trimming of the heap. Each alignment round allocates and frees a few hundred
+// MB of same-sized matrices; returned to the kernel, every page of them is faulted in and zeroed
+// again next round (~8 s of CPU over a 3-round YAGO-WIKI20K run on the benchmark VM). Process-wide,
+// so it is called by programs (baton tea, tea_bench), not by the library.
+void KeepFreedMemoryInHeap();
+
 // Asks for huge pages on the 2 MB-aligned interior of [p, p + bytes); a no-op where unsupported.
 void AdviseHugePages(void* p, size_t bytes);
 

@@ -6,6 +6,7 @@
 #include "common/files.h"
 #include "tea/align.h"
 #include "tea/dataset.h"
+#include "tea/memory.h"
 #include "tea/report.h"
 
 namespace baton::tea {
@@ -18,6 +19,7 @@ struct AlignFlags {
 };
 
 int RunAlign(const AlignFlags& f) {
+  KeepFreedMemoryInHeap();
   auto data = LoadDataset(f.data);
   if (!data.ok()) {
     std::cerr << "baton tea align: " << data.status().message() << "\n";

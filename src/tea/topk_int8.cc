@@ -100,31 +100,48 @@ std::vector<uint8_t> QuantizeQueries(const Mat& q, int64_t d4, int threads,
   return out;
 }
 
+// acc += dot products of the 4-byte groups of u8 `a` and s8 `b` (vpdpbusd), updating the register
+// in place. Written as inline assembly because GCC 12 compiles the _mm512_dpbusd_epi32 intrinsic
+// with a register copy per call, which in a 24-accumulator kernel spills to the stack and ran the
+// search ~1.6x slower.
+TEA_AVX512 inline void DotBytesInto(__m512i* acc, __m512i a, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(*acc) : "v"(a), "v"(b));
+}
+
 // scores[r][c] for kMr query rows against one panel; approximate inner products up to the
 // query's scale.
 TEA_AVX512 void MicroKernel(const uint8_t* a, int64_t d4, const int8_t* panel,
                             const float* inv_scale, const int32_t* offset, float* out,
                             int64_t ldo) {
   __m512i acc[kMr][kNb];
+  // Fully unrolled (pragmas) so that the kMr x kNb accumulators live in registers: at -O2 GCC
+  // kept them in a stack array, a store-to-load round trip per multiply-add (3-4x slower).
+#pragma GCC unroll kMr
   for (int r = 0; r < kMr; ++r) {
+#pragma GCC unroll kNb
     for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_setzero_si512();
   }
   const int64_t lda = d4 * 4;
   for (int64_t k = 0; k < d4; ++k) {
     __m512i bv[kNb];
+#pragma GCC unroll kNb
     for (int b = 0; b < kNb; ++b) {
       bv[b] = _mm512_loadu_si512(panel + (k * kNr + b * 16) * 4);
     }
+#pragma GCC unroll kMr
     for (int r = 0; r < kMr; ++r) {
       int32_t word;
       std::memcpy(&word, a + r * lda + k * 4, 4);
       const __m512i av = _mm512_set1_epi32(word);
-      for (int b = 0; b < kNb; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], av, bv[b]);
+#pragma GCC unroll kNb
+      for (int b = 0; b < kNb; ++b) DotBytesInto(&acc[r][b], av, bv[b]);
     }
   }
+#pragma GCC unroll kNb
   for (int b = 0; b < kNb; ++b) {
     const __m512 sc = _mm512_loadu_ps(inv_scale + b * 16);
     const __m512i off = _mm512_loadu_si512(offset + b * 16);
+#pragma GCC unroll kMr
     for (int r = 0; r < kMr; ++r) {
       const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][b], off));
       _mm512_storeu_ps(out + r * ldo + b * 16, _mm512_mul_ps(v, sc));
