@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -38,6 +39,10 @@ Result<std::unique_ptr<HierarchicalRing>> HierarchicalRing::Create(ProcessGroup&
   return h;
 }
 
+CallOptions HierarchicalRing::IntraCall(const CallOptions& call) const {
+  return {call.timeout, options_.intra_algorithm};
+}
+
 bool HierarchicalRing::Eligible(size_t bytes) const {
   return intra_ != nullptr && bytes >= options_.threshold_bytes;
 }
@@ -65,12 +70,12 @@ Status HierarchicalRing::AllReduce(void* buf, size_t count, DataType type, Reduc
   if (options_.pipeline_chunk_bytes == 0) {
     const auto blocks = Partition(count, intra_->size());
     const Block mine = blocks[static_cast<size_t>(intra_->rank())];
-    s = intra_->ReduceScatterBlocks(base, blocks, type, inner, call);
+    s = intra_->ReduceScatterBlocks(base, blocks, type, inner, IntraCall(call));
     if (s.ok()) {
       s = inter_->AllReduce(base + mine.offset * ElementSize(type), mine.count, type, inner,
                             {call.timeout, Algorithm::kRing});
     }
-    if (s.ok()) s = intra_->AllGatherBlocks(base, blocks, type, call);
+    if (s.ok()) s = intra_->AllGatherBlocks(base, blocks, type, IntraCall(call));
   } else {
     s = PipelinedAllReduce(base, count, type, inner, call);
   }
@@ -122,11 +127,13 @@ Status HierarchicalRing::PipelinedAllReduce(char* base, size_t count, DataType t
   });
   // Intra-node stage, on this thread: RS(0), then RS(c) and AG(c-1) alternately, then AG(last).
   auto rs = [&](size_t c) {
-    return intra_->ReduceScatterBlocks(base + range(c).offset * esize, layout(c), type, op, call);
+    return intra_->ReduceScatterBlocks(base + range(c).offset * esize, layout(c), type, op,
+                                       IntraCall(call));
   };
   auto ag = [&](size_t c) {
     if (!await(allreduced, c)) return Status::Ok();  // the inter stage reported the error
-    return intra_->AllGatherBlocks(base + range(c).offset * esize, layout(c), type, call);
+    return intra_->AllGatherBlocks(base + range(c).offset * esize, layout(c), type,
+                                   IntraCall(call));
   };
   for (size_t c = 0; c <= chunks; ++c) {
     Status s;
@@ -146,6 +153,54 @@ Status HierarchicalRing::PipelinedAllReduce(char* base, size_t count, DataType t
   return failed;
 }
 
+size_t HierarchicalRing::Chunks(size_t bytes) const {
+  if (options_.pipeline_chunk_bytes == 0) return 1;
+  return std::max<size_t>(
+      1, (bytes + options_.pipeline_chunk_bytes - 1) / options_.pipeline_chunk_bytes);
+}
+
+Status HierarchicalRing::RunTwoStages(size_t chunks, const std::function<Status(size_t)>& first,
+                                      const std::function<Status(size_t)>& second) {
+  if (chunks == 1) {
+    BATON_RETURN_IF_ERROR(first(0));
+    return second(0);
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t firsts_done = 0;
+  Status failed;
+  std::thread helper([&] {
+    for (size_t c = 0; c < chunks; ++c) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return firsts_done > c || !failed.ok(); });
+        if (!failed.ok()) return;
+      }
+      Status s = second(c);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (failed.ok()) failed = std::move(s);
+        cv.notify_all();
+        return;
+      }
+    }
+  });
+  for (size_t c = 0; c < chunks; ++c) {
+    Status s = first(c);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!s.ok() && failed.ok()) failed = std::move(s);
+    if (!failed.ok()) break;
+    ++firsts_done;
+    cv.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
+  }
+  helper.join();
+  return failed;
+}
+
 Status HierarchicalRing::ReduceScatter(const void* in, void* out, size_t count, DataType type,
                                        ReduceOp op, const CallOptions& call) {
   const size_t esize = ElementSize(type);
@@ -157,40 +212,67 @@ Status HierarchicalRing::ReduceScatter(const void* in, void* out, size_t count, 
   const ReduceOp inner = op == ReduceOp::kAvg ? ReduceOp::kSum : op;
   const auto world_blocks = Partition(count, world_.size());
   const auto order = PackedOrder();
-  const int m = intra_->size();
   const int g = inter_->size();
-  // Pack so that super-block d (contiguous) holds the world blocks of INTER_d in node order.
+  const int d = intra_->rank();
+  const size_t n = order.size();
+  const size_t chunks = Chunks(count * esize);
+  // Chunk-major packing: chunk c holds slice c of every world block, in PackedOrder, so that
+  // within a chunk super-block d (contiguous) lists the slices of INTER_d's blocks in node order.
+  struct ChunkLayout {
+    size_t offset = 0;         // in the packed buffer, elements
+    std::vector<Block> super;  // m super-blocks, relative to the chunk
+    std::vector<Block> sub;    // g blocks of super-block d, relative to it
+    Block result;              // where this rank's slice goes in `out`
+  };
+  std::vector<ChunkLayout> layout(chunks);
   if (packed_.size() < count * esize) packed_.resize(count * esize);
   char* packed = packed_.data();
-  std::vector<Block> packed_blocks;  // world block order[k] lives at packed_blocks[k]
   size_t off = 0;
-  for (int w : order) {
-    const Block& b = world_blocks[static_cast<size_t>(w)];
-    std::memcpy(packed + off * esize, static_cast<const char*>(in) + b.offset * esize,
-                b.count * esize);
-    packed_blocks.push_back({off, b.count});
-    off += b.count;
+  for (size_t c = 0; c < chunks; ++c) {
+    ChunkLayout& l = layout[c];
+    l.offset = off;
+    std::vector<Block> slices(n);
+    for (size_t k = 0; k < n; ++k) {
+      const Block& b = world_blocks[static_cast<size_t>(order[k])];
+      const Block slice = Partition(b.count, static_cast<int>(chunks))[c];
+      std::memcpy(packed + off * esize,
+                  static_cast<const char*>(in) + (b.offset + slice.offset) * esize,
+                  slice.count * esize);
+      slices[k] = {off - l.offset, slice.count};
+      if (order[k] == world_.rank()) l.result = {slice.offset, slice.count};
+      off += slice.count;
+    }
+    for (size_t s = 0; s < static_cast<size_t>(intra_->size()); ++s) {
+      const Block& first = slices[s * g];
+      const Block& last = slices[s * g + g - 1];
+      l.super.push_back({first.offset, last.offset + last.count - first.offset});
+    }
+    const Block& mine = l.super[static_cast<size_t>(d)];
+    for (int i = 0; i < g; ++i) {
+      Block b = slices[static_cast<size_t>(d * g + i)];
+      b.offset -= mine.offset;
+      l.sub.push_back(b);
+    }
   }
-  std::vector<Block> super(static_cast<size_t>(m));
-  for (int d = 0; d < m; ++d) {
-    const Block& first = packed_blocks[static_cast<size_t>(d * g)];
-    const Block& last = packed_blocks[static_cast<size_t>(d * g + g - 1)];
-    super[static_cast<size_t>(d)] = {first.offset, last.offset + last.count - first.offset};
-  }
-  BATON_RETURN_IF_ERROR(intra_->ReduceScatterBlocks(packed, super, type, inner, call));
-  const int d = intra_->rank();
-  const Block& mine = super[static_cast<size_t>(d)];
-  std::vector<Block> sub;
-  for (int i = 0; i < g; ++i) {
-    Block b = packed_blocks[static_cast<size_t>(d * g + i)];
-    b.offset -= mine.offset;
-    sub.push_back(b);
-  }
-  char* super_base = packed + mine.offset * esize;
-  BATON_RETURN_IF_ERROR(inter_->ReduceScatterBlocks(super_base, sub, type, inner, call));
-  const Block& result = sub[static_cast<size_t>(inter_->rank())];
-  std::memcpy(out, super_base + result.offset * esize, result.count * esize);
-  if (op == ReduceOp::kAvg) DivideBy(out, result.count, type, world_.size());
+  const CallOptions intra_call = IntraCall(call), inter_call{call.timeout, Algorithm::kRing};
+  BATON_RETURN_IF_ERROR(RunTwoStages(
+      chunks,
+      [&](size_t c) {
+        return intra_->ReduceScatterBlocks(packed + layout[c].offset * esize, layout[c].super, type,
+                                           inner, intra_call);
+      },
+      [&](size_t c) {
+        const ChunkLayout& l = layout[c];
+        char* super_base = packed + (l.offset + l.super[static_cast<size_t>(d)].offset) * esize;
+        BATON_RETURN_IF_ERROR(
+            inter_->ReduceScatterBlocks(super_base, l.sub, type, inner, inter_call));
+        const Block& got = l.sub[static_cast<size_t>(inter_->rank())];
+        std::memcpy(static_cast<char*>(out) + l.result.offset * esize,
+                    super_base + got.offset * esize, got.count * esize);
+        return Status::Ok();
+      }));
+  const Block& mine = world_blocks[static_cast<size_t>(world_.rank())];
+  if (op == ReduceOp::kAvg) DivideBy(out, mine.count, type, world_.size());
   return Status::Ok();
 }
 
@@ -203,26 +285,38 @@ Status HierarchicalRing::AllGather(const void* in, void* out, size_t count, Data
     flat.algorithm = Algorithm::kRing;
     return world_.AllGather(in, out, count, type, flat);
   }
-  // Packed layout: position k = d * g + i holds the input of world rank order[k]. All blocks have
-  // `count` elements, so super-block d is the contiguous run [d*g*count, (d+1)*g*count).
+  // Chunk-major packing: chunk c holds slice c of every rank's input at position k = d * g + i
+  // (PackedOrder), so that super-block d of a chunk is the contiguous run of INTER_d's slices.
   const auto order = PackedOrder();
-  const int m = intra_->size();
-  const int g = inter_->size();
-  const int d = intra_->rank();
-  const int i = inter_->rank();
+  const size_t n = order.size();
+  const size_t g = static_cast<size_t>(inter_->size());
+  const size_t d = static_cast<size_t>(intra_->rank());
+  const size_t i = static_cast<size_t>(inter_->rank());
+  const size_t chunks = Chunks(total * esize);
+  const auto slices = Partition(count, static_cast<int>(chunks));
   if (packed_.size() < total * esize) packed_.resize(total * esize);
   char* packed = packed_.data();
-  const size_t super_count = static_cast<size_t>(g) * count;
-  char* super_base = packed + static_cast<size_t>(d) * super_count * esize;
-  std::memcpy(super_base + static_cast<size_t>(i) * count * esize, in, count * esize);
-  BATON_RETURN_IF_ERROR(inter_->AllGatherInPlace(super_base, super_count, type, call));
-  BATON_RETURN_IF_ERROR(intra_->AllGatherInPlace(packed, total, type, call));
-  (void)m;
-  for (size_t k = 0; k < order.size(); ++k) {
-    std::memcpy(static_cast<char*>(out) + static_cast<size_t>(order[k]) * count * esize,
-                packed + k * count * esize, count * esize);
-  }
-  return Status::Ok();
+  auto chunk_base = [&](size_t c) { return packed + n * slices[c].offset * esize; };
+  const CallOptions intra_call = IntraCall(call), inter_call{call.timeout, Algorithm::kRing};
+  return RunTwoStages(
+      chunks,
+      [&](size_t c) {
+        const size_t len = slices[c].count;
+        char* super_base = chunk_base(c) + d * g * len * esize;
+        std::memcpy(super_base + i * len * esize,
+                    static_cast<const char*>(in) + slices[c].offset * esize, len * esize);
+        return inter_->AllGatherInPlace(super_base, g * len, type, inter_call);
+      },
+      [&](size_t c) {
+        const size_t len = slices[c].count;
+        BATON_RETURN_IF_ERROR(intra_->AllGatherInPlace(chunk_base(c), n * len, type, intra_call));
+        for (size_t k = 0; k < n; ++k) {
+          std::memcpy(static_cast<char*>(out) +
+                          (static_cast<size_t>(order[k]) * count + slices[c].offset) * esize,
+                      chunk_base(c) + k * len * esize, len * esize);
+        }
+        return Status::Ok();
+      });
 }
 
 }  // namespace baton::comm

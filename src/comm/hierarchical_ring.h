@@ -7,9 +7,10 @@
 //   reduce-scatter = intra-node reduce-scatter -> inter-node reduce-scatter;
 //   all-gather     = inter-node all-gather -> intra-node all-gather.
 //
-// Beyond the paper, allreduce is pipelined: the buffer is cut into chunks and while the inter-node
-// ring works on chunk c, the intra-node ring reduce-scatters chunk c+1 and all-gathers chunk c-1,
-// so the fast and the slow links are busy at the same time.
+// Beyond the paper, all three are pipelined: the buffer is cut into chunks and while the inter-node
+// ring works on chunk c, the intra-node phase works on chunk c+1 (and, for allreduce, all-gathers
+// chunk c-1), so the fast and the slow links are busy at the same time. The intra-node phases
+// exchange directly among a node's ranks by default (direct.h) rather than in a ring.
 //
 // Results equal the flat ring's (up to floating-point summation order) with the same semantics as
 // ProcessGroup's calls. When HO-Ring is not eligible (one node, one rank per node, nodes of unequal
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,9 +36,12 @@ struct HierarchicalOptions {
   // Messages smaller than this take the flat ring: under ~1 MiB the extra phases' latency costs
   // more than the slow-link bytes they save.
   size_t threshold_bytes = 1 << 20;
-  // Pipeline chunk of allreduce. Smaller chunks overlap the phases better but pay each ring's
-  // per-step latency more often; 0 disables pipelining (the paper's three sequential phases).
+  // Pipeline chunk. Smaller chunks overlap the phases better but pay each ring's per-step latency
+  // more often; 0 disables pipelining (the paper's sequential phases).
   size_t pipeline_chunk_bytes = 4 << 20;
+  // Algorithm of the intra-node phases. kDirect (default): one exchange step among a node's ranks,
+  // which share a host (loopback); kRing: the paper's ring inside the node as well.
+  Algorithm intra_algorithm = Algorithm::kDirect;
 };
 
 class HierarchicalRing {
@@ -67,6 +72,14 @@ class HierarchicalRing {
   // Order in which HO reduce-scatter / all-gather see the world's blocks: super-block d (the part
   // local index d owns after the intra phase) lists the blocks of INTER_d in node order.
   std::vector<int> PackedOrder() const;
+  // Pipeline chunks for a message of `bytes` (1 when pipelining is off).
+  size_t Chunks(size_t bytes) const;
+  // Runs first(c) for every chunk on this thread and second(c) on a helper thread once first(c)
+  // is done, so consecutive chunks' phases overlap; stops both at the first error.
+  static Status RunTwoStages(size_t chunks, const std::function<Status(size_t)>& first,
+                             const std::function<Status(size_t)>& second);
+  // `call` with the intra-node phases' algorithm.
+  CallOptions IntraCall(const CallOptions& call) const;
 
   ProcessGroup& world_;
   Topology topology_;

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "comm/direct.h"
 #include "comm/reduce.h"
 #include "comm/ring.h"
 
@@ -98,6 +99,8 @@ struct ProcessGroup::Impl {
   // ReduceScatter's working copy, kept between calls: a fresh multi-MiB allocation per call costs
   // page faults on every page (calls on a group never overlap, so one buffer serves all).
   std::vector<char> scratch;
+  std::vector<char> direct_scratch;  // direct reduce-scatter's receive slots, kept likewise
+  std::vector<char> ring_scratch;    // the ring's receive window, kept likewise
   mutable std::mutex mu;
   Status broken;  // guarded by mu
 
@@ -106,6 +109,23 @@ struct ProcessGroup::Impl {
   }
   ring::RingCall NextRing(const CallOptions& call) {
     return {context.get(), MakeSlot(kRingSlotPrefix, ring_calls++), Clock::now() + Timeout(call)};
+  }
+  // baton's in-place block collectives: the ring, or the direct exchange when asked for.
+  void ReduceScatter(const CallOptions& call, void* buf, const std::vector<Block>& blocks,
+                     DataType type, ReduceOp op) {
+    if (call.algorithm == Algorithm::kDirect) {
+      direct::ReduceScatter(NextRing(call), buf, blocks, type, op, &direct_scratch);
+    } else {
+      ring::ReduceScatter(NextRing(call), buf, blocks, type, op, &ring_scratch);
+    }
+  }
+  void AllGather(const CallOptions& call, void* buf, const std::vector<Block>& blocks,
+                 DataType type) {
+    if (call.algorithm == Algorithm::kDirect) {
+      direct::AllGather(NextRing(call), buf, blocks, type);
+    } else {
+      ring::AllGather(NextRing(call), buf, blocks, type);
+    }
   }
 
   // Runs one collective: refuses on a broken group, converts gloo exceptions to Status and breaks
@@ -259,10 +279,16 @@ Status ProcessGroup::AllReduce(void* buf, size_t count, DataType type, ReduceOp 
       gloo::allreduce(opts);
     });
   } else {
-    s = impl_->Run("allreduce(ring)", [&] {
+    const bool direct = call.algorithm == Algorithm::kDirect;
+    s = impl_->Run(direct ? "allreduce(direct)" : "allreduce(ring)", [&] {
       auto blocks = Partition(count, size());
-      ring::ReduceScatter(impl_->NextRing(call), buf, blocks, type, op);
-      ring::AllGather(impl_->NextRing(call), buf, blocks, type);
+      if (direct) {
+        impl_->ReduceScatter(call, buf, blocks, type, op);
+        impl_->AllGather(call, buf, blocks, type);
+      } else {
+        const ring::RingCall rs = impl_->NextRing(call), ag = impl_->NextRing(call);
+        ring::AllReduce(rs, ag, buf, blocks, type, op, &impl_->ring_scratch);
+      }
     });
   }
   if (s.ok() && op == ReduceOp::kAvg) DivideBy(buf, count, type, size());
@@ -284,8 +310,9 @@ Status ProcessGroup::ReduceScatterBlocks(void* buf, const std::vector<Block>& bl
   if (blocks.size() != static_cast<size_t>(size())) {
     return Status::InvalidArgument("reduce_scatter: need one block per rank");
   }
-  Status s = impl_->Run("reduce_scatter(ring)",
-                        [&] { ring::ReduceScatter(impl_->NextRing(call), buf, blocks, type, op); });
+  Status s = impl_->Run(
+      call.algorithm == Algorithm::kDirect ? "reduce_scatter(direct)" : "reduce_scatter(ring)",
+      [&] { impl_->ReduceScatter(call, buf, blocks, type, op); });
   if (s.ok() && op == ReduceOp::kAvg) {
     const Block& mine = blocks[static_cast<size_t>(rank())];
     DivideBy(static_cast<char*>(buf) + mine.offset * ElementSize(type), mine.count, type, size());
@@ -298,8 +325,9 @@ Status ProcessGroup::AllGatherBlocks(void* buf, const std::vector<Block>& blocks
   if (blocks.size() != static_cast<size_t>(size())) {
     return Status::InvalidArgument("all_gather: need one block per rank");
   }
-  return impl_->Run("all_gather(ring)",
-                    [&] { ring::AllGather(impl_->NextRing(call), buf, blocks, type); });
+  return impl_->Run(
+      call.algorithm == Algorithm::kDirect ? "all_gather(direct)" : "all_gather(ring)",
+      [&] { impl_->AllGather(call, buf, blocks, type); });
 }
 
 Status ProcessGroup::ReduceScatter(const void* in, void* out, size_t count, DataType type,

@@ -40,8 +40,10 @@ struct GroupOptions {
 };
 
 // Which implementation runs a collective. kAuto picks baton's ring for allreduce, reduce-scatter
-// and all-gather, and gloo for the rest.
-enum class Algorithm { kAuto, kGloo, kRing };
+// and all-gather, and gloo for the rest. kDirect (allreduce, reduce-scatter, all-gather) exchanges
+// with every peer in one step (direct.h): for groups on one host, where a ring's dependent steps
+// cost more than its bandwidth saves.
+enum class Algorithm { kAuto, kGloo, kRing, kDirect };
 
 struct CallOptions {
   std::chrono::milliseconds timeout{0};  // 0: the group's default

@@ -33,8 +33,17 @@ struct RingCall {
 
 // In place over `buf` split into blocks[0..size): rank r ends with block r reduced over all ranks
 // (kAvg is left as a sum). The other blocks hold partial sums afterwards.
+// `scratch` holds receive slots (grown as needed; callers keep it between calls).
 void ReduceScatter(const RingCall& call, void* buf, const std::vector<Block>& blocks, DataType type,
-                   ReduceOp op);
+                   ReduceOp op, std::vector<char>* scratch);
+
+// Reduce-scatter then all-gather (in place, every rank ends with every block reduced; kAvg left
+// as a sum), fused: the all-gather's receives are posted first and each segment of block r is
+// forwarded as soon as it is complete, so there is no drain between the phases. The two calls'
+// slots must differ.
+void AllReduce(const RingCall& rs_call, const RingCall& ag_call, void* buf,
+               const std::vector<Block>& blocks, DataType type, ReduceOp op,
+               std::vector<char>* scratch);
 
 // In place: rank r contributes block r of `buf`; afterwards every rank holds every block.
 void AllGather(const RingCall& call, void* buf, const std::vector<Block>& blocks, DataType type);

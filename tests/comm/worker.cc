@@ -135,7 +135,8 @@ DataType TypeOf<BF16>() {
 
 std::string Name(const char* op, DataType t, size_t n, Algorithm a, ReduceOp r = ReduceOp::kSum) {
   return std::string(op) + "/" + std::string(DataTypeName(t)) + "/n=" + std::to_string(n) + "/" +
-         (a == Algorithm::kGloo ? "gloo" : "ring") + "/" + std::string(ReduceOpName(r));
+         (a == Algorithm::kGloo ? "gloo" : a == Algorithm::kDirect ? "direct" : "ring") + "/" +
+         std::string(ReduceOpName(r));
 }
 
 template <typename T>
@@ -143,7 +144,7 @@ void RunCollectives(ProcessGroup& pg, const std::vector<size_t>& sizes, bool red
   const DataType t = TypeOf<T>();
   const int me = pg.rank(), p = pg.size();
   for (size_t n : sizes) {
-    for (Algorithm a : {Algorithm::kRing, Algorithm::kGloo}) {
+    for (Algorithm a : {Algorithm::kRing, Algorithm::kGloo, Algorithm::kDirect}) {
       CallOptions call{{}, a};
       for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax}) {
         auto buf = Input<T>(me, n);
@@ -315,6 +316,14 @@ int Hring(const Args& a) {
   auto h2 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), unpipelined);
   EXPECT_OK(h2.status());
   CompareHierarchical<float>(**h2, 1001);
+  // The paper's HO-Ring: rings inside the nodes too (the default exchanges directly there).
+  HierarchicalOptions intra_ring = opts;
+  intra_ring.intra_algorithm = Algorithm::kRing;
+  intra_ring.name = "intra_ring";
+  auto h3 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), intra_ring);
+  EXPECT_OK(h3.status());
+  CompareHierarchical<float>(**h3, 4099);
+  CompareHierarchical<int64_t>(**h3, 7);
   return failures == 0 ? 0 : 1;
 }
 

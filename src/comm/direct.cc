@@ -1,0 +1,116 @@
+#include "comm/direct.h"
+
+#include <gloo/common/error.h>
+#include <gloo/context.h>
+#include <gloo/transport/unbound_buffer.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "comm/reduce.h"
+
+namespace baton::comm::direct {
+namespace {
+
+std::chrono::milliseconds Remaining(const ring::RingCall& call) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      call.deadline - std::chrono::steady_clock::now());
+  // gloo treats a non-positive timeout as "use the default"; 1 ms makes an expired call fail now.
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
+size_t TotalCount(const std::vector<Block>& blocks) {
+  return blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
+}
+
+// The ranks other than r in the order r+1, r+2, ... (so that ranks do not all send to rank 0
+// first, and so that reduction order is fixed per owner).
+std::vector<int> PeersAfter(int r, int p) {
+  std::vector<int> peers;
+  for (int k = 1; k < p; ++k) peers.push_back((r + k) % p);
+  return peers;
+}
+
+void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const ring::RingCall& call) {
+  for (int i = 0; i < n; ++i) {
+    if (!ub.waitSend(Remaining(call))) throw gloo::IoException("direct: send aborted");
+  }
+}
+
+}  // namespace
+
+void ReduceScatter(const ring::RingCall& call, void* buf, const std::vector<Block>& blocks,
+                   DataType type, ReduceOp op, std::vector<char>* scratch) {
+  gloo::Context& ctx = *call.context;
+  const int p = ctx.size;
+  const int r = ctx.rank;
+  const size_t esize = ElementSize(type);
+  const size_t total = TotalCount(blocks);
+  if (p == 1 || total == 0) return;
+  const Block mine = blocks[static_cast<size_t>(r)];
+  const size_t mine_bytes = mine.count * esize;
+  const std::vector<int> peers = PeersAfter(r, p);
+  char* base = static_cast<char*>(buf);
+
+  // Slot k of the scratch receives peers[k]'s copy of block r.
+  if (scratch->size() < peers.size() * mine_bytes) scratch->resize(peers.size() * mine_bytes);
+  auto data = ctx.createUnboundBuffer(base, total * esize);
+  // One receive buffer per peer: gloo reports which rank a completion came from only for the
+  // latest one, so per-peer buffers are how we wait for a given peer.
+  std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> slots(peers.size());
+  if (mine_bytes > 0) {
+    for (size_t k = 0; k < peers.size(); ++k) {
+      slots[k] = ctx.createUnboundBuffer(scratch->data() + k * mine_bytes, mine_bytes);
+      slots[k]->recv(peers[k], call.slot, 0, mine_bytes);
+    }
+  }
+  int sends = 0;
+  for (int peer : peers) {
+    const Block& b = blocks[static_cast<size_t>(peer)];
+    if (b.count == 0) continue;
+    data->send(peer, call.slot, b.offset * esize, b.count * esize);
+    ++sends;
+  }
+  if (mine_bytes > 0) {
+    // Reduce in peer order (fixed summation order), each as soon as it has arrived.
+    for (size_t k = 0; k < peers.size(); ++k) {
+      if (!slots[k]->waitRecv(Remaining(call))) throw gloo::IoException("direct: receive aborted");
+      ReduceInto(base + mine.offset * esize, scratch->data() + k * mine_bytes, mine.count, type,
+                 op);
+    }
+  }
+  WaitSends(*data, sends, call);
+}
+
+void AllGather(const ring::RingCall& call, void* buf, const std::vector<Block>& blocks,
+               DataType type) {
+  gloo::Context& ctx = *call.context;
+  const int p = ctx.size;
+  const int r = ctx.rank;
+  const size_t esize = ElementSize(type);
+  const size_t total = TotalCount(blocks);
+  if (p == 1 || total == 0) return;
+  const std::vector<int> peers = PeersAfter(r, p);
+  auto data = ctx.createUnboundBuffer(buf, total * esize);
+  int recvs = 0;
+  for (int peer : peers) {
+    const Block& b = blocks[static_cast<size_t>(peer)];
+    if (b.count == 0) continue;
+    data->recv(peer, call.slot, b.offset * esize, b.count * esize);
+    ++recvs;
+  }
+  const Block& mine = blocks[static_cast<size_t>(r)];
+  int sends = 0;
+  if (mine.count > 0) {
+    for (int peer : peers) {
+      data->send(peer, call.slot, mine.offset * esize, mine.count * esize);
+      ++sends;
+    }
+  }
+  for (int i = 0; i < recvs; ++i) {
+    if (!data->waitRecv(Remaining(call))) throw gloo::IoException("direct: receive aborted");
+  }
+  WaitSends(*data, sends, call);
+}
+
+}  // namespace baton::comm::direct
