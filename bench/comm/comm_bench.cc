@@ -6,10 +6,11 @@
 //                                                 spawns its M ranks bound to $BATON_NETEM_ADDR
 //   comm_bench rank ...                           one rank (spawned by the two above)
 // Flags: --store DIR (shared by all ranks; required for `node`), --quick (three sizes, fewer
-// iterations), --max-bytes B, --link-mbit R (inter-node link rate, for busbw_fraction).
+// iterations), --max-bytes B, --link-mbit R (inter-node link rate, for busbw_fraction),
+// --pipeline-chunk B (HO-Ring's pipeline chunk; default HierarchicalOptions').
 //
 // Rank 0 prints one `key=value` line per (collective, size). Times are the slowest rank's mean per
-// call over `iters` calls, best of 3 interleaved rounds (2 with --quick). busbw follows nccl-tests:
+// call over `iters` calls, best of 4 interleaved rounds (3 with --quick). busbw follows nccl-tests:
 // allreduce algbw * 2(n-1)/n, reduce-scatter and all-gather algbw * (n-1)/n, with algbw = message
 // bytes / time. gloo has no reduce-scatter in Debian's build, so its reduce-scatter column is
 // gloo's allreduce (what a gloo user would run instead).
@@ -42,20 +43,33 @@ struct Flags {
   bool quick = false;
   size_t max_bytes = 256u << 20;
   double link_mbit = 0;  // 0: not shaped (loopback)
+  size_t pipeline_chunk = HierarchicalOptions{}.pipeline_chunk_bytes;
   std::string label;
 };
 
 std::vector<std::string> RankArgv(const Flags& f, const std::string& self, int rank, int size) {
-  std::vector<std::string> a = {self,          "rank",
-                                "--store",     f.store,
-                                "--rank",      std::to_string(rank),
-                                "--size",      std::to_string(size),
-                                "--nodes",     std::to_string(f.nodes),
-                                "--per-node",  std::to_string(f.per_node),
-                                "--addr",      f.addr,
-                                "--max-bytes", std::to_string(f.max_bytes),
-                                "--link-mbit", std::to_string(f.link_mbit),
-                                "--label",     f.label};
+  std::vector<std::string> a = {self,
+                                "rank",
+                                "--store",
+                                f.store,
+                                "--rank",
+                                std::to_string(rank),
+                                "--size",
+                                std::to_string(size),
+                                "--nodes",
+                                std::to_string(f.nodes),
+                                "--per-node",
+                                std::to_string(f.per_node),
+                                "--addr",
+                                f.addr,
+                                "--max-bytes",
+                                std::to_string(f.max_bytes),
+                                "--link-mbit",
+                                std::to_string(f.link_mbit),
+                                "--label",
+                                f.label,
+                                "--pipeline-chunk",
+                                std::to_string(f.pipeline_chunk)};
   if (f.quick) a.push_back("--quick");
   return a;
 }
@@ -103,7 +117,9 @@ int RunRank(const Flags& f) {
   auto world_or = ProcessGroup::Create(std::shared_ptr<Store>(std::move(*store)), o);
   Die(world_or.status(), "forming the group");
   ProcessGroup& world = **world_or;
-  auto hring_or = HierarchicalRing::Create(world, Topology::Uniform(f.nodes, f.per_node));
+  HierarchicalOptions hopts;
+  hopts.pipeline_chunk_bytes = f.pipeline_chunk;
+  auto hring_or = HierarchicalRing::Create(world, Topology::Uniform(f.nodes, f.per_node), hopts);
   Die(hring_or.status(), "forming HO-Ring subgroups");
   HierarchicalRing& hring = **hring_or;
   const bool multi_node = f.nodes > 1 && f.per_node > 1;
@@ -139,9 +155,9 @@ int RunRank(const Flags& f) {
       const size_t msg = (c == "allreduce" ? count : per_rank * static_cast<size_t>(f.size)) * 4;
       // Zeros keep sums from growing across iterations; the arithmetic costs the same.
       std::vector<float> buf(count, 0.0f), out(count, 0.0f);
-      const int iters =
-          static_cast<int>(std::clamp<size_t>((f.quick ? 8u << 20 : 32u << 20) / bytes, 1, 10));
-      const int rounds = f.quick ? 2 : 3;
+      // At least 2 calls per round and 3+ rounds: single calls on this shared host vary by 2x.
+      const int iters = static_cast<int>(std::clamp<size_t>((64u << 20) / bytes, 2, 20));
+      const int rounds = f.quick ? 3 : 4;
       auto run = [&](int algo) -> Op {  // 0 ring, 1 gloo, 2 hring
         const CallOptions& call = algo == 1 ? gloo_call : ring_call;
         if (c == "allreduce") {
@@ -236,6 +252,8 @@ int main(int argc, char** argv) {
       f.max_bytes = std::strtoull(next().c_str(), nullptr, 10);
     else if (k == "--link-mbit")
       f.link_mbit = std::atof(next().c_str());
+    else if (k == "--pipeline-chunk")
+      f.pipeline_chunk = std::strtoull(next().c_str(), nullptr, 10);
     else if (k == "--label")
       f.label = next();
     else {
