@@ -36,11 +36,32 @@ Result<std::unique_ptr<HierarchicalRing>> HierarchicalRing::Create(ProcessGroup&
   BATON_ASSIGN_OR_RETURN(
       h->inter_,
       world.NewSubgroup(t.inter_ranks(local), options.name + "/inter" + std::to_string(local)));
+  if (options.intra_node == IntraNode::kSharedMemory) {
+    BATON_ASSIGN_OR_RETURN(h->shm_, NodeShm::Create(*h->intra_, "shm", options.shm_slot_bytes));
+  }
   return h;
 }
 
-CallOptions HierarchicalRing::IntraCall(const CallOptions& call) const {
-  return {call.timeout, options_.intra_algorithm};
+Status HierarchicalRing::IntraReduceScatter(void* buf, const std::vector<Block>& blocks,
+                                            DataType type, ReduceOp op, const CallOptions& call) {
+  if (shm_ != nullptr) {
+    return shm_->ReduceScatterBlocks(buf, blocks, type, op, IntraTimeout(call));
+  }
+  return intra_->ReduceScatterBlocks(buf, blocks, type, op, {call.timeout, IntraAlgorithm()});
+}
+
+Status HierarchicalRing::IntraAllGather(void* buf, const std::vector<Block>& blocks, DataType type,
+                                        const CallOptions& call) {
+  if (shm_ != nullptr) return shm_->AllGatherBlocks(buf, blocks, type, IntraTimeout(call));
+  return intra_->AllGatherBlocks(buf, blocks, type, {call.timeout, IntraAlgorithm()});
+}
+
+std::chrono::milliseconds HierarchicalRing::IntraTimeout(const CallOptions& call) const {
+  return call.timeout.count() > 0 ? call.timeout : intra_->options().timeout;
+}
+
+Algorithm HierarchicalRing::IntraAlgorithm() const {
+  return options_.intra_node == IntraNode::kRing ? Algorithm::kRing : Algorithm::kDirect;
 }
 
 bool HierarchicalRing::Eligible(size_t bytes) const {
@@ -70,12 +91,12 @@ Status HierarchicalRing::AllReduce(void* buf, size_t count, DataType type, Reduc
   if (options_.pipeline_chunk_bytes == 0) {
     const auto blocks = Partition(count, intra_->size());
     const Block mine = blocks[static_cast<size_t>(intra_->rank())];
-    s = intra_->ReduceScatterBlocks(base, blocks, type, inner, IntraCall(call));
+    s = IntraReduceScatter(base, blocks, type, inner, call);
     if (s.ok()) {
       s = inter_->AllReduce(base + mine.offset * ElementSize(type), mine.count, type, inner,
                             {call.timeout, Algorithm::kRing});
     }
-    if (s.ok()) s = intra_->AllGatherBlocks(base, blocks, type, IntraCall(call));
+    if (s.ok()) s = IntraAllGather(base, blocks, type, call);
   } else {
     s = PipelinedAllReduce(base, count, type, inner, call);
   }
@@ -127,13 +148,11 @@ Status HierarchicalRing::PipelinedAllReduce(char* base, size_t count, DataType t
   });
   // Intra-node stage, on this thread: RS(0), then RS(c) and AG(c-1) alternately, then AG(last).
   auto rs = [&](size_t c) {
-    return intra_->ReduceScatterBlocks(base + range(c).offset * esize, layout(c), type, op,
-                                       IntraCall(call));
+    return IntraReduceScatter(base + range(c).offset * esize, layout(c), type, op, call);
   };
   auto ag = [&](size_t c) {
     if (!await(allreduced, c)) return Status::Ok();  // the inter stage reported the error
-    return intra_->AllGatherBlocks(base + range(c).offset * esize, layout(c), type,
-                                   IntraCall(call));
+    return IntraAllGather(base + range(c).offset * esize, layout(c), type, call);
   };
   for (size_t c = 0; c <= chunks; ++c) {
     Status s;
@@ -254,12 +273,12 @@ Status HierarchicalRing::ReduceScatter(const void* in, void* out, size_t count, 
       l.sub.push_back(b);
     }
   }
-  const CallOptions intra_call = IntraCall(call), inter_call{call.timeout, Algorithm::kRing};
+  const CallOptions inter_call{call.timeout, Algorithm::kRing};
   BATON_RETURN_IF_ERROR(RunTwoStages(
       chunks,
       [&](size_t c) {
-        return intra_->ReduceScatterBlocks(packed + layout[c].offset * esize, layout[c].super, type,
-                                           inner, intra_call);
+        return IntraReduceScatter(packed + layout[c].offset * esize, layout[c].super, type, inner,
+                                  call);
       },
       [&](size_t c) {
         const ChunkLayout& l = layout[c];
@@ -297,7 +316,7 @@ Status HierarchicalRing::AllGather(const void* in, void* out, size_t count, Data
   if (packed_.size() < total * esize) packed_.resize(total * esize);
   char* packed = packed_.data();
   auto chunk_base = [&](size_t c) { return packed + n * slices[c].offset * esize; };
-  const CallOptions intra_call = IntraCall(call), inter_call{call.timeout, Algorithm::kRing};
+  const CallOptions inter_call{call.timeout, Algorithm::kRing};
   return RunTwoStages(
       chunks,
       [&](size_t c) {
@@ -309,7 +328,8 @@ Status HierarchicalRing::AllGather(const void* in, void* out, size_t count, Data
       },
       [&](size_t c) {
         const size_t len = slices[c].count;
-        BATON_RETURN_IF_ERROR(intra_->AllGatherInPlace(chunk_base(c), n * len, type, intra_call));
+        BATON_RETURN_IF_ERROR(
+            IntraAllGather(chunk_base(c), Partition(n * len, intra_->size()), type, call));
         for (size_t k = 0; k < n; ++k) {
           std::memcpy(static_cast<char*>(out) +
                           (static_cast<size_t>(order[k]) * count + slices[c].offset) * esize,

@@ -17,6 +17,7 @@
 // size, or a message under the threshold) the call runs the flat ring on the world group.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -24,10 +25,13 @@
 #include <vector>
 
 #include "comm/process_group.h"
+#include "comm/shm_group.h"
 #include "comm/topology.h"
 #include "common/status.h"
 
 namespace baton::comm {
+
+enum class IntraNode { kSharedMemory, kDirect, kRing };
 
 struct HierarchicalOptions {
   // Names this instance's subgroups under the world group's prefix; every HierarchicalRing made
@@ -39,9 +43,12 @@ struct HierarchicalOptions {
   // Pipeline chunk. Smaller chunks overlap the phases better but pay each ring's per-step latency
   // more often; 0 disables pipelining (the paper's sequential phases).
   size_t pipeline_chunk_bytes = 4 << 20;
-  // Algorithm of the intra-node phases. kDirect (default): one exchange step among a node's ranks,
-  // which share a host (loopback); kRing: the paper's ring inside the node as well.
-  Algorithm intra_algorithm = Algorithm::kDirect;
+  // How the intra-node phases move data. kSharedMemory (default): through a segment the node's
+  // ranks map (shm_group.h); kDirect: one exchange step over loopback sockets; kRing: the paper's
+  // ring inside the node as well.
+  IntraNode intra_node = IntraNode::kSharedMemory;
+  // Per-rank slot of the shared-memory segment (two halves of ranks-per-node slots are mapped).
+  size_t shm_slot_bytes = 4 << 20;
 };
 
 class HierarchicalRing {
@@ -78,14 +85,20 @@ class HierarchicalRing {
   // is done, so consecutive chunks' phases overlap; stops both at the first error.
   static Status RunTwoStages(size_t chunks, const std::function<Status(size_t)>& first,
                              const std::function<Status(size_t)>& second);
-  // `call` with the intra-node phases' algorithm.
-  CallOptions IntraCall(const CallOptions& call) const;
+  // The intra-node phases, through shared memory or the intra group (HierarchicalOptions).
+  Status IntraReduceScatter(void* buf, const std::vector<Block>& blocks, DataType type, ReduceOp op,
+                            const CallOptions& call);
+  Status IntraAllGather(void* buf, const std::vector<Block>& blocks, DataType type,
+                        const CallOptions& call);
+  std::chrono::milliseconds IntraTimeout(const CallOptions& call) const;
+  Algorithm IntraAlgorithm() const;
 
   ProcessGroup& world_;
   Topology topology_;
   HierarchicalOptions options_;
   std::unique_ptr<ProcessGroup> intra_;
   std::unique_ptr<ProcessGroup> inter_;
+  std::unique_ptr<NodeShm> shm_;  // with IntraNode::kSharedMemory
   // Packing buffer of reduce-scatter and all-gather, kept between calls: fresh multi-MiB
   // allocations cost a page fault per page on every call (badly so in VMs).
   std::vector<char> packed_;

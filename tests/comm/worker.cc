@@ -135,8 +135,10 @@ DataType TypeOf<BF16>() {
 
 std::string Name(const char* op, DataType t, size_t n, Algorithm a, ReduceOp r = ReduceOp::kSum) {
   return std::string(op) + "/" + std::string(DataTypeName(t)) + "/n=" + std::to_string(n) + "/" +
-         (a == Algorithm::kGloo ? "gloo" : a == Algorithm::kDirect ? "direct" : "ring") + "/" +
-         std::string(ReduceOpName(r));
+         (a == Algorithm::kGloo     ? "gloo"
+          : a == Algorithm::kDirect ? "direct"
+                                    : "ring") +
+         "/" + std::string(ReduceOpName(r));
 }
 
 template <typename T>
@@ -318,12 +320,27 @@ int Hring(const Args& a) {
   CompareHierarchical<float>(**h2, 1001);
   // The paper's HO-Ring: rings inside the nodes too (the default exchanges directly there).
   HierarchicalOptions intra_ring = opts;
-  intra_ring.intra_algorithm = Algorithm::kRing;
+  intra_ring.intra_node = IntraNode::kRing;
   intra_ring.name = "intra_ring";
   auto h3 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), intra_ring);
   EXPECT_OK(h3.status());
   CompareHierarchical<float>(**h3, 4099);
   CompareHierarchical<int64_t>(**h3, 7);
+  // Sockets, one step, inside the node (the default is shared memory).
+  HierarchicalOptions intra_direct = opts;
+  intra_direct.intra_node = IntraNode::kDirect;
+  intra_direct.name = "intra_direct";
+  auto h4 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), intra_direct);
+  EXPECT_OK(h4.status());
+  CompareHierarchical<float>(**h4, 4099);
+  // Shared memory with slots so small that every call takes several rounds (both halves).
+  HierarchicalOptions small_slots = opts;
+  small_slots.shm_slot_bytes = 4096;
+  small_slots.name = "small_slots";
+  auto h5 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), small_slots);
+  EXPECT_OK(h5.status());
+  CompareHierarchical<double>(**h5, 20011);
+  CompareHierarchical<BF16>(**h5, 4099);
   return failures == 0 ? 0 : 1;
 }
 
