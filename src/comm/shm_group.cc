@@ -4,6 +4,7 @@
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <new>
 
@@ -41,6 +43,22 @@ void FutexWakeAll(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
+// Whether `pid` has exited: gone, or a zombie its parent has not reaped yet (kill(pid, 0) still
+// succeeds on those).
+bool ProcessGone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');  // the command name may contain spaces and parentheses
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+}
+
+uint64_t PidNamespace() {
+  struct stat st {};
+  return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
 std::string SegmentName(const ProcessGroup& group, const std::string& name) {
   // Unique per (group prefix, name) and per creating process, so that two jobs on one host that
   // happen to use the same prefix do not collide.
@@ -56,6 +74,9 @@ struct NodeShm::Header {
   alignas(64) std::atomic<uint32_t> arrived{0};
   alignas(64) std::atomic<uint32_t> generation{0};
   alignas(64) int32_t pids[kMaxRanks] = {};
+  // Inode of each member's pid namespace: a pid means something only within its namespace, so the
+  // liveness check skips members in another one (they are left to the timeout).
+  uint64_t pid_namespaces[kMaxRanks] = {};
 };
 static_assert(sizeof(NodeShm::Header) <= kHeaderBytes);
 
@@ -119,7 +140,10 @@ Result<std::unique_ptr<NodeShm>> NodeShm::Create(ProcessGroup& group, const std:
       }
     }
   }
-  if (base != MAP_FAILED) static_cast<Header*>(base)->pids[r] = static_cast<int32_t>(::getpid());
+  if (base != MAP_FAILED) {
+    static_cast<Header*>(base)->pids[r] = static_cast<int32_t>(::getpid());
+    static_cast<Header*>(base)->pid_namespaces[r] = PidNamespace();
+  }
   // Everyone mapped (or someone failed): agree, then the name is no longer needed.
   int64_t ok = error.empty() ? 1 : 0;
   Status agreed = group.AllReduce(&ok, 1, DataType::kInt64, ReduceOp::kMin);
@@ -170,7 +194,8 @@ Status NodeShm::Barrier(Clock::time_point deadline) {
     if (header_->generation.load(std::memory_order_acquire) != gen) break;
     for (int q = 0; q < size_; ++q) {
       const pid_t pid = header_->pids[q];
-      if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      if (pid > 0 && header_->pid_namespaces[q] == header_->pid_namespaces[rank_] &&
+          ProcessGone(pid)) {
         return Fail(Status::Unavailable("node shared memory barrier (rank " +
                                         std::to_string(rank_) + "/" + std::to_string(size_) +
                                         "): local rank " + std::to_string(q) + " (pid " +

@@ -16,8 +16,9 @@
 // is left in /dev/shm after a crash. Ranks that do not share /dev/shm (a wrong topology) fail to
 // form with kFailedPrecondition.
 //
-// Failures: a wait is bounded by the call's timeout (kDeadlineExceeded); a member that died
-// (its pid is gone) is noticed within ~50 ms (kUnavailable). After any failure the object is
+// Failures: a wait is bounded by the call's timeout (kDeadlineExceeded); a member that died (its
+// pid is gone or a zombie; members in another pid namespace are left to the timeout) is noticed
+// within ~50 ms (kUnavailable). After any failure the object is
 // broken and later calls fail at once, as ProcessGroup does. One call at a time per object.
 #pragma once
 

@@ -71,6 +71,27 @@ TEST(FailureTest, KilledRankFailsTheOthersWhoReformASmallerGroup) {
   }
 }
 
+TEST(FailureTest, KilledLocalRankFailsItsSharedMemoryPeersWithoutWaitingForTheTimeout) {
+  TempDir dir;
+  constexpr int kSize = 3;
+  constexpr int kVictim = 1;
+  auto pids = SpawnRanks(Worker("shm_kill", dir), kSize);
+  const auto deadline = std::chrono::steady_clock::now() + kHangGuard;
+  for (int r = 0; r < kSize; ++r) {
+    struct stat st;
+    const std::string ready = dir.path() + "/ready." + std::to_string(r);
+    while (::stat(ready.c_str(), &st) != 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_EQ(::kill(pids[kVictim], SIGKILL), 0);
+  auto codes = WaitAll(pids, kHangGuard);
+  for (int r = 0; r < kSize; ++r) {
+    // Survivors exit 0 only if they saw kUnavailable (the dead pid), not the 60 s deadline.
+    EXPECT_EQ(codes[static_cast<size_t>(r)], r == kVictim ? 128 + SIGKILL : 0) << "rank " << r;
+  }
+}
+
 // HO-Ring across two emulated nodes (network namespaces joined by a shaped bridge): the ranks of a
 // node talk over its loopback, the nodes over veth links, as on a real two-tier cluster.
 TEST(NetemTest, HierarchicalRingAcrossEmulatedNodesEqualsFlatRing) {

@@ -21,6 +21,7 @@
 #include "comm/generation.h"
 #include "comm/hierarchical_ring.h"
 #include "comm/process_group.h"
+#include "comm/shm_group.h"
 #include "comm/topology.h"
 
 namespace baton::comm {
@@ -380,6 +381,34 @@ int Kill(const Args& a) {
   return failures == 0 ? 0 : 1;
 }
 
+// Ranks of one host share a NodeShm and all-gather in a loop until one is SIGKILLed: the others
+// must notice the dead pid (kUnavailable), not wait out the 60 s timeout (kDeadlineExceeded).
+int ShmKill(const Args& a) {
+  auto pg = Form(OpenStore(a.store), "shm_kill", a.rank, a.size, std::chrono::seconds(60));
+  auto shm = NodeShm::Create(*pg, "loop", 1 << 16);
+  EXPECT_OK(shm.status());
+  if (!shm.ok()) return 1;
+  const auto blocks = Partition(size_t{100000}, a.size);
+  std::vector<float> buf(100000, static_cast<float>(a.rank));
+  Status failure;
+  for (int iter = 0;; ++iter) {
+    failure =
+        (*shm)->AllGatherBlocks(buf.data(), blocks, DataType::kFloat32, std::chrono::seconds(60));
+    if (!failure.ok()) break;
+    if (iter == 0) std::ofstream(a.store + "/ready." + std::to_string(a.rank)) << "ok";
+  }
+  std::printf("rank %d: shared-memory all-gather failed as expected: %s\n", a.rank,
+              failure.ToString().c_str());
+  if (failure.code() != StatusCode::kUnavailable) return 1;
+  if ((*shm)
+          ->AllGatherBlocks(buf.data(), blocks, DataType::kFloat32, std::chrono::seconds(1))
+          .code() != StatusCode::kFailedPrecondition) {
+    std::fprintf(stderr, "rank %d: broken NodeShm accepted a call\n", a.rank);
+    return 1;
+  }
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace baton::comm
 
@@ -404,6 +433,7 @@ int main(int argc, char** argv) {
   if (a.mode == "collectives") return baton::comm::Collectives(a);
   if (a.mode == "hring") return baton::comm::Hring(a);
   if (a.mode == "kill") return baton::comm::Kill(a);
+  if (a.mode == "shm_kill") return baton::comm::ShmKill(a);
   std::fprintf(stderr, "unknown mode %s\n", a.mode.c_str());
   return 2;
 }
