@@ -112,8 +112,13 @@ Result<std::unique_ptr<NodeShm>> NodeShm::Create(ProcessGroup& group, const std:
     if (fd < 0) {
       error = "shm_open(" + seg + "): " + std::strerror(errno);
     } else {
-      if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-        error = "sizing " + seg + ": " + std::strerror(errno);
+      // Reserve the pages now: a tmpfs too small for a sparse segment would raise SIGBUS on first
+      // touch, mid-collective, instead of failing here.
+      const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+      if (rc != 0) {
+        error = "reserving " + std::to_string(bytes >> 20) + " MiB for " + seg + ": " +
+                std::strerror(rc) +
+                " (/dev/shm too small? lower shm_slot_bytes or use IntraNode::kDirect)";
       } else {
         base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (base == MAP_FAILED) error = "mapping " + seg + ": " + std::strerror(errno);
