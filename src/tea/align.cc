@@ -88,6 +88,17 @@ std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids) {
   return pos;
 }
 
+std::vector<int32_t> RemainingInSetOrder(const std::vector<int32_t>& set_pos,
+                                         const std::vector<char>& removed) {
+  std::vector<int32_t> by_pos(set_pos.size());
+  for (size_t i = 0; i < set_pos.size(); ++i) by_pos[set_pos[i]] = static_cast<int32_t>(i);
+  std::vector<int32_t> out;
+  for (int32_t i : by_pos) {
+    if (!removed[i]) out.push_back(i);
+  }
+  return out;
+}
+
 Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   if (opt.rounds < 1 || opt.threads < 1 || opt.topk < 1 || opt.depth < 1 ||
       opt.sinkhorn_iterations < 0 || opt.label_dim < 1 || opt.mini_dim < 1 || opt.proj_dim < 0) {
@@ -129,6 +140,12 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   std::vector<std::pair<int32_t, int32_t>> seeds = split.seeds;
   std::vector<char> matched_left(n, 0), matched_right(n, 0);
   bool pseudo_done = false;  // has a pseudo-labelling step run yet
+  // Q5 (faithful): positions of the test entities in the official candidate lists.
+  std::vector<int32_t> set_pos_l, set_pos_r;
+  if (opt.faithful) {
+    set_pos_l = SetIterationPositions(left);
+    set_pos_r = SetIterationPositions(right);
+  }
   int k_eval = opt.topk;
 
   // Matrices reused across rounds (see FeatureWorkspace).
@@ -162,13 +179,24 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
       if (!matched_left[i]) rem_l.push_back(static_cast<int32_t>(i));
       if (!matched_right[i]) rem_r.push_back(static_cast<int32_t>(i));
     }
+    if (opt.faithful) {
+      // Q5: the official code searches the remaining candidates as listed by list(set), and its
+      // flat search keeps the lowest list positions among equal scores. That decides real
+      // cases: an entity without features (1,951 test-left and 524 test-right ones on
+      // YAGO-WIKI20K, 400 seeds) scores exactly 0 against every candidate, so its 500
+      // candidates, over which Sinkhorn spreads its mass, are the first 500 of the list.
+      rem_r = RemainingInSetOrder(set_pos_r, matched_right);
+    }
     // Q6: the official code shrinks k for good once fewer candidates than k remain.
     const int k_shrunk =
         opt.faithful ? static_cast<int>(std::min<int64_t>(k_eval, rem_l.size())) : k_eval;
     const int k_pseudo = static_cast<int>(
         std::min<int64_t>({opt.faithful ? k_shrunk : opt.topk, static_cast<int64_t>(rem_l.size()),
                            static_cast<int64_t>(rem_r.size())}));
-    const bool pseudo_reuses_eval = !pseudo_done && k_pseudo == std::min<int64_t>(k_eval, n);
+    // Faithful mode searches the candidates in the official list order (above), which the
+    // evaluation's test-ordered search cannot stand in for.
+    const bool pseudo_reuses_eval =
+        !opt.faithful && !pseudo_done && k_pseudo == std::min<int64_t>(k_eval, n);
     SubsetSearch subset;
     const bool want_subset = pseudo_step && !pseudo_reuses_eval && k_pseudo > 0;
     if (want_subset) {
@@ -211,22 +239,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
       const TopK* support = &top;
       if (pseudo_reuses_eval) {
         // Same features, same candidates: the evaluation's search is this step's search.
-        if (opt.faithful) {
-          // Q4/Q5: the official code looks simt up by set-iteration position in the test-ordered
-          // matrix, pairing the wrong entities wherever the two orders differ.
-          std::vector<int32_t> pos_l = SetIterationPositions(left);
-          std::vector<int32_t> pos_r = SetIterationPositions(right);
-          std::vector<int32_t> sl(n), sr(n);
-          for (int64_t i = 0; i < n; ++i) {
-            sl[i] = left[pos_l[i]];
-            sr[i] = right[pos_r[i]];
-          }
-          pp = Rescore(top, sl, sr, profiles, opt.beta, opt.threads);
-          Sinkhorn(&pp, top.idx, n, top.k, n, opt.temperature, opt.sinkhorn_iterations,
-                   opt.threads);
-        } else {
-          pp = p;
-        }
+        pp = p;
         rem_l.resize(n);
         rem_r.resize(n);
         std::iota(rem_l.begin(), rem_l.end(), 0);
@@ -234,8 +247,16 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
       } else {
         const TopK& sub = subset.result;
         std::vector<int32_t> sl(rem_l.size()), sr(rem_r.size());
-        for (size_t i = 0; i < rem_l.size(); ++i) sl[i] = left[rem_l[i]];
-        for (size_t j = 0; j < rem_r.size(); ++j) sr[j] = right[rem_r[j]];
+        // Q4: while every test entity is still a candidate, the official code looks simt up by
+        // list position in the test-ordered matrix, pairing the wrong entities wherever the set
+        // order differs from the test order. Row i (left[rem_l[i]]) sits at list position
+        // set_pos_l[rem_l[i]] and column j at list position j (rem_r is in list order), so they
+        // get the test entities at those positions.
+        const bool q4 = opt.faithful && static_cast<int64_t>(rem_l.size()) == n;
+        for (size_t i = 0; i < rem_l.size(); ++i) {
+          sl[i] = left[q4 ? set_pos_l[rem_l[i]] : rem_l[i]];
+        }
+        for (size_t j = 0; j < rem_r.size(); ++j) sr[j] = right[q4 ? j : rem_r[j]];
         pp = Rescore(sub, sl, sr, profiles, opt.beta, opt.threads);
         Sinkhorn(&pp, sub.idx, sub.rows, sub.k, static_cast<int64_t>(rem_r.size()), opt.temperature,
                  opt.sinkhorn_iterations, opt.threads);

@@ -65,6 +65,12 @@ struct AlignReport {
 int64_t CPythonSetTableSize(int64_t n);
 std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids);
 
+// Quirk Q5 after removals: the indices i with !removed[i], in the order CPython lists what is left
+// of the set. Removing keeps the table, so the rest keep their order: ascending set_pos[i], with
+// set_pos from SetIterationPositions over all the ids.
+std::vector<int32_t> RemainingInSetOrder(const std::vector<int32_t>& set_pos,
+                                         const std::vector<char>& removed);
+
 // Aligns `data` (already loaded). Fails on bad options (e.g. seeds >= pairs).
 Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt);
 

@@ -86,6 +86,15 @@ TEST(AlignTest, SetIterationPositionsFollowCPython) {
   EXPECT_EQ(pos[(897 - 300) / 3], 157);
 }
 
+// Faithful pseudo-labelling searches what is left of the candidate set in this order.
+TEST(AlignTest, RemainingInSetOrderFollowsCPythonAfterRemovals) {
+  // s = set([40000, 3, 32769, 100, 65535]); s.remove(32769); s.remove(100); list(s) ==
+  // [40000, 3, 65535]
+  const std::vector<int32_t> pos = SetIterationPositions({40000, 3, 32769, 100, 65535});
+  EXPECT_EQ(RemainingInSetOrder(pos, {0, 0, 1, 1, 0}), (std::vector<int32_t>{0, 1, 4}));
+  EXPECT_EQ(RemainingInSetOrder(pos, {0, 0, 0, 0, 0}), (std::vector<int32_t>{0, 2, 1, 3, 4}));
+}
+
 TEST(AlignTest, SetIterationPositionsOnYagoWiki20kTestSplit) {
   TEA_REQUIRE_DATA("YAGO-WIKI20K");
   auto data = LoadDataset(DataDir("YAGO-WIKI20K"));

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <numeric>
+
 #include "tea/linalg.h"
 #include "tea/random.h"
 
@@ -121,6 +124,42 @@ void CheckSubsetEqualsSeparateSearch(bool exact) {
     ASSERT_NEAR(sub.result.score[j], separate.score[j], 1e-5);
   }
   EXPECT_EQ(full.rows, 400);
+}
+
+// A query without features ties at exactly 0 with every candidate; like the official flat search,
+// the result is then the first k candidates in the order the subset lists them (faithful mode
+// lists them in CPython set order, quirk Q5).
+void CheckZeroQueryTakesFirstListedCandidates(bool exact) {
+  Mat c = RandomUnitRows(1200, 256, 7);
+  Mat q = RandomUnitRows(3, 256, 8);
+  q.row(1).setZero();
+  SubsetSearch sub;
+  sub.rows = {0, 1, 2};
+  for (int32_t j = 1199; j >= 0; j -= 2) sub.cols.push_back(j);  // a non-ascending list
+  sub.k = 50;
+  SearchOptions o;
+  o.k = 60;
+  o.exact = exact;
+  TopK full = TopKInnerProduct(q, c, o, nullptr, &sub);
+  std::vector<int32_t> got(full.idx.begin() + o.k, full.idx.begin() + 2 * o.k);
+  std::sort(got.begin(), got.end());
+  std::vector<int32_t> first(o.k);
+  std::iota(first.begin(), first.end(), 0);
+  EXPECT_EQ(got, first);  // full search: the lowest candidate rows
+  got.assign(sub.result.idx.begin() + sub.k, sub.result.idx.begin() + 2 * sub.k);
+  std::sort(got.begin(), got.end());
+  first.resize(sub.k);
+  EXPECT_EQ(got, first);  // subset: the first positions of sub.cols, not the lowest rows
+  for (int j = 0; j < sub.k; ++j) EXPECT_EQ(sub.result.score[sub.k + j], 0.0f);
+}
+
+TEST(TopKTest, ZeroQueryTakesFirstListedCandidatesExactPath) {
+  CheckZeroQueryTakesFirstListedCandidates(true);
+}
+
+TEST(TopKTest, ZeroQueryTakesFirstListedCandidatesInt8Path) {
+  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
+  CheckZeroQueryTakesFirstListedCandidates(false);
 }
 
 TEST(TopKTest, SubsetSearchEqualsSeparateSearchExactPath) { CheckSubsetEqualsSeparateSearch(true); }
