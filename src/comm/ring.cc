@@ -114,9 +114,15 @@ void RingReduceScatter(const RingCall& call, void* buf, const std::vector<Block>
   auto data = ctx.createUnboundBuffer(base, total * esize);
   auto tmp = ctx.createUnboundBuffer(scratch->data(), std::max<size_t>(window * seg_cap, 1));
 
-  for (const auto& u : ag_recvs) {
+  // Only the first all-gather receives are posted up front: posting all of them (192 for a
+  // 256 MiB allreduce on 4 ranks) made large allreduces ~10% slower on the shaped link.
+  constexpr size_t kAgWindow = 8;
+  const size_t ag_window = std::min(kAgWindow, ag_recvs.size());
+  auto post_ag_recv = [&](size_t k) {
+    const Unit& u = ag_recvs[k];
     data->recv(left, ag->slot, u.region.offset * esize, u.region.count * esize);
-  }
+  };
+  for (size_t k = 0; k < ag_window; ++k) post_ag_recv(k);
   int sends = 0;
   for (int j = 0; j < nseg; ++j) {
     Block seg = Segment(blocks[static_cast<size_t>(Mod(r - 1, p))], nseg, j);
@@ -144,8 +150,10 @@ void RingReduceScatter(const RingCall& call, void* buf, const std::vector<Block>
       tmp->recv(left, call.slot, slot_off, recvs[k + window].region.count * esize);
     }
   }
-  for (const auto& u : ag_recvs) {
+  for (size_t k = 0; k < ag_recvs.size(); ++k) {
     WaitRecv(*data, *ag);
+    if (k + ag_window < ag_recvs.size()) post_ag_recv(k + ag_window);
+    const Unit& u = ag_recvs[k];
     if (u.step + 1 <= p - 2) {
       data->send(right, ag->slot, u.region.offset * esize, u.region.count * esize);
       ++sends;
