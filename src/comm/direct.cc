@@ -8,20 +8,14 @@
 #include <memory>
 
 #include "comm/reduce.h"
+#include "comm/unbound_wait.h"
 
 namespace baton::comm::direct {
 namespace {
 
-std::chrono::milliseconds Remaining(const ring::RingCall& call) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      call.deadline - std::chrono::steady_clock::now());
-  // gloo treats a non-positive timeout as "use the default"; 1 ms makes an expired call fail now.
-  return std::max(left, std::chrono::milliseconds(1));
-}
-
-size_t TotalCount(const std::vector<Block>& blocks) {
-  return blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
-}
+using transfer::TotalCount;
+using transfer::WaitRecv;
+using transfer::WaitSends;
 
 // The ranks other than r in the order r+1, r+2, ... (so that ranks do not all send to rank 0
 // first, and so that reduction order is fixed per owner).
@@ -29,12 +23,6 @@ std::vector<int> PeersAfter(int r, int p) {
   std::vector<int> peers;
   for (int k = 1; k < p; ++k) peers.push_back((r + k) % p);
   return peers;
-}
-
-void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const ring::RingCall& call) {
-  for (int i = 0; i < n; ++i) {
-    if (!ub.waitSend(Remaining(call))) throw gloo::IoException("direct: send aborted");
-  }
 }
 
 }  // namespace
@@ -74,12 +62,12 @@ void ReduceScatter(const ring::RingCall& call, void* buf, const std::vector<Bloc
   if (mine_bytes > 0) {
     // Reduce in peer order (fixed summation order), each as soon as it has arrived.
     for (size_t k = 0; k < peers.size(); ++k) {
-      if (!slots[k]->waitRecv(Remaining(call))) throw gloo::IoException("direct: receive aborted");
+      WaitRecv(*slots[k], call, "direct");
       ReduceInto(base + mine.offset * esize, scratch->data() + k * mine_bytes, mine.count, type,
                  op);
     }
   }
-  WaitSends(*data, sends, call);
+  WaitSends(*data, sends, call, "direct");
 }
 
 void AllGather(const ring::RingCall& call, void* buf, const std::vector<Block>& blocks,
@@ -108,9 +96,9 @@ void AllGather(const ring::RingCall& call, void* buf, const std::vector<Block>& 
     }
   }
   for (int i = 0; i < recvs; ++i) {
-    if (!data->waitRecv(Remaining(call))) throw gloo::IoException("direct: receive aborted");
+    WaitRecv(*data, call, "direct");
   }
-  WaitSends(*data, sends, call);
+  WaitSends(*data, sends, call, "direct");
 }
 
 }  // namespace baton::comm::direct

@@ -8,17 +8,16 @@
 #include <memory>
 
 #include "comm/reduce.h"
+#include "comm/unbound_wait.h"
 
 namespace baton::comm::ring {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using transfer::TotalCount;
+using transfer::WaitRecv;
+using transfer::WaitSends;
 
-std::chrono::milliseconds Remaining(const RingCall& call) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline - Clock::now());
-  // gloo treats a non-positive timeout as "use the default"; 1 ms makes an expired call fail now.
-  return std::max(left, std::chrono::milliseconds(1));
-}
+using Clock = std::chrono::steady_clock;
 
 // One unit of the ring's stream: segment `seg` of the block handled at step `step`.
 struct Unit {
@@ -48,20 +47,6 @@ int SegmentsPerBlock(const std::vector<Block>& blocks, size_t esize) {
   const size_t by_cap = (bytes + kSegmentBytes - 1) / kSegmentBytes;
   const size_t by_overlap = std::min(kMinSegments, bytes / kMinSegmentBytes);
   return static_cast<int>(std::max<size_t>({1, by_cap, by_overlap}));
-}
-
-void WaitRecv(gloo::transport::UnboundBuffer& ub, const RingCall& call) {
-  if (!ub.waitRecv(Remaining(call))) throw gloo::IoException("ring: receive aborted");
-}
-
-void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const RingCall& call) {
-  for (int i = 0; i < n; ++i) {
-    if (!ub.waitSend(Remaining(call))) throw gloo::IoException("ring: send aborted");
-  }
-}
-
-size_t TotalCount(const std::vector<Block>& blocks) {
-  return blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
 }
 
 }  // namespace
@@ -134,7 +119,7 @@ void RingReduceScatter(const RingCall& call, void* buf, const std::vector<Block>
     tmp->recv(left, call.slot, k * seg_cap, recvs[k].region.count * esize);
   }
   for (size_t k = 0; k < recvs.size(); ++k) {
-    WaitRecv(*tmp, call);
+    WaitRecv(*tmp, call, "ring");
     const Unit& u = recvs[k];
     const size_t slot_off = (k % window) * seg_cap;
     ReduceInto(base + u.region.offset * esize, scratch->data() + slot_off, u.region.count, type,
@@ -151,7 +136,7 @@ void RingReduceScatter(const RingCall& call, void* buf, const std::vector<Block>
     }
   }
   for (size_t k = 0; k < ag_recvs.size(); ++k) {
-    WaitRecv(*data, *ag);
+    WaitRecv(*data, *ag, "ring");
     if (k + ag_window < ag_recvs.size()) post_ag_recv(k + ag_window);
     const Unit& u = ag_recvs[k];
     if (u.step + 1 <= p - 2) {
@@ -159,7 +144,7 @@ void RingReduceScatter(const RingCall& call, void* buf, const std::vector<Block>
       ++sends;
     }
   }
-  WaitSends(*data, sends, ag != nullptr ? *ag : call);
+  WaitSends(*data, sends, ag != nullptr ? *ag : call, "ring");
 }
 
 }  // namespace
@@ -206,13 +191,13 @@ void AllGather(const RingCall& call, void* buf, const std::vector<Block>& blocks
     ++sends;
   }
   for (const auto& u : recvs) {
-    WaitRecv(*data, call);
+    WaitRecv(*data, call, "ring");
     if (u.step + 1 <= p - 2) {
       data->send(right, call.slot, u.region.offset * esize, u.region.count * esize);
       ++sends;
     }
   }
-  WaitSends(*data, sends, call);
+  WaitSends(*data, sends, call, "ring");
 }
 
 }  // namespace baton::comm::ring

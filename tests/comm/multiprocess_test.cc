@@ -46,20 +46,25 @@ TEST(HierarchicalRingTest, TwoNodesOfTwoEqualsFlatRing) { ExpectHierarchicalEqua
 TEST(HierarchicalRingTest, TwoNodesOfFourEqualsFlatRing) { ExpectHierarchicalEqualsFlat(2, 4); }
 TEST(HierarchicalRingTest, ThreeNodesOfTwoEqualsFlatRing) { ExpectHierarchicalEqualsFlat(3, 2); }
 
+// Waits (bounded by kHangGuard) until every rank wrote DIR/ready.RANK, i.e. completed its first
+// collective and is looping in the next ones.
+void WaitForReadyFiles(const std::string& dir, int size) {
+  const auto deadline = std::chrono::steady_clock::now() + kHangGuard;
+  for (int r = 0; r < size; ++r) {
+    struct stat st;
+    const std::string ready = dir + "/ready." + std::to_string(r);
+    while (::stat(ready.c_str(), &st) != 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
 TEST(FailureTest, KilledRankFailsTheOthersWhoReformASmallerGroup) {
   TempDir dir;
   constexpr int kSize = 4;
   constexpr int kVictim = 2;
   auto pids = SpawnRanks(Worker("kill", dir), kSize);
-  // Kill once every rank has completed an allreduce, i.e. while they are looping in the next ones.
-  const auto deadline = std::chrono::steady_clock::now() + kHangGuard;
-  for (int r = 0; r < kSize; ++r) {
-    struct stat st;
-    const std::string ready = dir.path() + "/ready." + std::to_string(r);
-    while (::stat(ready.c_str(), &st) != 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
+  WaitForReadyFiles(dir.path(), kSize);
   ASSERT_EQ(::kill(pids[kVictim], SIGKILL), 0);
   auto codes = WaitAll(pids, kHangGuard);
   for (int r = 0; r < kSize; ++r) {
@@ -76,14 +81,7 @@ TEST(FailureTest, KilledLocalRankFailsItsSharedMemoryPeersWithoutWaitingForTheTi
   constexpr int kSize = 3;
   constexpr int kVictim = 1;
   auto pids = SpawnRanks(Worker("shm_kill", dir), kSize);
-  const auto deadline = std::chrono::steady_clock::now() + kHangGuard;
-  for (int r = 0; r < kSize; ++r) {
-    struct stat st;
-    const std::string ready = dir.path() + "/ready." + std::to_string(r);
-    while (::stat(ready.c_str(), &st) != 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
+  WaitForReadyFiles(dir.path(), kSize);
   ASSERT_EQ(::kill(pids[kVictim], SIGKILL), 0);
   auto codes = WaitAll(pids, kHangGuard);
   for (int r = 0; r < kSize; ++r) {

@@ -313,35 +313,29 @@ int Hring(const Args& a) {
     CompareHierarchical<int64_t>(**h, n);
     CompareHierarchical<BF16>(**h, n);
   }
-  HierarchicalOptions unpipelined = opts;
-  unpipelined.pipeline_chunk_bytes = 0;
-  unpipelined.name = "unpipelined";
-  auto h2 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), unpipelined);
-  EXPECT_OK(h2.status());
-  CompareHierarchical<float>(**h2, 1001);
-  // The paper's HO-Ring: rings inside the nodes too (the default exchanges directly there).
-  HierarchicalOptions intra_ring = opts;
-  intra_ring.intra_node = IntraNode::kRing;
-  intra_ring.name = "intra_ring";
-  auto h3 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), intra_ring);
-  EXPECT_OK(h3.status());
-  CompareHierarchical<float>(**h3, 4099);
-  CompareHierarchical<int64_t>(**h3, 7);
-  // Sockets, one step, inside the node (the default is shared memory).
-  HierarchicalOptions intra_direct = opts;
-  intra_direct.intra_node = IntraNode::kDirect;
-  intra_direct.name = "intra_direct";
-  auto h4 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), intra_direct);
-  EXPECT_OK(h4.status());
-  CompareHierarchical<float>(**h4, 4099);
+  // Variants of the same topology, each its own subgroups (`name`).
+  auto variant = [&](const char* name, auto&& tweak) {
+    HierarchicalOptions o = opts;
+    o.name = name;
+    tweak(o);
+    auto h = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), o);
+    EXPECT_OK(h.status());
+    return std::move(*h);
+  };
+  // The paper's sequential phases.
+  CompareHierarchical<float>(*variant("unpipelined", [](auto& o) { o.pipeline_chunk_bytes = 0; }),
+                             1001);
+  // Rings inside the nodes too (the default is shared memory).
+  auto ring = variant("intra_ring", [](auto& o) { o.intra_node = IntraNode::kRing; });
+  CompareHierarchical<float>(*ring, 4099);
+  CompareHierarchical<int64_t>(*ring, 7);
+  // Sockets, one step, inside the node.
+  CompareHierarchical<float>(
+      *variant("intra_direct", [](auto& o) { o.intra_node = IntraNode::kDirect; }), 4099);
   // Shared memory with slots so small that every call takes several rounds (both halves).
-  HierarchicalOptions small_slots = opts;
-  small_slots.shm_slot_bytes = 4096;
-  small_slots.name = "small_slots";
-  auto h5 = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), small_slots);
-  EXPECT_OK(h5.status());
-  CompareHierarchical<double>(**h5, 20011);
-  CompareHierarchical<BF16>(**h5, 4099);
+  auto small = variant("small_slots", [](auto& o) { o.shm_slot_bytes = 4096; });
+  CompareHierarchical<double>(*small, 20011);
+  CompareHierarchical<BF16>(*small, 4099);
   return failures == 0 ? 0 : 1;
 }
 

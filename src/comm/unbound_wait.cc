@@ -1,0 +1,33 @@
+#include "comm/unbound_wait.h"
+
+#include <gloo/common/error.h>
+#include <gloo/transport/unbound_buffer.h>
+
+#include <algorithm>
+#include <string>
+
+namespace baton::comm::transfer {
+
+std::chrono::milliseconds Remaining(const ring::RingCall& call) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      call.deadline - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
+void WaitRecv(gloo::transport::UnboundBuffer& ub, const ring::RingCall& call, const char* who) {
+  if (!ub.waitRecv(Remaining(call)))
+    throw gloo::IoException(std::string(who) + ": receive aborted");
+}
+
+void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const ring::RingCall& call,
+               const char* who) {
+  for (int i = 0; i < n; ++i) {
+    if (!ub.waitSend(Remaining(call))) throw gloo::IoException(std::string(who) + ": send aborted");
+  }
+}
+
+size_t TotalCount(const std::vector<Block>& blocks) {
+  return blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
+}
+
+}  // namespace baton::comm::transfer
