@@ -13,7 +13,6 @@
 namespace baton::comm::direct {
 namespace {
 
-using transfer::TotalCount;
 using transfer::WaitRecv;
 using transfer::WaitSends;
 
@@ -29,12 +28,9 @@ std::vector<int> PeersAfter(int r, int p) {
 
 void ReduceScatter(const ring::RingCall& call, void* buf, const std::vector<Block>& blocks,
                    DataType type, ReduceOp op, std::vector<char>* scratch) {
-  gloo::Context& ctx = *call.context;
-  const int p = ctx.size;
-  const int r = ctx.rank;
-  const size_t esize = ElementSize(type);
-  const size_t total = TotalCount(blocks);
+  const auto [context, p, r, esize, total] = transfer::ShapeOf(call, blocks, type);
   if (p == 1 || total == 0) return;
+  gloo::Context& ctx = *context;
   const Block mine = blocks[static_cast<size_t>(r)];
   const size_t mine_bytes = mine.count * esize;
   const std::vector<int> peers = PeersAfter(r, p);
@@ -72,12 +68,9 @@ void ReduceScatter(const ring::RingCall& call, void* buf, const std::vector<Bloc
 
 void AllGather(const ring::RingCall& call, void* buf, const std::vector<Block>& blocks,
                DataType type) {
-  gloo::Context& ctx = *call.context;
-  const int p = ctx.size;
-  const int r = ctx.rank;
-  const size_t esize = ElementSize(type);
-  const size_t total = TotalCount(blocks);
+  const auto [context, p, r, esize, total] = transfer::ShapeOf(call, blocks, type);
   if (p == 1 || total == 0) return;
+  gloo::Context& ctx = *context;
   const std::vector<int> peers = PeersAfter(r, p);
   auto data = ctx.createUnboundBuffer(buf, total * esize);
   int recvs = 0;

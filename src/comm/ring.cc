@@ -13,7 +13,6 @@
 namespace baton::comm::ring {
 namespace {
 
-using transfer::TotalCount;
 using transfer::WaitRecv;
 using transfer::WaitSends;
 
@@ -59,12 +58,9 @@ namespace {
 // complete, so the second phase starts without waiting for the first to drain.
 void RingReduceScatter(const RingCall& call, void* buf, const std::vector<Block>& blocks,
                        DataType type, ReduceOp op, std::vector<char>* scratch, const RingCall* ag) {
-  gloo::Context& ctx = *call.context;
-  const int p = ctx.size;
-  const int r = ctx.rank;
-  const size_t esize = ElementSize(type);
-  const size_t total = TotalCount(blocks);
+  const auto [context, p, r, esize, total] = transfer::ShapeOf(call, blocks, type);
   if (p == 1 || total == 0) return;
+  gloo::Context& ctx = *context;
   const int right = Mod(r + 1, p);
   const int left = Mod(r - 1, p);
   const int nseg = SegmentsPerBlock(blocks, esize);
@@ -161,12 +157,9 @@ void AllReduce(const RingCall& rs_call, const RingCall& ag_call, void* buf,
 }
 
 void AllGather(const RingCall& call, void* buf, const std::vector<Block>& blocks, DataType type) {
-  gloo::Context& ctx = *call.context;
-  const int p = ctx.size;
-  const int r = ctx.rank;
-  const size_t esize = ElementSize(type);
-  const size_t total = TotalCount(blocks);
+  const auto [context, p, r, esize, total] = transfer::ShapeOf(call, blocks, type);
   if (p == 1 || total == 0) return;
+  gloo::Context& ctx = *context;
   const int right = Mod(r + 1, p);
   const int left = Mod(r - 1, p);
   const int nseg = SegmentsPerBlock(blocks, esize);

@@ -1,6 +1,7 @@
 #include "comm/unbound_wait.h"
 
 #include <gloo/common/error.h>
+#include <gloo/context.h>
 #include <gloo/transport/unbound_buffer.h>
 
 #include <algorithm>
@@ -26,8 +27,9 @@ void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const ring::RingCall& 
   }
 }
 
-size_t TotalCount(const std::vector<Block>& blocks) {
-  return blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
+CallShape ShapeOf(const ring::RingCall& call, const std::vector<Block>& blocks, DataType type) {
+  const size_t total = blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
+  return {call.context, call.context->size, call.context->rank, ElementSize(type), total};
 }
 
 }  // namespace baton::comm::transfer

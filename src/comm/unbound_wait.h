@@ -9,9 +9,12 @@
 #include "comm/ring.h"
 #include "comm/types.h"
 
-namespace gloo::transport {
+namespace gloo {
+class Context;
+namespace transport {
 class UnboundBuffer;
 }
+}  // namespace gloo
 
 namespace baton::comm::transfer {
 
@@ -24,7 +27,13 @@ void WaitRecv(gloo::transport::UnboundBuffer& ub, const ring::RingCall& call, co
 void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const ring::RingCall& call,
                const char* who);
 
-// Elements covered by a contiguous block layout.
-size_t TotalCount(const std::vector<Block>& blocks);
+// What every in-place block collective starts from: the call's context, its rank and size, the
+// element size and the elements the layout covers.
+struct CallShape {
+  gloo::Context* context;
+  int size, rank;
+  size_t esize, total;
+};
+CallShape ShapeOf(const ring::RingCall& call, const std::vector<Block>& blocks, DataType type);
 
 }  // namespace baton::comm::transfer
