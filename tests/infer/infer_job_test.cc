@@ -506,31 +506,43 @@ TEST(InferJob, ScaleChangesTheWorkerCountWithoutStoppingTheJob) {
   InferJob job("scale");
   WriteWhole(job.dir() + "/rows.csv", TinyRows(60000, 11));
   JobOptions o;
-  o.model = "slow.pt";  // so that the job is still running when the second worker comes
+  o.model = "slow.pt";
   o.per_node = 1;
   o.records_per_shard = 2000;
   o.batch_size = 64;
   o.extra_infer = "  intra_op_threads: 1\n";
   job.WriteSpec(o);
   pid_t run = Spawn({BATON_BIN, "run", job.spec()}, job.dir() + "/run.log", "");
-  size_t max_workers = 0;
-  bool scaled = false;
-  for (int i = 0; i < 3000; ++i) {
-    std::this_thread::sleep_for(10ms);
-    max_workers = std::max(max_workers, InferWorkers(job.spec()).size());
-    if (!scaled && job.Parts().size() >= 2) {
-      std::string out;
-      ASSERT_EQ(
-          RunCommand({BATON_BIN, "scale", "--state-dir", job.state(), "--workers", "2"}, &out), 0)
-          << out;
-      scaled = true;
+  auto wait_until = [](auto done, std::chrono::seconds limit) {
+    for (auto end = std::chrono::steady_clock::now() + limit;
+         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(10ms)) {
+      if (done()) return true;
     }
-    if (scaled && max_workers >= 2) break;
-  }
-  EXPECT_TRUE(scaled);
+    return done();
+  };
+  ASSERT_TRUE(wait_until([&] { return job.Parts().size() >= 2; }, 60s))
+      << ReadWhole(job.dir() + "/run.log");
+  // Freeze the only worker so the job cannot finish on its own, whatever this machine's speed:
+  // any part committed from now on comes from the worker that `baton scale` adds.
+  const std::vector<pid_t> first = InferWorkers(job.spec());
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(::kill(first[0], SIGSTOP), 0);
+  std::this_thread::sleep_for(500ms);  // lets a commit already in flight at the master land
+  const size_t parts_before = job.Parts().size();
+  ASSERT_LT(parts_before, 30u);
+  std::string out;
+  ASSERT_EQ(RunCommand({BATON_BIN, "scale", "--state-dir", job.state(), "--workers", "2"}, &out), 0)
+      << out;
+  size_t max_workers = 0;
+  const bool second_worked = wait_until(
+      [&] {
+        max_workers = std::max(max_workers, InferWorkers(job.spec()).size());
+        return max_workers >= 2 && job.Parts().size() > parts_before;
+      },
+      60s);
+  ::kill(first[0], SIGCONT);
   EXPECT_EQ(max_workers, 2u);
-  const size_t parts_when_two = job.Parts().size();
-  EXPECT_LT(parts_when_two, 30u) << "the job ended before the second worker came";
+  EXPECT_TRUE(second_worked) << "no part was committed while the first worker was stopped";
   ASSERT_EQ(WaitFor(run, 240s), 0) << ReadWhole(job.dir() + "/run.log");
   int dup = 0;
   EXPECT_EQ(ParseRows(Concat(job.Parts()), &dup).size(), 60000u);
