@@ -51,6 +51,17 @@ bool ProcessExists(pid_t pid) {
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
 }
 
+// Whether `pid` ignores `sig` (the SigIgn mask of /proc/PID/status).
+bool IgnoresSignal(pid_t pid, int sig) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("SigIgn:")) {
+      return (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1)) & 1;
+    }
+  }
+  return false;
+}
+
 TEST(SupervisorTest, ExitZeroIsFinishedAndNotRestarted) {
   Supervisor sup(Shell("exit 0"));
   sup.SetWorkerCount(2);
@@ -173,7 +184,11 @@ TEST(SupervisorTest, StopSendsTermThenKillToWorkerIgnoringTerm) {
   Supervisor sup(opts);
   sup.SetWorkerCount(1);
   const pid_t pid = sup.Workers()[0].pid;
-  std::this_thread::sleep_for(milliseconds(100));  // let the shell install its trap
+  // Wait until the shell has installed its trap, however slow its start on a loaded machine.
+  for (int i = 0; i < 2000 && !IgnoresSignal(pid, SIGTERM); ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(IgnoresSignal(pid, SIGTERM)) << "the shell never installed its trap";
   const int64_t t0 = MonoMillis();
   auto events = sup.StopAllAndWait();
   const int64_t took = MonoMillis() - t0;

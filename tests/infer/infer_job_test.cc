@@ -174,6 +174,14 @@ class InferJob {
     }
     return parts;
   }
+  size_t PartCount() const {
+    size_t n = 0;
+    if (!fs::exists(out())) return n;
+    for (const auto& e : fs::directory_iterator(out())) {
+      n += e.path().filename().string().starts_with("part-");
+    }
+    return n;
+  }
   std::string Errors() const {
     std::string all;
     if (!fs::exists(out() + "/_errors")) return all;
@@ -281,17 +289,20 @@ TEST(InferJob, WorkerKilledMidJobGivesTheSameOutputAsAFaultFreeRun) {
   ASSERT_EQ(expected.size(), 60u);
 
   pid_t run = Spawn({BATON_BIN, "run", faulty.spec()}, faulty.dir() + "/run.log", "");
-  // Kill one worker once some shards are committed and most are not.
+  // Kill one worker once some shards are committed and most are not. The workers are frozen
+  // first so that the job cannot finish between the count and the kill on a fast machine.
   size_t committed_at_kill = 0;
   pid_t victim = 0;
-  for (int i = 0; i < 3000 && victim == 0; ++i) {
+  for (int i = 0; i < 6000 && victim == 0; ++i) {
     std::this_thread::sleep_for(5ms);
-    committed_at_kill = faulty.Parts().size();
+    if (faulty.PartCount() < 3) continue;
     auto workers = InferWorkers(faulty.spec());
-    if (committed_at_kill >= 3 && !workers.empty()) {
-      victim = workers[0];
-      ASSERT_EQ(::kill(victim, SIGKILL), 0);
-    }
+    if (workers.empty()) continue;
+    for (pid_t w : workers) ::kill(w, SIGSTOP);
+    committed_at_kill = faulty.PartCount();
+    victim = workers[0];
+    ASSERT_EQ(::kill(victim, SIGKILL), 0);
+    for (pid_t w : workers) ::kill(w, SIGCONT);
   }
   ASSERT_NE(victim, 0) << "no worker to kill";
   EXPECT_LT(committed_at_kill, expected.size()) << "the job ended before the kill";
@@ -314,7 +325,8 @@ TEST(InferJob, HungPredictorIsRestartedAndItsShardRetriedThenSetAside) {
   JobOptions o;
   o.model = "hang.pt";
   o.per_node = 1;
-  o.extra_infer = "  predict_timeout_ms: 1000\n";
+  // Long enough that a healthy first call starved of CPU is not taken for a hang.
+  o.extra_infer = "  predict_timeout_ms: 3000\n";
   o.extra_top = "failure: {max_shard_retries: 1, allow_partial: true}\n";
   job.WriteSpec(o);
   // The spec's worker section has restart_backoff_ms; give the worker room for the restarts.
@@ -520,15 +532,19 @@ TEST(InferJob, ScaleChangesTheWorkerCountWithoutStoppingTheJob) {
     }
     return done();
   };
-  ASSERT_TRUE(wait_until([&] { return job.Parts().size() >= 2; }, 60s))
+  ASSERT_TRUE(wait_until([&] { return job.PartCount() >= 2; }, 60s))
       << ReadWhole(job.dir() + "/run.log");
   // Freeze the only worker so the job cannot finish on its own, whatever this machine's speed:
   // any part committed from now on comes from the worker that `baton scale` adds.
   const std::vector<pid_t> first = InferWorkers(job.spec());
   ASSERT_EQ(first.size(), 1u);
   ASSERT_EQ(::kill(first[0], SIGSTOP), 0);
-  std::this_thread::sleep_for(500ms);  // lets a commit already in flight at the master land
-  const size_t parts_before = job.Parts().size();
+  // A commit already in flight at the master may still land: wait until the count holds still.
+  size_t parts_before = job.PartCount();
+  for (size_t settled = 0; settled != parts_before; parts_before = job.PartCount()) {
+    settled = parts_before;
+    std::this_thread::sleep_for(300ms);
+  }
   ASSERT_LT(parts_before, 30u);
   std::string out;
   ASSERT_EQ(RunCommand({BATON_BIN, "scale", "--state-dir", job.state(), "--workers", "2"}, &out), 0)
@@ -537,7 +553,7 @@ TEST(InferJob, ScaleChangesTheWorkerCountWithoutStoppingTheJob) {
   const bool second_worked = wait_until(
       [&] {
         max_workers = std::max(max_workers, InferWorkers(job.spec()).size());
-        return max_workers >= 2 && job.Parts().size() > parts_before;
+        return max_workers >= 2 && job.PartCount() > parts_before;
       },
       60s);
   ::kill(first[0], SIGCONT);

@@ -159,8 +159,10 @@ TEST(WordcountJob, SlowWorkerTakesProportionallyFewerShards) {
   }
   EXPECT_EQ(total, 160);
   // Expected about 10 vs 50; an even split would be 40 each.
-  EXPECT_LT(slow * 5, fastest_slowest * 2) << "straggler took " << slow << " shards, the "
-                                           << "least of the others " << fastest_slowest;
+  // Under half of the least busy fast worker's share: still far from an even split, with room for
+  // the per-record sleep's wake-up cost on a loaded VM, which narrows the 5x gap.
+  EXPECT_LT(slow * 2, fastest_slowest) << "straggler took " << slow << " shards, the "
+                                       << "least of the others " << fastest_slowest;
 }
 
 }  // namespace
@@ -221,16 +223,22 @@ TEST(WordcountJob, StatusScaleAndMetricsWorkWhileTheJobRuns) {
   EXPECT_NE(metrics.find("baton_shards{state=\"done\"}"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("baton_shard_events_total{event=\"lease_granted\"}"), std::string::npos);
 
+  // Freeze the running worker so that the job cannot end before the new workers come, however
+  // slow their start on a loaded machine; it resumes once they are seen.
+  const auto first = job.WorkerPids();
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(::kill(first[0], SIGSTOP), 0);
   ASSERT_EQ(
       RunCommand({BATON_BIN, "scale", "--state-dir", job.state_dir(), "--workers", "3"}, &out), 0)
       << out;
   EXPECT_NE(out.find("asked 1 node(s) to run 3 worker(s)"), std::string::npos) << out;
   // The agent starts the new workers on its next heartbeat.
   bool grew = false;
-  for (int i = 0; i < 100 && !grew; ++i) {
+  for (int i = 0; i < 600 && !grew; ++i) {
     grew = job.WorkerPids().size() == 3;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  ::kill(first[0], SIGCONT);
   EXPECT_TRUE(grew) << "workers: " << job.WorkerPids().size();
   ASSERT_EQ(job.Wait(), 0) << job.ReadRunLog();
   ExpectExactOutput(job);
