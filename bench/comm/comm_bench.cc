@@ -6,7 +6,8 @@
 //                                                 spawns its M ranks bound to $BATON_NETEM_ADDR
 //   comm_bench rank ...                           one rank (spawned by the two above)
 // Flags: --store DIR (shared by all ranks; required for `node`), --quick (three sizes, fewer
-// iterations), --max-bytes B, --link-mbit R (inter-node link rate, for busbw_fraction),
+// iterations), --min-bytes B, --max-bytes B, --link-mbit R (inter-node link rate, for
+// busbw_fraction),
 // --pipeline-chunk B (HO-Ring's pipeline chunk; default HierarchicalOptions').
 //
 // Rank 0 prints one `key=value` line per (collective, size). Times are the slowest rank's mean per
@@ -41,7 +42,7 @@ struct Flags {
   std::string role, store, addr = "127.0.0.1";
   int rank = 0, size = 1, nodes = 1, per_node = 1;
   bool quick = false;
-  size_t max_bytes = 256u << 20;
+  size_t min_bytes = 0, max_bytes = 256u << 20;
   double link_mbit = 0;  // 0: not shaped (loopback)
   size_t pipeline_chunk = HierarchicalOptions{}.pipeline_chunk_bytes;
   std::string label;
@@ -62,6 +63,8 @@ std::vector<std::string> RankArgv(const Flags& f, const std::string& self, int r
                                 std::to_string(f.per_node),
                                 "--addr",
                                 f.addr,
+                                "--min-bytes",
+                                std::to_string(f.min_bytes),
                                 "--max-bytes",
                                 std::to_string(f.max_bytes),
                                 "--link-mbit",
@@ -131,7 +134,8 @@ int RunRank(const Flags& f) {
   } else {
     for (size_t b = 1u << 10; b <= (256u << 20); b *= 4) sizes.push_back(b);
   }
-  sizes.erase(std::remove_if(sizes.begin(), sizes.end(), [&](size_t b) { return b > f.max_bytes; }),
+  sizes.erase(std::remove_if(sizes.begin(), sizes.end(),
+                             [&](size_t b) { return b < f.min_bytes || b > f.max_bytes; }),
               sizes.end());
 
   using Op = std::function<Status()>;
@@ -248,6 +252,8 @@ int main(int argc, char** argv) {
       f.per_node = std::atoi(next().c_str());
     else if (k == "--addr")
       f.addr = next();
+    else if (k == "--min-bytes")
+      f.min_bytes = std::strtoull(next().c_str(), nullptr, 10);
     else if (k == "--max-bytes")
       f.max_bytes = std::strtoull(next().c_str(), nullptr, 10);
     else if (k == "--link-mbit")
