@@ -26,6 +26,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "comm/file_store.h"
@@ -49,30 +50,24 @@ struct Flags {
 };
 
 std::vector<std::string> RankArgv(const Flags& f, const std::string& self, int rank, int size) {
-  std::vector<std::string> a = {self,
-                                "rank",
-                                "--store",
-                                f.store,
-                                "--rank",
-                                std::to_string(rank),
-                                "--size",
-                                std::to_string(size),
-                                "--nodes",
-                                std::to_string(f.nodes),
-                                "--per-node",
-                                std::to_string(f.per_node),
-                                "--addr",
-                                f.addr,
-                                "--min-bytes",
-                                std::to_string(f.min_bytes),
-                                "--max-bytes",
-                                std::to_string(f.max_bytes),
-                                "--link-mbit",
-                                std::to_string(f.link_mbit),
-                                "--label",
-                                f.label,
-                                "--pipeline-chunk",
-                                std::to_string(f.pipeline_chunk)};
+  const std::pair<const char*, std::string> flags[] = {
+      {"--store", f.store},
+      {"--rank", std::to_string(rank)},
+      {"--size", std::to_string(size)},
+      {"--nodes", std::to_string(f.nodes)},
+      {"--per-node", std::to_string(f.per_node)},
+      {"--addr", f.addr},
+      {"--min-bytes", std::to_string(f.min_bytes)},
+      {"--max-bytes", std::to_string(f.max_bytes)},
+      {"--link-mbit", std::to_string(f.link_mbit)},
+      {"--label", f.label},
+      {"--pipeline-chunk", std::to_string(f.pipeline_chunk)},
+  };
+  std::vector<std::string> a = {self, "rank"};
+  for (const auto& [flag, value] : flags) {
+    a.push_back(flag);
+    a.push_back(value);
+  }
   if (f.quick) a.push_back("--quick");
   return a;
 }

@@ -211,21 +211,25 @@ Status NodeShm::Barrier(Clock::time_point deadline) {
   return Status::Ok();
 }
 
-Status NodeShm::ReduceScatterBlocks(void* buf, const std::vector<Block>& blocks, DataType type,
-                                    ReduceOp op, std::chrono::milliseconds timeout) {
+Status NodeShm::CheckCall(const std::vector<Block>& blocks, const char* what) const {
   if (!broken_.ok()) {
     return Status::FailedPrecondition("node shared memory is broken (" + broken_.ToString() + ")");
   }
   if (blocks.size() != static_cast<size_t>(size_)) {
-    return Status::InvalidArgument("reduce_scatter: need one block per rank");
+    return Status::InvalidArgument(std::string(what) + ": need one block per rank");
   }
+  return Status::Ok();
+}
+
+Status NodeShm::ReduceScatterBlocks(void* buf, const std::vector<Block>& blocks, DataType type,
+                                    ReduceOp op, std::chrono::milliseconds timeout) {
+  BATON_RETURN_IF_ERROR(CheckCall(blocks, "reduce_scatter"));
   if (size_ == 1) return Status::Ok();
   const auto deadline = Clock::now() + timeout;
   const size_t esize = ElementSize(type);
   // Each rank's slot holds one piece of every block, so a piece is at most slot/size bytes.
   const size_t piece = std::max<size_t>(1, slot_bytes_ / static_cast<size_t>(size_) / esize);
-  size_t largest = 0;
-  for (const auto& b : blocks) largest = std::max(largest, b.count);
+  const size_t largest = LargestCount(blocks);
   char* base = static_cast<char*>(buf);
   const Block& mine = blocks[static_cast<size_t>(rank_)];
   for (size_t start = 0; start < largest; start += piece) {
@@ -253,18 +257,12 @@ Status NodeShm::ReduceScatterBlocks(void* buf, const std::vector<Block>& blocks,
 
 Status NodeShm::AllGatherBlocks(void* buf, const std::vector<Block>& blocks, DataType type,
                                 std::chrono::milliseconds timeout) {
-  if (!broken_.ok()) {
-    return Status::FailedPrecondition("node shared memory is broken (" + broken_.ToString() + ")");
-  }
-  if (blocks.size() != static_cast<size_t>(size_)) {
-    return Status::InvalidArgument("all_gather: need one block per rank");
-  }
+  BATON_RETURN_IF_ERROR(CheckCall(blocks, "all_gather"));
   if (size_ == 1) return Status::Ok();
   const auto deadline = Clock::now() + timeout;
   const size_t esize = ElementSize(type);
   const size_t piece = std::max<size_t>(1, slot_bytes_ / esize);
-  size_t largest = 0;
-  for (const auto& b : blocks) largest = std::max(largest, b.count);
+  const size_t largest = LargestCount(blocks);
   char* base = static_cast<char*>(buf);
   const Block& mine = blocks[static_cast<size_t>(rank_)];
   for (size_t start = 0; start < largest; start += piece) {

@@ -62,6 +62,8 @@ class NodeShm {
   // The barrier ending round `round_`; advances it.
   Status Barrier(std::chrono::steady_clock::time_point deadline);
   char* Slot(int rank) const;  // this round's half
+  // Why a call with `blocks` cannot run (the segment broke earlier, or not one block per rank).
+  Status CheckCall(const std::vector<Block>& blocks, const char* what) const;
   Status Fail(Status s);
 
   int rank_, size_;

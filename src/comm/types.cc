@@ -1,5 +1,7 @@
 #include "comm/types.h"
 
+#include <algorithm>
+
 namespace baton::comm {
 
 size_t ElementSize(DataType type) {
@@ -55,6 +57,12 @@ std::vector<Block> Partition(size_t count, int parts) {
     offset += blocks[i].count;
   }
   return blocks;
+}
+
+size_t LargestCount(const std::vector<Block>& blocks) {
+  size_t largest = 0;
+  for (const auto& b : blocks) largest = std::max(largest, b.count);
+  return largest;
 }
 
 }  // namespace baton::comm

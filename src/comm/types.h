@@ -29,5 +29,7 @@ struct Block {
   size_t count = 0;
 };
 std::vector<Block> Partition(size_t count, int parts);
+// The element count of the largest block (0 for none).
+size_t LargestCount(const std::vector<Block>& blocks);
 
 }  // namespace baton::comm

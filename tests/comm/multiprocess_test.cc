@@ -59,35 +59,27 @@ void WaitForReadyFiles(const std::string& dir, int size) {
   }
 }
 
-TEST(FailureTest, KilledRankFailsTheOthersWhoReformASmallerGroup) {
+// Spawns `size` ranks running worker `mode`, SIGKILLs rank `victim` once all are ready, and
+// expects the victim dead by that signal and every survivor to exit 0 (each worker checks what it
+// saw after the kill before exiting).
+void KillOneRankAndExpectTheOthersToCope(const std::string& mode, int size, int victim) {
   TempDir dir;
-  constexpr int kSize = 4;
-  constexpr int kVictim = 2;
-  auto pids = SpawnRanks(Worker("kill", dir), kSize);
-  WaitForReadyFiles(dir.path(), kSize);
-  ASSERT_EQ(::kill(pids[kVictim], SIGKILL), 0);
+  auto pids = SpawnRanks(Worker(mode, dir), size);
+  WaitForReadyFiles(dir.path(), size);
+  ASSERT_EQ(::kill(pids[static_cast<size_t>(victim)], SIGKILL), 0);
   auto codes = WaitAll(pids, kHangGuard);
-  for (int r = 0; r < kSize; ++r) {
-    if (r == kVictim) {
-      EXPECT_EQ(codes[static_cast<size_t>(r)], 128 + SIGKILL);
-    } else {
-      EXPECT_EQ(codes[static_cast<size_t>(r)], 0) << "survivor " << r;
-    }
+  for (int r = 0; r < size; ++r) {
+    EXPECT_EQ(codes[static_cast<size_t>(r)], r == victim ? 128 + SIGKILL : 0) << "rank " << r;
   }
 }
 
+TEST(FailureTest, KilledRankFailsTheOthersWhoReformASmallerGroup) {
+  KillOneRankAndExpectTheOthersToCope("kill", /*size=*/4, /*victim=*/2);
+}
+
 TEST(FailureTest, KilledLocalRankFailsItsSharedMemoryPeersWithoutWaitingForTheTimeout) {
-  TempDir dir;
-  constexpr int kSize = 3;
-  constexpr int kVictim = 1;
-  auto pids = SpawnRanks(Worker("shm_kill", dir), kSize);
-  WaitForReadyFiles(dir.path(), kSize);
-  ASSERT_EQ(::kill(pids[kVictim], SIGKILL), 0);
-  auto codes = WaitAll(pids, kHangGuard);
-  for (int r = 0; r < kSize; ++r) {
-    // Survivors exit 0 only if they saw kUnavailable (the dead pid), not the 60 s deadline.
-    EXPECT_EQ(codes[static_cast<size_t>(r)], r == kVictim ? 128 + SIGKILL : 0) << "rank " << r;
-  }
+  // Survivors exit 0 only if they saw kUnavailable (the dead pid), not the 60 s deadline.
+  KillOneRankAndExpectTheOthersToCope("shm_kill", /*size=*/3, /*victim=*/1);
 }
 
 // HO-Ring across two emulated nodes (network namespaces joined by a shaped bridge): the ranks of a
