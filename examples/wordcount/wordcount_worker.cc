@@ -82,7 +82,13 @@ int main() {
       out.push_back('\n');
     }
     if (!out.empty()) s = shard.Write(out);
-    if (s.ok()) s = (*worker)->Commit(shard);
+    if (!s.ok()) {
+      // The output cannot be written (e.g. a full disk): hand the shard back with the cause.
+      (void)(*worker)->Fail(shard, s.message());
+      spdlog::error("shard {}: {}", shard.id(), s.ToString());
+      return 1;
+    }
+    s = (*worker)->Commit(shard);
     if (s.code() == StatusCode::kFenced) {
       spdlog::warn("shard {} was taken over by another worker; dropping it", shard.id());
       continue;

@@ -13,6 +13,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Status replies list every node and worker; requests to the master are bounded by it.
+  args.SetMaxReceiveMessageSize(64 << 20);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -98,11 +100,11 @@ grpc::Status CheckToken(const grpc::ServerContextBase* ctx, const std::string& t
   const auto& md = ctx->client_metadata();
   auto it = md.find(kTokenMetadataKey);
   if (it == md.end()) {
-    return {grpc::StatusCode::PERMISSION_DENIED, "missing job token (x-baton-token)"};
+    return {grpc::StatusCode::UNAUTHENTICATED, "missing job token (x-baton-token)"};
   }
   std::string_view got(it->second.data(), it->second.size());
   if (!ConstantTimeEquals(got, token)) {
-    return {grpc::StatusCode::PERMISSION_DENIED, "wrong job token"};
+    return {grpc::StatusCode::UNAUTHENTICATED, "wrong job token"};
   }
   return grpc::Status::OK;
 }

@@ -33,7 +33,8 @@ grpc::Status ToGrpc(const Status& s);
 Status RetryIdempotent(const std::function<Status()>& call, std::chrono::milliseconds total,
                        BackoffOptions backoff = {});
 
-// Server side: OK if the call's metadata carries `token`, PERMISSION_DENIED otherwise.
+// Server side: OK if the call's metadata carries `token`, UNAUTHENTICATED otherwise (missing or
+// wrong token alike; FromGrpc maps it to kPermissionDenied).
 grpc::Status CheckToken(const grpc::ServerContextBase* ctx, const std::string& token);
 
 }  // namespace baton

@@ -1,6 +1,7 @@
 #include "launch/local_run.h"
 
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,13 @@ bool Reap(Child& c) {
     c.wait_status = st;
   }
   return c.exited;
+}
+
+// "N bytes free" on the filesystem of `dir`, for messages about a full disk.
+std::string FreeSpace(const std::string& dir) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) return "free space unknown";
+  return std::to_string(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize) + " bytes free";
 }
 
 std::string Describe(int wait_status) {
@@ -236,6 +244,17 @@ class Runner {
       }
       if (Reap(master_)) {
         if (have_status && last.state() != v1::JOB_STATE_RUNNING) return Finish(last);
+        if (WIFEXITED(master_.wait_status) && WEXITSTATUS(master_.wait_status) == 4) {
+          // The state store failed (full or broken disk): a restart would fail the same way.
+          std::fprintf(stderr,
+                       "\nbaton run: the master stopped: the job's state in %s cannot be written "
+                       "(%s). Nothing acknowledged is lost: free space or fix the disk, then run "
+                       "the same command again to resume. Its log ends with:\n%s",
+                       spec_.master.state_dir.c_str(), FreeSpace(spec_.master.state_dir).c_str(),
+                       LastLines(master_.log_path, 4).c_str());
+          StopAll();
+          return 4;
+        }
         if (master_.restarts >= spec_.failure.master_restarts) {
           std::fprintf(stderr,
                        "\nbaton run: master %s and its restart budget (%d) is spent; log:\n%s",

@@ -20,7 +20,9 @@ struct LocalRunOptions {
 };
 
 // Exit codes: 0 job SUCCEEDED (or PARTIAL, allowed by the spec), 1 job FAILED or could not run,
-// 2 invalid spec or state dir (nothing was started), 130 interrupted (resume by running again).
+// 2 invalid spec or state dir (nothing was started), 4 the job's state could not be written (a
+// full or failing state disk; resume by running again once it is fixed), 130 interrupted (resume by
+// running again).
 int RunLocalJob(const LocalRunOptions& options, const std::atomic<bool>& interrupted);
 
 }  // namespace baton::launch

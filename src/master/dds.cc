@@ -1,6 +1,10 @@
 #include "master/dds.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <numeric>
 #include <random>
 
@@ -71,7 +75,7 @@ Result<std::unique_ptr<Dds>> Dds::Open(StateStore* store, DdsOptions options, co
       if (s.state == ShardState::kDead) {
         dds->dead_errors_[s.id] = st.error;
       }
-      dds->next_token_ = std::max(dds->next_token_, s.token + 1);
+      dds->next_lease_seq_ = std::max(dds->next_lease_seq_, (s.token >> 32) + 1);
       dds->shards_.push_back(s);
     });
     BATON_RETURN_IF_ERROR(load);
@@ -132,7 +136,7 @@ LeaseOutcome Dds::Lease(std::string_view worker, int64_t now_ms) {
   todo_.pop_front();
   s.state = ShardState::kDoing;
   s.attempts = static_cast<uint16_t>(s.attempts + 1);
-  s.token = next_token_++;
+  s.token = NextTokenLocked();
   s.deadline_ms = now_ms + options_.lease_ms;
   s.worker = InternWorker(worker);
   doing_.insert(s.id);
@@ -145,36 +149,50 @@ LeaseOutcome Dds::Lease(std::string_view worker, int64_t now_ms) {
   return out;
 }
 
-Result<int64_t> Dds::Renew(uint64_t shard_id, uint64_t token, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (shard_id >= shards_.size()) return Status::NotFound("no shard " + std::to_string(shard_id));
-  Shard& s = shards_[shard_id];
-  if (s.state != ShardState::kDoing || s.token != token) {
-    return Status::Fenced("lease of shard " + std::to_string(shard_id) + " with token " +
-                          std::to_string(token) + " is no longer valid (shard is " +
-                          ShardStateName(s.state) + ")");
+uint64_t Dds::NextTokenLocked() {
+  uint32_t salt = 0;
+  while (::getrandom(&salt, sizeof(salt), 0) != static_cast<ssize_t>(sizeof(salt))) {
   }
-  s.deadline_ms = now_ms + options_.lease_ms;
-  return s.deadline_ms;
+  return (next_lease_seq_++ << 32) | salt;
 }
 
-Result<Dds::CommitOutcome> Dds::Commit(uint64_t shard_id, uint64_t token) {
+Result<Shard*> Dds::HeldLocked(uint64_t shard_id, uint64_t token, std::string_view worker,
+                               const char* verb) {
+  Shard* s = shard_id < shards_.size() ? &shards_[shard_id] : nullptr;
+  if (s == nullptr || s->state != ShardState::kDoing || s->token != token ||
+      s->worker == kNoWorker || worker_names_[s->worker] != worker) {
+    return Status::Fenced(std::string(verb) + " of shard " + std::to_string(shard_id) +
+                          " refused: worker " + std::string(worker) +
+                          " holds no lease of it with that token");
+  }
+  return s;
+}
+
+Result<int64_t> Dds::Renew(uint64_t shard_id, uint64_t token, std::string_view worker,
+                           int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (shard_id >= shards_.size()) return Status::NotFound("no shard " + std::to_string(shard_id));
-  Shard& s = shards_[shard_id];
+  BATON_ASSIGN_OR_RETURN(Shard * s, HeldLocked(shard_id, token, worker, "renewal"));
+  s->deadline_ms = now_ms + options_.lease_ms;
+  return s->deadline_ms;
+}
+
+Result<Dds::CommitOutcome> Dds::Commit(uint64_t shard_id, uint64_t token, std::string_view worker) {
+  std::lock_guard<std::mutex> lock(mu_);
   CommitOutcome out;
-  if (s.state == ShardState::kDone && s.token == token) {
+  if (shard_id < shards_.size() && shards_[shard_id].state == ShardState::kDone &&
+      shards_[shard_id].token == token) {
     // The worker did not see our first answer (e.g. the master restarted): same answer again.
+    // The token alone identifies the committer: only its holder ever saw it.
     out.already_committed = true;
-    out.shard = s;
+    out.shard = shards_[shard_id];
     return out;
   }
-  if (s.state != ShardState::kDoing || s.token != token) {
+  Result<Shard*> held = HeldLocked(shard_id, token, worker, "commit");
+  if (!held.ok()) {
     ++counts_.commits_fenced;
-    return Status::Fenced(
-        "commit of shard " + std::to_string(shard_id) + " with token " + std::to_string(token) +
-        " rejected: the lease is no longer valid (shard " + ShardStateName(s.state) + ")");
+    return held.status();
   }
+  Shard& s = **held;
   s.state = ShardState::kDone;
   s.worker = kNoWorker;
   doing_.erase(s.id);
@@ -207,61 +225,57 @@ uint64_t Dds::RequeueLocked(Shard& s, std::string_view reason, bool* dead) {
   return AppendLocked(s, std::move(capped));
 }
 
-Result<Dds::FailOutcome> Dds::Fail(uint64_t shard_id, uint64_t token, std::string_view reason) {
+Result<Dds::FailOutcome> Dds::Fail(uint64_t shard_id, uint64_t token, std::string_view worker,
+                                   std::string_view reason) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (shard_id >= shards_.size()) return Status::NotFound("no shard " + std::to_string(shard_id));
-  Shard& s = shards_[shard_id];
-  if (s.state != ShardState::kDoing || s.token != token) {
-    return Status::Fenced("fail of shard " + std::to_string(shard_id) +
-                          " ignored: the lease is no longer valid");
-  }
+  BATON_ASSIGN_OR_RETURN(Shard * s, HeldLocked(shard_id, token, worker, "failure report"));
   FailOutcome out;
-  out.seq = RequeueLocked(s, reason, &out.dead_lettered);
+  out.seq = RequeueLocked(*s, reason, &out.dead_lettered);
   return out;
 }
 
 template <typename Pred>
-uint64_t Dds::RevokeLocked(Pred pred, std::string_view reason, int* revoked) {
+uint64_t Dds::RevokeLocked(Pred pred, std::string_view reason, std::vector<LostLease>* lost) {
   std::vector<uint64_t> victims;
   for (uint64_t id : doing_) {
     if (pred(shards_[id])) victims.push_back(id);
   }
   std::sort(victims.begin(), victims.end(), std::greater<>());  // lowest id ends up in front
   uint64_t seq = 0;
-  for (uint64_t id : victims) seq = RequeueLocked(shards_[id], reason, nullptr);
-  if (revoked) *revoked = static_cast<int>(victims.size());
+  for (uint64_t id : victims) {
+    if (lost) lost->push_back({id, shards_[id].token});
+    seq = RequeueLocked(shards_[id], reason, nullptr);
+  }
   return seq;
 }
 
-uint64_t Dds::ExpireLeases(int64_t now_ms, int* expired) {
+uint64_t Dds::ExpireLeases(int64_t now_ms, std::vector<LostLease>* lost) {
   std::lock_guard<std::mutex> lock(mu_);
-  int n = 0;
-  uint64_t seq =
-      RevokeLocked([&](const Shard& s) { return s.deadline_ms <= now_ms; }, "lease expired", &n);
-  counts_.leases_expired += static_cast<uint64_t>(n);
-  if (expired) *expired = n;
+  std::vector<LostLease> expired;
+  uint64_t seq = RevokeLocked([&](const Shard& s) { return s.deadline_ms <= now_ms; },
+                              "lease expired", &expired);
+  counts_.leases_expired += expired.size();
+  if (lost) lost->insert(lost->end(), expired.begin(), expired.end());
   return seq;
 }
 
-uint64_t Dds::RevokeWorker(std::string_view worker, std::string_view reason, int* revoked) {
+uint64_t Dds::RevokeWorker(std::string_view worker, std::string_view reason,
+                           std::vector<LostLease>* lost) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = worker_index_.find(std::string(worker));
-  if (it == worker_index_.end()) {
-    if (revoked) *revoked = 0;
-    return 0;
-  }
+  if (it == worker_index_.end()) return 0;
   uint32_t idx = it->second;
-  return RevokeLocked([&](const Shard& s) { return s.worker == idx; }, reason, revoked);
+  return RevokeLocked([&](const Shard& s) { return s.worker == idx; }, reason, lost);
 }
 
 uint64_t Dds::RevokeWorkersWithPrefix(std::string_view prefix, std::string_view reason,
-                                      int* revoked) {
+                                      std::vector<LostLease>* lost) {
   std::lock_guard<std::mutex> lock(mu_);
   return RevokeLocked(
       [&](const Shard& s) {
         return s.worker != kNoWorker && worker_names_[s.worker].starts_with(prefix);
       },
-      reason, revoked);
+      reason, lost);
 }
 
 uint64_t Dds::ReleaseAllLeases(int* released) {
@@ -282,6 +296,48 @@ uint64_t Dds::ReleaseAllLeases(int* released) {
   }
   if (released) *released = static_cast<int>(ids.size());
   return seq;
+}
+
+uint64_t Dds::RetryDeadLetters(int* retried) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> ids;
+  for (const Shard& s : shards_) {
+    if (s.state == ShardState::kDead) ids.push_back(s.id);
+  }
+  uint64_t seq = 0;
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {  // lowest id ends up in front
+    Shard& s = shards_[*it];
+    s.attempts = 0;
+    s.state = ShardState::kTodo;
+    --counts_.dead;
+    ++counts_.todo;
+    todo_.push_front(s.id);
+    dead_errors_.erase(s.id);
+    seq = AppendLocked(s);
+  }
+  if (retried) *retried = static_cast<int>(ids.size());
+  return seq;
+}
+
+std::string Dds::EncodeEventCounters(const DdsCounts& c) {
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, c.leases_granted,
+                c.leases_expired, c.commits_fenced, c.requeues);
+  return buf;
+}
+
+void Dds::RestoreEventCounters(std::string_view encoded) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t v[4] = {};
+  std::string text(encoded);
+  if (std::sscanf(text.c_str(), "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &v[0], &v[1], &v[2],
+                  &v[3]) != 4) {
+    return;  // unknown format (an older master): start from zero as before
+  }
+  counts_.leases_granted = v[0];
+  counts_.leases_expired = v[1];
+  counts_.commits_fenced = v[2];
+  counts_.requeues = v[3];
 }
 
 DdsCounts Dds::Counts() const {

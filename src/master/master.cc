@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -28,6 +29,8 @@ std::string TokenPath(const std::string& state_dir) { return state_dir + "/token
 std::string MasterAddrPath(const std::string& state_dir) { return state_dir + "/master.addr"; }
 
 namespace {
+
+constexpr int kMaxRequestBytes = 1 << 20;
 
 // Every handler: refuse calls without the job token, then run the core's logic; baton::Status
 // becomes grpc::Status here and nowhere else. Handlers use gRPC's callback API and never wait:
@@ -168,6 +171,9 @@ class MasterImpl final : public Master {
     grpc::ServerBuilder builder;
     // Two masters must never share a port: a stale one would silently take half the calls.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Requests are small (ids and strings are bounded, see request_limits.h); refuse big ones
+    // before they are parsed.
+    builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
     int port = options_.port != 0 ? options_.port : options_.spec.master.port;
     int bound = 0;
     std::string host = options_.spec.master.host;
@@ -208,6 +214,7 @@ class MasterImpl final : public Master {
   bool finished() const override { return core_->finished(); }
 
   int exit_code() const override {
+    if (!core_->fatal().ok()) return 4;
     if (!core_->finished()) return 3;
     return core_->State() == v1::JOB_STATE_FAILED ? 1 : 0;
   }
@@ -224,6 +231,14 @@ class MasterImpl final : public Master {
         }
       }
       core_->MonitorTick();
+      if (Status fatal = core_->fatal(); !fatal.ok()) {
+        spdlog::critical(
+            "stopping: the state in {} cannot be written ({}). Everything acknowledged so far is "
+            "kept; free space (or fix the disk) and run the job again to resume.",
+            options_.spec.master.state_dir, fatal.message());
+        Shutdown();
+        return;
+      }
       if (core_->ReadyToExit(options_.stop_wait_ms)) {
         if (ready_since < 0) ready_since = MonoMillis();
         if (MonoMillis() - ready_since >= options_.linger_ms) {
@@ -284,17 +299,41 @@ Result<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
                          spec.failure.max_error_bytes};
   ShardLayout layout{spec.input.epochs, spec.input.shuffle, spec.input.seed};
   int64_t t0 = MonoMillis();
+  // Leases and heartbeats are judged on the master's running time (run_clock.h).
+  auto clock = std::make_unique<RunClock>(options.monitor_period_ms);
   Result<std::unique_ptr<Dds>> dds =
-      Dds::Open(store->get(), dds_options, meta, &splitter, layout, WallMillis());
+      Dds::Open(store->get(), dds_options, meta, &splitter, layout, clock->Now());
   if (!dds.ok()) return fail(dds.status());
+  Result<std::map<std::string, std::string>> values = (*store)->LoadMetaValues();
+  if (!values.ok()) return fail(values.status());
+  MasterCore::Restored restored;
+  if (auto it = values->find("event_counters"); it != values->end()) {
+    (*dds)->RestoreEventCounters(it->second);
+  }
+  if (auto it = values->find("active_ms"); it != values->end()) {
+    restored.active_ms = std::strtoll(it->second.c_str(), nullptr, 10);
+  }
+  Result<std::map<std::string, int32_t>> ranks = (*store)->LoadNodeRanks();
+  if (!ranks.ok()) return fail(ranks.status());
+  restored.node_ranks = std::move(*ranks);
   DdsCounts counts = (*dds)->Counts();
   spdlog::info("job '{}': {} shard(s), {} records ({} done, {} leased) ready in {} ms", spec.name,
                counts.total, counts.records_total, counts.done, counts.doing, MonoMillis() - t0);
-  if (options.release_recovered_leases && counts.doing > 0) {
-    int released = 0;
-    Status s = store->get()->WaitDurable((*dds)->ReleaseAllLeases(&released));
+  if (options.release_recovered_leases) {
+    int released = 0, retried = 0;
+    uint64_t seq = (*dds)->ReleaseAllLeases(&released);
+    seq = std::max(seq, (*dds)->RetryDeadLetters(&retried));
+    Status s = store->get()->WaitDurable(seq);
     if (!s.ok()) return fail(s);
-    spdlog::info("{} shard(s) leased by a previous run returned to the queue", released);
+    if (released > 0) {
+      spdlog::info("{} shard(s) leased by a previous run returned to the queue", released);
+    }
+    if (retried > 0) {
+      spdlog::info(
+          "{} dead-lettered shard(s) of a previous run queued again with a fresh retry "
+          "budget",
+          retried);
+    }
   }
   OutputCommitter output(spec.output.dir, spec.output.suffix);
   Status prepared = output.Prepare();
@@ -304,7 +343,8 @@ Result<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
       MetricsExporter::Start(spec.master.host, spec.master.metrics_port);
   if (!metrics.ok()) return fail(metrics.status());
   auto core = std::make_unique<MasterCore>(spec, options.token, spec.name, std::move(*store),
-                                           std::move(*dds), std::move(*metrics));
+                                           std::move(*dds), std::move(*metrics), std::move(clock),
+                                           std::move(restored));
   auto master = std::make_unique<MasterImpl>(std::move(options), std::move(core), lock_fd);
   BATON_RETURN_IF_ERROR(master->Serve());
   return std::unique_ptr<Master>(std::move(master));

@@ -25,9 +25,10 @@ struct MasterOptions {
   // Monitor period: lease expiry and node death are checked this often. Default 200 ms.
   int64_t monitor_period_ms = 200;
   // Return shards leased before this start to the queue at once (without charging their retry
-  // budget). Only correct when no worker of an earlier run can still be alive: `baton run` sets it
-  // when it starts a job, not when it restarts a master mid-run. Default false: recovered leases
-  // stay with their workers until renewed, committed or expired.
+  // budget), and give dead-lettered shards a fresh retry budget (the cause may have been fixed: a
+  // full disk, a worker bug). Only correct when no worker of an earlier run can still be alive:
+  // `baton run` sets it when it starts a job, not when it restarts a master mid-run. Default
+  // false: recovered leases stay with their workers until renewed, committed or expired.
   bool release_recovered_leases = false;
 };
 
@@ -44,7 +45,9 @@ class Master {
   virtual void Shutdown() = 0;
   // True once every shard is DONE or dead-lettered.
   virtual bool finished() const = 0;
-  // Exit status for `baton master`: 0 SUCCEEDED or PARTIAL, 1 FAILED, 3 interrupted.
+  // Exit status for `baton master`: 0 SUCCEEDED or PARTIAL, 1 FAILED, 3 interrupted, 4 the state
+  // store failed (e.g. the state dir's disk is full; nothing acknowledged is lost: rerun to
+  // resume).
   virtual int exit_code() const = 0;
 };
 

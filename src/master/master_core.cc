@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/safe_text.h"
+#include "master/request_limits.h"
 
 namespace baton::master {
 
 MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
                        std::unique_ptr<StateStore> store, std::unique_ptr<Dds> dds,
-                       std::unique_ptr<MetricsExporter> metrics)
+                       std::unique_ptr<MetricsExporter> metrics, std::unique_ptr<RunClock> clock,
+                       Restored restored)
     : spec_(std::move(spec)),
       token_(std::move(token)),
       job_id_(std::move(job_id)),
@@ -17,17 +20,35 @@ MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
       metrics_(std::move(metrics)),
       output_(spec_.output.dir, spec_.output.suffix),
       registry_(spec_.timeouts.speed_window_ms),
-      started_ms_(MonoMillis()) {}
+      clock_(std::move(clock)),
+      active_ms_before_(restored.active_ms),
+      started_ms_(clock_->Now()) {
+  registry_.RestoreRanks(restored.node_ranks);
+}
+
+Status MasterCore::StoreFailed(const Status& cause) {
+  // The store cannot persist any more: answering would acknowledge what a restart would lose.
+  // The failure is sticky (the store refuses all later writes), so the master must stop; the
+  // monitor sees fatal() and shuts it down.
+  {
+    std::lock_guard<std::mutex> lock(fatal_mu_);
+    if (fatal_.ok()) {
+      fatal_ = cause;
+      spdlog::critical("state store failed, the master stops: {}", cause.ToString());
+    }
+  }
+  return Status::Unavailable("master cannot persist state: " + cause.message());
+}
+
+Status MasterCore::fatal() const {
+  std::lock_guard<std::mutex> lock(fatal_mu_);
+  return fatal_;
+}
 
 Status MasterCore::WaitDurable(uint64_t seq) {
   if (seq == 0) return Status::Ok();
   Status s = store_->WaitDurable(seq);
-  if (!s.ok()) {
-    // The store cannot persist any more: answering would acknowledge what a restart would lose.
-    spdlog::critical("state store failed: {}", s.ToString());
-    return Status::Unavailable("master cannot persist state: " + s.message());
-  }
-  return s;
+  return s.ok() ? s : StoreFailed(s);
 }
 
 void MasterCore::Complete(Status status, Deferred deferred,
@@ -37,12 +58,11 @@ void MasterCore::Complete(Status status, Deferred deferred,
     finish(status);
     return;
   }
-  store_->WhenDurable(deferred.seq, [then = std::move(deferred.then),
+  store_->WhenDurable(deferred.seq, [this, then = std::move(deferred.then),
                                      finish = std::move(finish)](const Status& durable) {
     Status s = durable;
     if (!s.ok()) {
-      spdlog::critical("state store failed: {}", s.ToString());
-      s = Status::Unavailable("master cannot persist state: " + s.message());
+      s = StoreFailed(s);
     } else if (then) {
       s = then();
     }
@@ -52,20 +72,25 @@ void MasterCore::Complete(Status status, Deferred deferred,
 
 Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply,
                                 Deferred* d) {
-  if (req.node_id().empty() || req.node_id().find('/') != std::string::npos) {
-    return Status::InvalidArgument("node_id must be non-empty and contain no '/'");
-  }
-  Registry::Registration reg = registry_.RegisterNode(req.node_id(), req.agent_pid(), WallMillis());
+  BATON_RETURN_IF_ERROR(CheckNodeId("node_id", req.node_id()));
+  BATON_ASSIGN_OR_RETURN(
+      Registry::Registration reg,
+      registry_.RegisterNode(req.node_id(), req.agent_pid(), clock_->Now(), kMaxNodes));
   int32_t rank = reg.rank;
   spdlog::info("node {} registered (rank {}, host {}, agent pid {})", req.node_id(), rank,
-               req.hostname(), req.agent_pid());
+               SafeText(req.hostname(), kMaxHostnameBytes), req.agent_pid());
+  // A rank is answered only once it is durable: a master restarted after this reply must give
+  // the node the same rank (workers' global ranks are built from it).
+  if (reg.new_rank) d->seq = store_->AppendNodeRank(req.node_id(), rank);
   if (reg.agent_replaced) {
-    int revoked = 0;
-    d->seq = dds_->RevokeWorkersWithPrefix(
-        req.node_id() + "/", "agent of node " + req.node_id() + " was replaced", &revoked);
-    if (revoked > 0) {
+    std::vector<LostLease> lost;
+    uint64_t seq = dds_->RevokeWorkersWithPrefix(
+        req.node_id() + "/", "agent of node " + req.node_id() + " was replaced", &lost);
+    d->seq = std::max(d->seq, seq);
+    DiscardLost(lost);
+    if (!lost.empty()) {
       spdlog::warn("node {} came back with a new agent: {} lease(s) of its old workers re-queued",
-                   req.node_id(), revoked);
+                   req.node_id(), lost.size());
     }
   }
   reply->set_job_id(job_id_);
@@ -90,8 +115,13 @@ Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::Register
 }
 
 Status MasterCore::Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatReply* reply) {
+  BATON_RETURN_IF_ERROR(CheckNodeId("node_id", req.node_id()));
+  if (req.workers_size() > kMaxWorkersPerNode) {
+    return Status::InvalidArgument("a heartbeat may report at most " +
+                                   std::to_string(kMaxWorkersPerNode) + " workers");
+  }
   std::vector<v1::Action> actions;
-  if (!registry_.Heartbeat(req, WallMillis(), &actions)) {
+  if (!registry_.Heartbeat(req, clock_->Now(), &actions)) {
     reply->set_reregister(true);
     return Status::Ok();
   }
@@ -100,6 +130,11 @@ Status MasterCore::Heartbeat(const v1::HeartbeatRequest& req, v1::HeartbeatReply
 }
 
 Status MasterCore::ReportExit(const v1::ReportExitRequest& req, Deferred* d) {
+  BATON_RETURN_IF_ERROR(CheckNodeId("node_id", req.node_id()));
+  if (req.local_rank() < 0 || req.local_rank() >= kMaxWorkersPerNode) {
+    return Status::InvalidArgument("local_rank must be in [0, " +
+                                   std::to_string(kMaxWorkersPerNode) + ")");
+  }
   registry_.RecordExit(req);
   std::string worker = req.node_id() + "/" + std::to_string(req.local_rank());
   std::string reason;
@@ -117,8 +152,10 @@ Status MasterCore::ReportExit(const v1::ReportExitRequest& req, Deferred* d) {
       reason = "exited";
       break;
   }
-  int revoked = 0;
-  d->seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &revoked);
+  std::vector<LostLease> lost;
+  d->seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &lost);
+  DiscardLost(lost);
+  size_t revoked = lost.size();
   if (req.kind() != v1::EXIT_KIND_EXITED || req.exit_code() != 0 || revoked > 0) {
     spdlog::warn("worker {} (pid {}) {}; {} lease(s) re-queued{}", worker, req.pid(), reason,
                  revoked, req.will_restart() ? "; agent restarts it" : "");
@@ -128,8 +165,8 @@ Status MasterCore::ReportExit(const v1::ReportExitRequest& req, Deferred* d) {
 
 Status MasterCore::LeaseShard(const v1::LeaseShardRequest& req, v1::LeaseShardReply* reply,
                               Deferred* d) {
-  if (req.worker_id().empty()) return Status::InvalidArgument("worker_id is required");
-  LeaseOutcome out = dds_->Lease(req.worker_id(), WallMillis());
+  BATON_RETURN_IF_ERROR(CheckWorkerId("worker_id", req.worker_id()));
+  LeaseOutcome out = dds_->Lease(req.worker_id(), clock_->Now());
   FillLease(out, reply);
   d->seq = std::max(d->seq, out.seq);  // the reply goes out only once the lease is durable
   return Status::Ok();
@@ -166,11 +203,16 @@ void MasterCore::FillLease(const LeaseOutcome& out, v1::LeaseShardReply* reply) 
 }
 
 Status MasterCore::RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLeasesReply* reply) {
-  int64_t now = WallMillis();
+  BATON_RETURN_IF_ERROR(CheckWorkerId("worker_id", req.worker_id()));
+  if (req.leases_size() > kMaxLeasesPerRenewal) {
+    return Status::InvalidArgument("a renewal may name at most " +
+                                   std::to_string(kMaxLeasesPerRenewal) + " leases");
+  }
+  int64_t now = clock_->Now();
   for (const auto& ref : req.leases()) {
     auto* r = reply->add_renewals();
     r->set_shard_id(ref.shard_id());
-    Result<int64_t> renewed = dds_->Renew(ref.shard_id(), ref.token(), now);
+    Result<int64_t> renewed = dds_->Renew(ref.shard_id(), ref.token(), req.worker_id(), now);
     r->set_renewed(renewed.ok());
     if (!renewed.ok()) r->set_reason(renewed.status().message());
   }
@@ -180,14 +222,23 @@ Status MasterCore::RenewLeases(const v1::RenewLeasesRequest& req, v1::RenewLease
 
 Status MasterCore::CommitShard(const v1::CommitShardRequest& req, v1::CommitShardReply* reply,
                                Deferred* d) {
+  BATON_RETURN_IF_ERROR(CheckWorkerId("worker_id", req.worker_id()));
   if (req.has_output() && !output_.enabled()) {
     return Status::InvalidArgument("commit carries output but the job has no output.dir");
   }
-  Result<Dds::CommitOutcome> out = dds_->Commit(req.shard_id(), req.token());
+  // Every shard holds records, so a job with an output dir gets a part file for every shard (an
+  // empty one when no record produced output): a commit without one would lose a part silently.
+  if (!req.has_output() && output_.enabled()) {
+    return Status::InvalidArgument("commit of shard " + std::to_string(req.shard_id()) +
+                                   " carries no output, but the job writes output to " +
+                                   spec_.output.dir +
+                                   ": stage the shard's output (possibly empty)");
+  }
+  Result<Dds::CommitOutcome> out = dds_->Commit(req.shard_id(), req.token(), req.worker_id());
   if (!out.ok()) {
     if (out.status().code() == StatusCode::kFenced) {
       output_.Discard(req.shard_id(), req.token());  // the loser's attempt must never surface
-      spdlog::warn("worker {}: {}", req.worker_id(), out.status().message());
+      spdlog::warn("worker {}: {}", req.worker_id(), SafeText(out.status().message()));
     }
     return out.status();
   }
@@ -216,12 +267,19 @@ Status MasterCore::CommitShard(const v1::CommitShardRequest& req, v1::CommitShar
 
 Status MasterCore::FailShard(const v1::FailShardRequest& req, v1::FailShardReply* reply,
                              Deferred* d) {
-  Result<Dds::FailOutcome> out = dds_->Fail(req.shard_id(), req.token(), req.reason());
+  BATON_RETURN_IF_ERROR(CheckWorkerId("worker_id", req.worker_id()));
+  // Stored and shown by `baton status`: valid UTF-8 without control characters, and capped here
+  // (a byte cut inside the DDS could split a character).
+  std::string reason =
+      SafeText(req.reason(), static_cast<size_t>(std::max(16, spec_.failure.max_error_bytes)));
+  Result<Dds::FailOutcome> out = dds_->Fail(req.shard_id(), req.token(), req.worker_id(),
+                                            "worker " + req.worker_id() + ": " + reason);
   if (!out.ok()) return out.status();
   output_.Discard(req.shard_id(), req.token());
   if (out->dead_lettered) {
-    spdlog::error("shard {} dead-lettered after its retry budget: {}", req.shard_id(),
-                  req.reason().substr(0, 200));
+    spdlog::error("shard {} dead-lettered after its retry budget: {}", req.shard_id(), reason);
+  } else {
+    spdlog::warn("shard {} failed on {}: {}", req.shard_id(), req.worker_id(), reason);
   }
   reply->set_dead_lettered(out->dead_lettered);
   d->seq = out->seq;
@@ -229,7 +287,15 @@ Status MasterCore::FailShard(const v1::FailShardRequest& req, v1::FailShardReply
 }
 
 Status MasterCore::ReportProgress(const v1::ReportProgressRequest& req) {
-  registry_.RecordProgress(req, WallMillis());
+  BATON_RETURN_IF_ERROR(CheckWorkerId("worker_id", req.worker_id()));
+  BATON_RETURN_IF_ERROR(CheckNodeId("node_id", req.node_id()));
+  // Only workers of registered nodes are tracked (the set is bounded by kMaxNodes and
+  // kMaxWorkersPerNode), and a worker reports for its own node.
+  if (!req.worker_id().starts_with(req.node_id() + "/") || !registry_.KnownNode(req.node_id())) {
+    return Status::FailedPrecondition("worker " + req.worker_id() + " is not a worker of a node " +
+                                      "registered in this job");
+  }
+  registry_.RecordProgress(req, clock_->Now());
   return Status::Ok();
 }
 
@@ -248,8 +314,23 @@ void MasterCore::SampleRate(int64_t now_ms) {
   }
 }
 
+int64_t MasterCore::ActiveMillis() const {
+  // A finished job's clock stops at its end.
+  int64_t until = finalized_ ? finished_at_ms_.load() : clock_->Now();
+  return active_ms_before_ + (until - started_ms_);
+}
+
+uint64_t MasterCore::PersistProgressMeta() {
+  uint64_t seq = store_->AppendMeta("event_counters", Dds::EncodeEventCounters(dds_->Counts()));
+  return std::max(seq, store_->AppendMeta("active_ms", std::to_string(ActiveMillis())));
+}
+
+void MasterCore::DiscardLost(const std::vector<LostLease>& lost) {
+  for (const LostLease& l : lost) output_.Discard(l.shard_id, l.token);
+}
+
 void MasterCore::GetStatus(v1::JobStatus* st) {
-  int64_t now = WallMillis();
+  int64_t now = clock_->Now();
   DdsCounts c = dds_->Counts();
   st->set_job_id(job_id_);
   st->set_state(State());
@@ -265,7 +346,7 @@ void MasterCore::GetStatus(v1::JobStatus* st) {
   st->set_commits_fenced(c.commits_fenced);
   st->set_requeues(c.requeues);
   st->set_worker_restarts(registry_.total_restarts());
-  st->set_elapsed_s(static_cast<double>(MonoMillis() - started_ms_) / 1000.0);
+  st->set_elapsed_s(static_cast<double>(ActiveMillis()) / 1000.0);
   st->set_output_dir(spec_.output.dir);
   double rate = 0;
   {
@@ -289,8 +370,9 @@ void MasterCore::GetStatus(v1::JobStatus* st) {
 }
 
 Status MasterCore::ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply) {
-  if (req.workers_per_node() < 0) {
-    return Status::InvalidArgument("workers_per_node must be >= 0");
+  if (req.workers_per_node() < 0 || req.workers_per_node() > kMaxWorkersPerNode) {
+    return Status::InvalidArgument("workers_per_node must be in [0, " +
+                                   std::to_string(kMaxWorkersPerNode) + "]");
   }
   v1::Action a;
   a.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
@@ -301,16 +383,26 @@ Status MasterCore::ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWor
 }
 
 void MasterCore::MonitorTick() {
-  int64_t now = WallMillis();
-  int expired = 0;
-  uint64_t seq = dds_->ExpireLeases(now, &expired);
-  if (expired > 0) spdlog::warn("{} lease(s) expired and re-queued", expired);
+  if (int64_t paused = clock_->Tick(); paused > 0) {
+    spdlog::warn(
+        "the master did not run for {} ms (stopped or starved); that time is not charged "
+        "to leases or node heartbeats",
+        paused);
+  }
+  int64_t now = clock_->Now();
+  std::vector<LostLease> lost;
+  uint64_t seq = dds_->ExpireLeases(now, &lost);
+  if (!lost.empty()) spdlog::warn("{} lease(s) expired and re-queued", lost.size());
   for (const std::string& node : registry_.CollectDeadNodes(now, spec_.timeouts.node_dead_ms)) {
-    int revoked = 0;
-    seq = std::max(seq,
-                   dds_->RevokeWorkersWithPrefix(node + "/", "node " + node + " died", &revoked));
+    size_t before = lost.size();
+    seq = std::max(seq, dds_->RevokeWorkersWithPrefix(node + "/", "node " + node + " died", &lost));
     spdlog::warn("node {} silent for {} ms: declared dead, {} lease(s) re-queued", node,
-                 spec_.timeouts.node_dead_ms, revoked);
+                 spec_.timeouts.node_dead_ms, lost.size() - before);
+  }
+  DiscardLost(lost);
+  if (MonoMillis() - meta_persisted_ms_ >= 1000) {
+    meta_persisted_ms_ = MonoMillis();
+    seq = std::max(seq, PersistProgressMeta());
   }
   (void)WaitDurable(seq);
   SampleRate(now);
@@ -318,8 +410,9 @@ void MasterCore::MonitorTick() {
     DdsCounts c = dds_->Counts();
     Status s = output_.Finalize(c);
     if (!s.ok()) spdlog::error("finalizing output: {}", s.ToString());
-    finished_at_ms_ = MonoMillis();
+    finished_at_ms_ = clock_->Now();
     finalized_ = true;
+    (void)WaitDurable(PersistProgressMeta());
     v1::Action stop;
     stop.set_kind(v1::Action::KIND_STOP);
     stop.set_reason("job finished");
@@ -339,7 +432,7 @@ void MasterCore::MonitorTick() {
 
 bool MasterCore::ReadyToExit(int64_t stop_wait_ms) const {
   if (!finalized_) return false;
-  return registry_.AllLiveNodesStopped() || MonoMillis() - finished_at_ms_ > stop_wait_ms;
+  return registry_.AllLiveNodesStopped() || clock_->Now() - finished_at_ms_ > stop_wait_ms;
 }
 
 }  // namespace baton::master

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,7 @@
 #include "master/metrics.h"
 #include "master/output_committer.h"
 #include "master/registry.h"
+#include "master/run_clock.h"
 #include "master/state_store.h"
 
 namespace baton::master {
@@ -29,8 +31,15 @@ struct Deferred {
 
 class MasterCore {
  public:
+  // `clock` is the one `dds` was opened with; `restored` is what earlier lives of this master left
+  // in the store (see StateStore::LoadMeta and LoadNodeRanks).
+  struct Restored {
+    std::map<std::string, int32_t> node_ranks;
+    int64_t active_ms = 0;  // running time of the job before this master started
+  };
   MasterCore(JobSpec spec, std::string token, std::string job_id, std::unique_ptr<StateStore> store,
-             std::unique_ptr<Dds> dds, std::unique_ptr<MetricsExporter> metrics);
+             std::unique_ptr<Dds> dds, std::unique_ptr<MetricsExporter> metrics,
+             std::unique_ptr<RunClock> clock, Restored restored);
 
   const std::string& token() const { return token_; }
   const JobSpec& spec() const { return spec_; }
@@ -61,14 +70,24 @@ class MasterCore {
   // their leases, finalizes the job when every shard is settled, refreshes metrics.
   void MonitorTick();
   bool finished() const { return finalized_.load(); }
+  // Not OK once the state store has failed (a full or broken disk): the master can no longer
+  // acknowledge anything and must stop; the store keeps everything acknowledged before.
+  Status fatal() const;
   // True when the master may exit: finished, and every live agent got its STOP (or waited enough).
   bool ReadyToExit(int64_t stop_wait_ms) const;
   v1::JobState State() const;
 
  private:
   Status WaitDurable(uint64_t seq);
+  Status StoreFailed(const Status& cause);
   void FillLease(const LeaseOutcome& out, v1::LeaseShardReply* reply);
   void SampleRate(int64_t now_ms);
+  // Deletes the staged outputs of leases taken away from their workers.
+  void DiscardLost(const std::vector<LostLease>& lost);
+  // Running time of the job over every life of its master.
+  int64_t ActiveMillis() const;
+  // Queues the counters and running time for the store (they survive a restart).
+  uint64_t PersistProgressMeta();
 
   JobSpec spec_;
   std::string token_;
@@ -79,7 +98,12 @@ class MasterCore {
   int64_t metrics_updated_ms_ = 0;            // monitor thread only
   OutputCommitter output_;
   Registry registry_;
-  int64_t started_ms_;
+  std::unique_ptr<RunClock> clock_;
+  int64_t active_ms_before_;       // running time of earlier lives of the master
+  int64_t started_ms_;             // this life's start, on clock_
+  int64_t meta_persisted_ms_ = 0;  // monitor thread only
+  mutable std::mutex fatal_mu_;
+  Status fatal_;
   std::atomic<bool> finalized_{false};
   std::atomic<int64_t> finished_at_ms_{0};
   // Job-wide records/s over the last few seconds, for the progress line and ETA.

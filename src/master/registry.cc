@@ -4,13 +4,30 @@
 
 namespace baton::master {
 
-Registry::Registration Registry::RegisterNode(const std::string& node_id, int32_t agent_pid,
-                                              int64_t now_ms) {
+void Registry::RestoreRanks(const std::map<std::string, int32_t>& ranks) {
   std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, rank] : ranks) {
+    ranks_[id] = rank;
+    next_rank_ = std::max(next_rank_, rank + 1);
+  }
+}
+
+Result<Registry::Registration> Registry::RegisterNode(const std::string& node_id, int32_t agent_pid,
+                                                      int64_t now_ms, size_t max_nodes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Registration r;
+  auto known = ranks_.find(node_id);
+  if (known == ranks_.end()) {
+    if (ranks_.size() >= max_nodes) {
+      return Status::FailedPrecondition("the job already has " + std::to_string(ranks_.size()) +
+                                        " nodes, the most one job may have");
+    }
+    known = ranks_.emplace(node_id, next_rank_++).first;
+    r.new_rank = true;
+  }
   auto [it, inserted] = nodes_.try_emplace(node_id);
   Node& n = it->second;
-  Registration r;
-  if (inserted) n.rank = next_rank_++;
+  n.rank = known->second;
   r.rank = n.rank;
   r.agent_replaced = !inserted && n.agent_pid != agent_pid;
   n.agent_pid = agent_pid;
@@ -45,6 +62,11 @@ void Registry::RecordExit(const v1::ReportExitRequest& req) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(req.node_id());
   if (it != nodes_.end() && req.will_restart()) ++it->second.restarts;
+}
+
+bool Registry::KnownNode(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ranks_.count(node_id) > 0;
 }
 
 void Registry::RecordProgress(const v1::ReportProgressRequest& req, int64_t now_ms) {
@@ -130,7 +152,8 @@ void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
     ns->set_node_id(id);
     ns->set_node_rank(n.rank);
     ns->set_alive(n.alive);
-    ns->set_last_heartbeat_ms_ago(now_ms - n.last_heartbeat_ms);
+    // Never negative: a heartbeat taken just before the run clock left out a pause.
+    ns->set_last_heartbeat_ms_ago(std::max<int64_t>(0, now_ms - n.last_heartbeat_ms));
     ns->set_workers_running(n.workers_running);
     ns->set_restarts(n.restarts);
   }
@@ -143,7 +166,7 @@ void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
     ws->set_shards_committed(w.shards_committed);
     ws->set_cpu_seconds(w.cpu_seconds);
     ws->set_rss_bytes(w.rss_bytes);
-    ws->set_last_seen_ms_ago(w.last_seen_ms ? now_ms - w.last_seen_ms : -1);
+    ws->set_last_seen_ms_ago(w.last_seen_ms ? std::max<int64_t>(0, now_ms - w.last_seen_ms) : -1);
   }
 }
 

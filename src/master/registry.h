@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "baton/v1/baton.pb.h"
+#include "common/status.h"
 
 namespace baton::master {
 
@@ -18,14 +19,26 @@ class Registry {
  public:
   explicit Registry(int64_t speed_window_ms) : speed_window_ms_(speed_window_ms) {}
 
+  // Ranks handed out by earlier lives of this master (from the state store): a node keeps its rank
+  // for the life of the job, across master restarts. Call before serving.
+  void RestoreRanks(const std::map<std::string, int32_t>& ranks);
+
   struct Registration {
     int32_t rank = 0;
+    // First registration of this node id in the job: the caller must persist the rank before it
+    // answers.
+    bool new_rank = false;
     // The node was registered before by another agent process: that agent died, and with it
     // (PR_SET_PDEATHSIG) its workers, so their leases can be revoked at once.
     bool agent_replaced = false;
   };
-  // Registers (or re-registers) a node; its rank is stable for the life of the master.
-  Registration RegisterNode(const std::string& node_id, int32_t agent_pid, int64_t now_ms);
+  // Registers (or re-registers) a node; its rank is stable for the life of the job. Fails once
+  // `max_nodes` distinct nodes have registered.
+  Result<Registration> RegisterNode(const std::string& node_id, int32_t agent_pid, int64_t now_ms,
+                                    size_t max_nodes);
+  // Whether `node_id` has ever registered in this job (in this life of the master or an earlier
+  // one): only such nodes' workers are tracked.
+  bool KnownNode(const std::string& node_id) const;
   // Records a heartbeat. Returns false if the node is unknown (the master restarted) so the
   // agent re-registers. Moves queued actions into `actions`.
   bool Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms, std::vector<v1::Action>* actions);
@@ -75,6 +88,7 @@ class Registry {
   mutable std::mutex mu_;
   std::map<std::string, Node> nodes_;
   std::map<std::string, Worker> workers_;
+  std::map<std::string, int32_t> ranks_;  // every node id ever registered in the job
   int32_t next_rank_ = 0;
 };
 

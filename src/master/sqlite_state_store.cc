@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <variant>
 #include <vector>
 
 #include "master/state_store.h"
@@ -29,7 +30,17 @@ CREATE TABLE IF NOT EXISTS shards (
   worker TEXT NOT NULL DEFAULT '',
   error TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, rank INTEGER NOT NULL);
 )sql";
+
+struct MetaWrite {
+  std::string key, value;
+};
+struct NodeRankWrite {
+  std::string node_id;
+  int32_t rank;
+};
+using PendingWrite = std::variant<ShardUpdate, MetaWrite, NodeRankWrite>;
 
 class Statement {
  public:
@@ -60,6 +71,8 @@ class SqliteStateStore final : public StateStore {
   ~SqliteStateStore() override {
     (void)WaitDurable(appended_);  // whatever was appended and not yet written
     update_.Finalize();
+    upsert_meta_.Finalize();
+    insert_node_.Finalize();
     sqlite3_close(db_);
   }
 
@@ -76,6 +89,10 @@ class SqliteStateStore final : public StateStore {
         update_.Prepare(db_,
                         "UPDATE shards SET state=?1, attempts=?2, token=?3, worker=?4, "
                         "error=CASE WHEN ?5 = '' THEN error ELSE ?5 END WHERE id=?6"));
+    BATON_RETURN_IF_ERROR(
+        upsert_meta_.Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)"));
+    BATON_RETURN_IF_ERROR(
+        insert_node_.Prepare(db_, "INSERT OR REPLACE INTO nodes(node_id, rank) VALUES (?1, ?2)"));
     return Status::Ok();
   }
 
@@ -137,10 +154,38 @@ class SqliteStateStore final : public StateStore {
     return Status::Ok();
   }
 
-  uint64_t Append(ShardUpdate update) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_.push_back(std::move(update));
-    return ++appended_;
+  uint64_t Append(ShardUpdate update) override { return Queue(std::move(update)); }
+  uint64_t AppendMeta(std::string key, std::string value) override {
+    return Queue(MetaWrite{std::move(key), std::move(value)});
+  }
+  uint64_t AppendNodeRank(std::string node_id, int32_t rank) override {
+    return Queue(NodeRankWrite{std::move(node_id), rank});
+  }
+
+  Result<std::map<std::string, std::string>> LoadMetaValues() override {
+    std::map<std::string, std::string> values;
+    Statement st;
+    BATON_RETURN_IF_ERROR(
+        st.Prepare(db_, "SELECT key, value FROM meta WHERE key NOT IN ('job_id', 'fingerprint')"));
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      values[Text(st.get(), 0)] = Text(st.get(), 1);
+    }
+    if (rc != SQLITE_DONE) return Err("load meta values");
+    return values;
+  }
+
+  // Called before serving starts (no writer can be running), like LoadShards.
+  Result<std::map<std::string, int32_t>> LoadNodeRanks() override {
+    std::map<std::string, int32_t> ranks;
+    Statement st;
+    BATON_RETURN_IF_ERROR(st.Prepare(db_, "SELECT node_id, rank FROM nodes"));
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      ranks[Text(st.get(), 0)] = sqlite3_column_int(st.get(), 1);
+    }
+    if (rc != SQLITE_DONE) return Err("load node ranks");
+    return ranks;
   }
 
   Status WaitDurable(uint64_t seq) override {
@@ -168,6 +213,12 @@ class SqliteStateStore final : public StateStore {
   }
 
  private:
+  uint64_t Queue(PendingWrite write) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(std::move(write));
+    return ++appended_;
+  }
+
   static std::string Text(sqlite3_stmt* q, int col) {
     const unsigned char* t = sqlite3_column_text(q, col);
     return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
@@ -239,7 +290,7 @@ class SqliteStateStore final : public StateStore {
   void DrainLocked(std::unique_lock<std::mutex>& lock) {
     writing_ = true;
     while (!pending_.empty() && failure_.ok()) {
-      std::deque<ShardUpdate> batch;
+      std::deque<PendingWrite> batch;
       batch.swap(pending_);
       uint64_t last = appended_;
       lock.unlock();
@@ -264,20 +315,11 @@ class SqliteStateStore final : public StateStore {
     durable_cv_.notify_all();
   }
 
-  Status WriteBatch(const std::deque<ShardUpdate>& batch) {
+  Status WriteBatch(const std::deque<PendingWrite>& batch) {
     BATON_RETURN_IF_ERROR(Exec("BEGIN"));
-    sqlite3_stmt* q = update_.get();
-    for (const ShardUpdate& u : batch) {
-      sqlite3_bind_int(q, 1, static_cast<int>(u.state));
-      sqlite3_bind_int(q, 2, u.attempts);
-      sqlite3_bind_int64(q, 3, static_cast<int64_t>(u.token));
-      sqlite3_bind_text(q, 4, u.worker.c_str(), static_cast<int>(u.worker.size()), SQLITE_STATIC);
-      sqlite3_bind_text(q, 5, u.error.c_str(), static_cast<int>(u.error.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(q, 6, static_cast<int64_t>(u.id));
-      int rc = sqlite3_step(q);
-      sqlite3_reset(q);
-      if (rc != SQLITE_DONE) {
-        Status s = Err("update shard " + std::to_string(u.id));
+    for (const PendingWrite& w : batch) {
+      Status s = std::visit([this](const auto& write) { return Write(write); }, w);
+      if (!s.ok()) {
         (void)Exec("ROLLBACK");
         return s;
       }
@@ -285,13 +327,47 @@ class SqliteStateStore final : public StateStore {
     return Exec("COMMIT");
   }
 
+  Status Write(const ShardUpdate& u) {
+    sqlite3_stmt* q = update_.get();
+    sqlite3_bind_int(q, 1, static_cast<int>(u.state));
+    sqlite3_bind_int(q, 2, u.attempts);
+    sqlite3_bind_int64(q, 3, static_cast<int64_t>(u.token));
+    sqlite3_bind_text(q, 4, u.worker.c_str(), static_cast<int>(u.worker.size()), SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, u.error.c_str(), static_cast<int>(u.error.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(q, 6, static_cast<int64_t>(u.id));
+    return Step(q, "update shard " + std::to_string(u.id));
+  }
+
+  Status Write(const MetaWrite& m) {
+    sqlite3_stmt* q = upsert_meta_.get();
+    sqlite3_bind_text(q, 1, m.key.c_str(), static_cast<int>(m.key.size()), SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, m.value.c_str(), static_cast<int>(m.value.size()), SQLITE_STATIC);
+    return Step(q, "write meta " + m.key);
+  }
+
+  Status Write(const NodeRankWrite& n) {
+    sqlite3_stmt* q = insert_node_.get();
+    sqlite3_bind_text(q, 1, n.node_id.c_str(), static_cast<int>(n.node_id.size()), SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, n.rank);
+    return Step(q, "write rank of node " + n.node_id);
+  }
+
+  Status Step(sqlite3_stmt* q, const std::string& what) {
+    int rc = sqlite3_step(q);
+    Status s = rc == SQLITE_DONE ? Status::Ok() : Err(what);
+    sqlite3_reset(q);
+    return s;
+  }
+
   sqlite3* db_;
   std::string path_;
   Statement update_;
+  Statement upsert_meta_;
+  Statement insert_node_;
   std::mutex mu_;
   std::condition_variable durable_cv_;
   std::multimap<uint64_t, std::function<void(const Status&)>> callbacks_;  // by seq
-  std::deque<ShardUpdate> pending_;
+  std::deque<PendingWrite> pending_;
   uint64_t appended_ = 0;
   uint64_t durable_ = 0;
   Status failure_;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,15 @@ class StateStore {
   // Queues a transition and returns its sequence number. Transitions become durable in the order
   // they were appended.
   virtual uint64_t Append(ShardUpdate update) = 0;
+  // Queues a job-level value (key -> value, replacing the stored one) in the same order as shard
+  // transitions; durable like them.
+  virtual uint64_t AppendMeta(std::string key, std::string value) = 0;
+  // The values written with AppendMeta (counters, running time), by key.
+  virtual Result<std::map<std::string, std::string>> LoadMetaValues() = 0;
+  // Queues a node's rank. Ranks are handed out once per node id for the life of the job, so the
+  // master must keep them across restarts: workers' global ranks are built from them.
+  virtual uint64_t AppendNodeRank(std::string node_id, int32_t rank) = 0;
+  virtual Result<std::map<std::string, int32_t>> LoadNodeRanks() = 0;
   // Blocks until every transition up to `seq` is durable, or the store has failed.
   virtual Status WaitDurable(uint64_t seq) = 0;
   // Calls `done` once every transition up to `seq` is durable (OK) or the store has failed: inline

@@ -331,16 +331,29 @@ std::unique_ptr<Shard> Worker::Adopt(const v1::ShardLease& l) {
   return shard;
 }
 
+Status Shard::StageOutput() {
+  if (out_fd_ < 0) {  // no record produced output: the part file is empty, not missing
+    BATON_RETURN_IF_ERROR(Write({}));
+  }
+  BATON_RETURN_IF_ERROR(FlushOutput());
+  // The bytes must be on disk before the master may promote them.
+  if (::fsync(out_fd_) != 0) {
+    return Status::IoError("fsync " + staging_path_ + ": " + std::strerror(errno));
+  }
+  ::close(out_fd_);
+  out_fd_ = -1;
+  return Status::Ok();
+}
+
 Status Worker::Commit(Shard& shard) {
-  bool has_output = shard.out_fd_ >= 0;
+  bool has_output = !shard.staging_path_.empty();
   if (has_output) {
-    BATON_RETURN_IF_ERROR(shard.FlushOutput());
-    // The bytes must be on disk before the master may promote them.
-    if (::fsync(shard.out_fd_) != 0) {
-      return Status::IoError("fsync " + shard.staging_path_ + ": " + std::strerror(errno));
+    if (Status staged = shard.StageOutput(); !staged.ok()) {
+      // A full or failing disk: give the shard back with the real cause, so that the master's
+      // dead-letter list and `baton status` say what happened, not just "exited with code 1".
+      (void)Fail(shard, staged.message());
+      return staged;
     }
-    ::close(shard.out_fd_);
-    shard.out_fd_ = -1;
   }
   v1::CommitShardRequest req;
   req.set_worker_id(identity_.worker_id);

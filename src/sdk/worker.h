@@ -83,6 +83,8 @@ class Shard {
   friend class Worker;
   Shard() = default;
   Status FlushOutput();
+  // Creates the staging file if nothing was written, flushes and fsyncs it.
+  Status StageOutput();
 
   uint64_t id_ = 0, token_ = 0;
   int32_t epoch_ = 0, attempt_ = 0;
@@ -114,8 +116,10 @@ class Worker {
   // The next shard; null when the job has no more work. Waits while shards are in flight
   // elsewhere (one of them may come back), and retries while the master is unreachable.
   Result<std::unique_ptr<Shard>> NextShard();
-  // Flushes and fsyncs the staged output, then commits. FENCED: the lease was lost; drop the
-  // shard and carry on with the next one.
+  // Flushes and fsyncs the staged output (an empty file if nothing was written: the job's output
+  // has a part for every shard), then commits. FENCED: the lease was lost; drop the shard and
+  // carry on with the next one. If the output cannot be written (a full disk), the shard is given
+  // back with that cause (see Fail) and the error returned.
   Status Commit(Shard& shard);
   // Gives the shard back with a reason (recorded, capped by the master); it will be retried
   // elsewhere unless its retry budget is spent.

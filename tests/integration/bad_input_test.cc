@@ -108,9 +108,9 @@ TEST_F(BadInputTest, RpcWithoutTheJobTokenIsRefused) {
     v1::JobStatus st;
     return stub->GetStatus(&ctx, v1::GetStatusRequest(), &st).error_code();
   };
-  EXPECT_EQ(status_with(nullptr), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(status_with(nullptr), grpc::StatusCode::UNAUTHENTICATED);
   std::string wrong(token->size(), '0');
-  EXPECT_EQ(status_with(&wrong), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(status_with(&wrong), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(status_with(&*token), grpc::StatusCode::OK);
   ::kill(*pid, SIGTERM);
   int st;

@@ -74,7 +74,7 @@ void RunRandomized(uint64_t seed, int steps) {
         size_t i = pick(held[w].size());
         Held h = held[w][i];
         held[w].erase(held[w].begin() + static_cast<long>(i));
-        auto c = dds->Commit(h.shard, h.token);
+        auto c = dds->Commit(h.shard, h.token, w);
         if (c.ok()) {
           ack(c->seq);
           if (!c->already_committed) ++accepted_commits[h.shard];
@@ -84,14 +84,14 @@ void RunRandomized(uint64_t seed, int steps) {
         break;
       }
       case 6: {  // renew everything held
-        for (const Held& h : held[w]) (void)dds->Renew(h.shard, h.token, now);
+        for (const Held& h : held[w]) (void)dds->Renew(h.shard, h.token, w, now);
         break;
       }
       case 7: {  // fail one held shard
         if (held[w].empty()) break;
         Held h = held[w].back();
         held[w].pop_back();
-        auto f = dds->Fail(h.shard, h.token, "injected failure " + std::to_string(step));
+        auto f = dds->Fail(h.shard, h.token, w, "injected failure " + std::to_string(step));
         if (f.ok()) {
           ack(f->seq);
           ++fails;
@@ -129,7 +129,7 @@ void RunRandomized(uint64_t seed, int steps) {
     }
     ack(o.seq);
     ++attempts_seen[o.shard.id];
-    auto c = dds->Commit(o.shard.id, o.shard.token);
+    auto c = dds->Commit(o.shard.id, o.shard.token, "drain/0");
     ASSERT_TRUE(c.ok());
     ack(c->seq);
     ++accepted_commits[o.shard.id];

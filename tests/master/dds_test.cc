@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "master/state_store.h"
 #include "test_util.h"
 
@@ -58,30 +60,30 @@ TEST_F(DdsTest, CommitWithStaleTokenIsRejected) {
   ASSERT_EQ(dds_->ExpireLeases(a.deadline_ms) > 0, true);
   Shard again = MustLease("n/1");
   ASSERT_EQ(again.id, a.id);  // the lost shard goes to the front of the queue
-  auto stale = dds_->Commit(a.id, a.token);
+  auto stale = dds_->Commit(a.id, a.token, "n/0");
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.status().code(), StatusCode::kFenced);
-  EXPECT_TRUE(dds_->Commit(again.id, again.token).ok());
+  EXPECT_TRUE(dds_->Commit(again.id, again.token, "n/1").ok());
   EXPECT_EQ(dds_->Counts().commits_fenced, 1u);
 }
 
 TEST_F(DdsTest, RenewWithStaleTokenIsRejectedAndRenewExtendsTheDeadline) {
   Shard a = MustLease("n/0", 1000);
-  auto renewed = dds_->Renew(a.id, a.token, 1900);
+  auto renewed = dds_->Renew(a.id, a.token, "n/0", 1900);
   ASSERT_TRUE(renewed.ok());
   EXPECT_EQ(*renewed, 2900);
-  int expired = -1;
+  std::vector<LostLease> expired;
   dds_->ExpireLeases(2000, &expired);
-  EXPECT_EQ(expired, 0);
-  EXPECT_EQ(dds_->Renew(a.id, a.token + 1, 2000).status().code(), StatusCode::kFenced);
+  EXPECT_TRUE(expired.empty());
+  EXPECT_EQ(dds_->Renew(a.id, a.token + 1, "n/0", 2000).status().code(), StatusCode::kFenced);
 }
 
 TEST_F(DdsTest, RetriedCommitOfTheSameTokenSucceedsOnce) {
   Shard a = MustLease("n/0");
-  auto first = dds_->Commit(a.id, a.token);
+  auto first = dds_->Commit(a.id, a.token, "n/0");
   ASSERT_TRUE(first.ok());
   EXPECT_FALSE(first->already_committed);
-  auto second = dds_->Commit(a.id, a.token);
+  auto second = dds_->Commit(a.id, a.token, "n/0");
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(second->already_committed);
   EXPECT_EQ(dds_->Counts().done, 1u);
@@ -91,7 +93,7 @@ TEST_F(DdsTest, ShardPastItsRetryBudgetIsDeadLetteredWithItsCappedReason) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     Shard s = MustLease("n/0");
     ASSERT_EQ(s.id, 0u);
-    auto failed = dds_->Fail(s.id, s.token, "boom: a very long reason that is truncated");
+    auto failed = dds_->Fail(s.id, s.token, "n/0", "boom: a very long reason that is truncated");
     ASSERT_TRUE(failed.ok());
     EXPECT_EQ(failed->dead_lettered, attempt == 2);
   }
@@ -107,14 +109,17 @@ TEST_F(DdsTest, RevokingAWorkerOrANodeRequeuesOnlyItsLeases) {
   Shard a = MustLease("node-a/0");
   Shard b = MustLease("node-a/1");
   Shard c = MustLease("node-b/0");
-  int revoked = 0;
+  std::vector<LostLease> revoked;
   dds_->RevokeWorker("node-a/1", "exited", &revoked);
-  EXPECT_EQ(revoked, 1);
+  ASSERT_EQ(revoked.size(), 1u);
+  EXPECT_EQ(revoked[0].shard_id, b.id);
+  EXPECT_EQ(revoked[0].token, b.token);  // so its staged output can be deleted
   dds_->RevokeWorkersWithPrefix("node-a/", "node died", &revoked);
-  EXPECT_EQ(revoked, 1);
-  EXPECT_TRUE(dds_->Commit(c.id, c.token).ok());
-  EXPECT_FALSE(dds_->Commit(a.id, a.token).ok());
-  EXPECT_FALSE(dds_->Commit(b.id, b.token).ok());
+  ASSERT_EQ(revoked.size(), 2u);
+  EXPECT_EQ(revoked[1].shard_id, a.id);
+  EXPECT_TRUE(dds_->Commit(c.id, c.token, "node-b/0").ok());
+  EXPECT_FALSE(dds_->Commit(a.id, a.token, "node-a/0").ok());
+  EXPECT_FALSE(dds_->Commit(b.id, b.token, "node-a/1").ok());
   EXPECT_EQ(dds_->Counts().requeues, 2u);
 }
 
@@ -122,7 +127,7 @@ TEST_F(DdsTest, WaitWhileShardsAreInFlightThenEnd) {
   std::vector<Shard> held;
   for (int i = 0; i < 10; ++i) held.push_back(MustLease("n/0"));
   EXPECT_EQ(dds_->Lease("n/1", 1000).kind, LeaseOutcome::kWait);
-  for (const Shard& s : held) ASSERT_TRUE(dds_->Commit(s.id, s.token).ok());
+  for (const Shard& s : held) ASSERT_TRUE(dds_->Commit(s.id, s.token, "n/0").ok());
   EXPECT_EQ(dds_->Lease("n/1", 1000).kind, LeaseOutcome::kEnd);
   EXPECT_TRUE(dds_->Finished());
   EXPECT_EQ(dds_->Counts().records_done, 100u);
@@ -130,7 +135,7 @@ TEST_F(DdsTest, WaitWhileShardsAreInFlightThenEnd) {
 
 TEST_F(DdsTest, RestartKeepsCommittedShardsAndLeasesAndNeverReusesTokens) {
   Shard done = MustLease("n/0");
-  auto committed = dds_->Commit(done.id, done.token);
+  auto committed = dds_->Commit(done.id, done.token, "n/0");
   ASSERT_TRUE(committed.ok());
   ASSERT_TRUE(store_->WaitDurable(committed->seq).ok());
   Shard leased = MustLease("n/1");
@@ -140,8 +145,8 @@ TEST_F(DdsTest, RestartKeepsCommittedShardsAndLeasesAndNeverReusesTokens) {
   EXPECT_EQ(c.doing, 1u);
   EXPECT_EQ(c.todo, 8u);
   // The holder can renew and commit after the restart...
-  EXPECT_TRUE(dds_->Renew(leased.id, leased.token, 50001).ok());
-  EXPECT_TRUE(dds_->Commit(leased.id, leased.token).ok());
+  EXPECT_TRUE(dds_->Renew(leased.id, leased.token, "n/1", 50001).ok());
+  EXPECT_TRUE(dds_->Commit(leased.id, leased.token, "n/1").ok());
   // ...and new tokens are larger than any issued before.
   Shard next = MustLease("n/2", 50001);
   EXPECT_GT(next.token, leased.token);
@@ -195,7 +200,7 @@ TEST_F(DdsTest, ReleasingRecoveredLeasesRequeuesThemWithoutChargingTheirBudget) 
   ASSERT_TRUE(store_->WaitDurable(dds_->ReleaseAllLeases(&released)).ok());
   EXPECT_EQ(released, 2);
   EXPECT_EQ(dds_->Counts().doing, 0u);
-  EXPECT_EQ(dds_->Commit(a.id, a.token).status().code(), StatusCode::kFenced);
+  EXPECT_EQ(dds_->Commit(a.id, a.token, "old/0").status().code(), StatusCode::kFenced);
   Shard again = MustLease("new/0", 2000);
   EXPECT_EQ(again.id, a.id);  // back at the front of the queue
   EXPECT_EQ(again.attempts, 1);
@@ -203,6 +208,71 @@ TEST_F(DdsTest, ReleasingRecoveredLeasesRequeuesThemWithoutChargingTheirBudget) 
   Open(/*now=*/3000);  // and the release itself was durable
   EXPECT_EQ(dds_->Counts().doing, 1u);
   EXPECT_EQ(dds_->Counts().todo, 9u);
+}
+
+TEST_F(DdsTest, OnlyTheHolderCanRenewCommitOrFailItsLease) {
+  Shard a = MustLease("node-a/0");
+  // Another worker that learned (or guessed) the token is refused, with the same answer as for a
+  // stale token, so that probing reveals nothing.
+  auto renew = dds_->Renew(a.id, a.token, "rogue/9", 1100);
+  EXPECT_EQ(renew.status().code(), StatusCode::kFenced);
+  auto stale = dds_->Renew(a.id, a.token + 1, "node-a/0", 1100);
+  EXPECT_EQ(stale.status().message(),
+            "renewal of shard 0 refused: worker node-a/0 holds no lease of it with that token");
+  EXPECT_EQ(dds_->Commit(a.id, a.token, "rogue/9").status().code(), StatusCode::kFenced);
+  EXPECT_EQ(dds_->Fail(a.id, a.token, "rogue/9", "x").status().code(), StatusCode::kFenced);
+  EXPECT_EQ(dds_->Counts().done, 0u);
+  EXPECT_EQ(dds_->Counts().todo, 9u);  // the rogue's fail did not re-queue it either
+  EXPECT_TRUE(dds_->Commit(a.id, a.token, "node-a/0").ok());
+}
+
+TEST_F(DdsTest, TokensGrowButTheirLowHalfIsRandom) {
+  std::set<uint64_t> low;
+  uint64_t last = 0;
+  for (int i = 0; i < 10; ++i) {
+    Shard s = MustLease("n/" + std::to_string(i));
+    EXPECT_GT(s.token, last);
+    EXPECT_EQ(s.token >> 32, static_cast<uint64_t>(i + 1));  // the lease count
+    last = s.token;
+    low.insert(s.token & 0xFFFFFFFFu);
+  }
+  // Ten sequential tokens would differ by one; random low halves collide with odds ~1e-8.
+  EXPECT_EQ(low.size(), 10u);
+  EXPECT_FALSE(low.count(1) && low.count(2) && low.count(3));
+}
+
+TEST_F(DdsTest, RetryingDeadLettersGivesThemAFreshBudgetDurably) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Shard s = MustLease("n/0");
+    ASSERT_TRUE(dds_->Fail(s.id, s.token, "n/0", "disk full").ok());
+  }
+  ASSERT_EQ(dds_->Counts().dead, 1u);
+  int retried = 0;
+  ASSERT_TRUE(store_->WaitDurable(dds_->RetryDeadLetters(&retried)).ok());
+  EXPECT_EQ(retried, 1);
+  EXPECT_EQ(dds_->Counts().dead, 0u);
+  EXPECT_TRUE(dds_->DeadLetters(10).empty());
+  Open(/*now=*/2000);
+  EXPECT_EQ(dds_->Counts().dead, 0u);
+  Shard again = MustLease("n/1", 2000);
+  EXPECT_EQ(again.id, 0u);  // first in the queue
+  EXPECT_EQ(again.attempts, 1);
+}
+
+TEST_F(DdsTest, EventCountersRoundTripThroughTheirEncoding) {
+  Shard a = MustLease("n/0");
+  dds_->ExpireLeases(a.deadline_ms);
+  DdsCounts before = dds_->Counts();
+  std::string encoded = Dds::EncodeEventCounters(before);
+  Open(/*now=*/5000);
+  EXPECT_EQ(dds_->Counts().leases_granted, 0u);
+  dds_->RestoreEventCounters(encoded);
+  DdsCounts after = dds_->Counts();
+  EXPECT_EQ(after.leases_granted, 1u);
+  EXPECT_EQ(after.leases_expired, 1u);
+  EXPECT_EQ(after.requeues, 1u);
+  dds_->RestoreEventCounters("garbage");  // an unknown format changes nothing
+  EXPECT_EQ(dds_->Counts().leases_granted, 1u);
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ TEST(OutputCommitter, RecoveryPromotesDurableCommitsAndDeletesAttemptsThatCannot
     ASSERT_TRUE(dds.ok());
     committed = (*dds)->Lease("w/0", 0).shard;
     Touch(output.StagingPath(committed.id, committed.token), "committed\n");
-    auto c = (*dds)->Commit(committed.id, committed.token);
+    auto c = (*dds)->Commit(committed.id, committed.token, "w/0");
     ASSERT_TRUE(c.ok());
     ASSERT_TRUE((*store)->WaitDurable(c->seq).ok());  // durable, but never promoted: "crash"
 
