@@ -168,6 +168,8 @@ struct Worker::Impl {
   // Leases handed out with earlier commits (WorkerOptions::lease_with_commit), oldest first.
   // Guarded by `mu`: threads of one process may lease and commit concurrently.
   std::deque<v1::LeaseShardReply> prefetched;
+  std::mutex counters_mu;
+  std::map<std::string, uint64_t, std::less<>> counters;  // Worker::AddCounter
 };
 
 Worker::Worker(WorkerIdentity identity, WorkerOptions options)
@@ -183,6 +185,13 @@ Worker::~Worker() {
   ReportProgress();  // the last counts, so that status shows what this process did
 }
 
+void Worker::AddCounter(std::string_view name, uint64_t n) {
+  std::lock_guard<std::mutex> lock(impl_->counters_mu);
+  auto it = impl_->counters.find(name);
+  if (it == impl_->counters.end()) it = impl_->counters.emplace(std::string(name), 0).first;
+  it->second += n;
+}
+
 void Worker::ReportProgress() {
   v1::ReportProgressRequest req;
   req.set_worker_id(identity_.worker_id);
@@ -191,6 +200,10 @@ void Worker::ReportProgress() {
   ProcessStats ps = ReadProcessStats(::getpid());
   req.set_cpu_seconds(ps.cpu_seconds);
   req.set_rss_bytes(ps.rss_bytes);
+  {
+    std::lock_guard<std::mutex> lock(impl_->counters_mu);
+    for (const auto& [name, n] : impl_->counters) (*req.mutable_counters())[name] = n;
+  }
   grpc::ClientContext ctx;
   PrepareContext(ctx, identity_.token, std::chrono::milliseconds(1000));
   v1::ReportProgressReply reply;

@@ -123,6 +123,9 @@ class Worker {
 
   // Adds to the processed-records counter reported to the master (ForEachRecord counts already).
   void AddRecords(uint64_t n) { records_.fetch_add(n); }
+  // Adds to a named counter of this process, reported with the progress and shown by
+  // `baton status` under the worker (a worker program's own events: bad records, fallbacks).
+  void AddCounter(std::string_view name, uint64_t n = 1);
   const WorkerIdentity& identity() const { return identity_; }
 
  private:
