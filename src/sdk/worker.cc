@@ -170,6 +170,10 @@ struct Worker::Impl {
   std::deque<v1::LeaseShardReply> prefetched;
   std::mutex counters_mu;
   std::map<std::string, uint64_t, std::less<>> counters;  // Worker::AddCounter
+  bool counters_changed = false;                          // since the last progress report
+  // One report at a time, so that they reach the master in the order of their snapshots (a
+  // Commit's report never overtakes the periodic one before it).
+  std::mutex report_mu;
 };
 
 Worker::Worker(WorkerIdentity identity, WorkerOptions options)
@@ -190,9 +194,20 @@ void Worker::AddCounter(std::string_view name, uint64_t n) {
   auto it = impl_->counters.find(name);
   if (it == impl_->counters.end()) it = impl_->counters.emplace(std::string(name), 0).first;
   it->second += n;
+  impl_->counters_changed = true;
+}
+
+void Worker::ReportCountersIfChanged() {
+  bool changed;
+  {
+    std::lock_guard<std::mutex> lock(impl_->counters_mu);
+    changed = impl_->counters_changed;
+  }
+  if (changed) ReportProgress();
 }
 
 void Worker::ReportProgress() {
+  std::lock_guard<std::mutex> report_lock(impl_->report_mu);
   v1::ReportProgressRequest req;
   req.set_worker_id(identity_.worker_id);
   req.set_node_id(identity_.node_id);
@@ -203,6 +218,7 @@ void Worker::ReportProgress() {
   {
     std::lock_guard<std::mutex> lock(impl_->counters_mu);
     for (const auto& [name, n] : impl_->counters) (*req.mutable_counters())[name] = n;
+    impl_->counters_changed = false;
   }
   grpc::ClientContext ctx;
   PrepareContext(ctx, identity_.token, std::chrono::milliseconds(1000));
@@ -355,6 +371,7 @@ Status Worker::Commit(Shard& shard) {
     ::close(shard.out_fd_);
     shard.out_fd_ = -1;
   }
+  ReportCountersIfChanged();
   v1::CommitShardRequest req;
   req.set_worker_id(identity_.worker_id);
   req.set_shard_id(shard.id_);
@@ -392,6 +409,7 @@ Status Worker::Fail(Shard& shard, std::string_view reason) {
     ::close(shard.out_fd_);
     shard.out_fd_ = -1;
   }
+  ReportCountersIfChanged();
   v1::FailShardRequest req;
   req.set_worker_id(identity_.worker_id);
   req.set_shard_id(shard.id_);

@@ -576,10 +576,6 @@ void ReplaceRow(std::string* rows, const std::string& key, const std::string& li
   rows->replace(at + 1, end - at - 1, line);
 }
 
-size_t Lines(const std::string& text) {
-  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
-}
-
 // Every line of `text` parsed by a real JSON parser (a line that does not parse fails the test).
 std::vector<nlohmann::json> JsonLines(const std::string& text) {
   std::vector<nlohmann::json> out;
