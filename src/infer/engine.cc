@@ -75,6 +75,9 @@ struct InferEngine::Impl {
   Status fatal;           // guarded by run_mu
 
   std::atomic<uint64_t> committed{0}, failed{0}, fenced{0}, records{0}, errors{0}, scale_events{0};
+  // Per model: whether this worker has logged the model returning a wrong row count / a NaN or
+  // infinite output (logged once, counted every time: Worker::AddCounter, `baton status`).
+  std::array<std::atomic<bool>, kMaxModels> warned_rows{}, warned_non_finite{};
   // Time each stage's threads spent working (not waiting on a queue), for the autoscaler.
   std::atomic<int64_t> preprocess_busy_us{0}, writer_busy_us{0};
   std::array<std::atomic<int64_t>, kMaxModels> predictor_busy_us{};
@@ -121,6 +124,7 @@ struct InferEngine::Impl {
   void RecordError(const ShardPtr& owner, uint64_t record, const std::string& key,
                    const std::string& stage, const std::string& message) {
     errors.fetch_add(1);
+    worker->AddCounter("bad_records");
     std::string row = ErrorRow(owner->file, record, key, stage, message);
     std::lock_guard<std::mutex> lock(owner->mu);
     owner->errors += row;
@@ -131,22 +135,35 @@ struct InferEngine::Impl {
     if (owner->pending.fetch_sub(n) == n) Finish(owner);
   }
 
+  // Writes the shard's bad records to its errors file, or removes the file an earlier attempt
+  // left when this one has none: the file always describes the shard's latest attempt, committed
+  // or failed (a shard failed for max_error_rate and then dead-lettered keeps its bad records).
   void WriteErrorsFile(const ShardWork& w) {
     char name[64];
     std::snprintf(name, sizeof name, "/part-%08llu.errors.jsonl",
                   static_cast<unsigned long long>(w.shard->id()));
+    const std::string path = spec.errors_dir + name;
+    // A worker that lost the lease must not touch the file of the attempt that took over (its
+    // Commit will be FENCED anyway). Errors files are not fenced by the master like part files:
+    // this narrows the window, it does not close it.
+    if (w.shard->lost()) return;
     std::error_code ec;
+    if (w.errors.empty()) {
+      fs::remove(path, ec);
+      return;
+    }
     fs::create_directories(spec.errors_dir, ec);
-    // Same content on every attempt of the shard, so a rename over an earlier attempt's file is
-    // harmless.
-    Status s = WriteFileAtomic(spec.errors_dir + name, w.errors);
+    // Written with a rename, so a reader never sees half of it and a later attempt's file
+    // replaces an earlier one's whole.
+    Status s = WriteFileAtomic(path, w.errors);
     if (!s.ok()) spdlog::warn("shard {}: errors file: {}", w.shard->id(), s.ToString());
   }
 
   void Finish(const ShardPtr& owner) {
     ShardWork& w = *owner;
     sdk::Shard& shard = *w.shard;
-    const uint64_t total = shard.range().record_count;
+    // Blank lines are no records: 1 bad row next to 1 blank line is 1 of 1.
+    const uint64_t total = shard.range().record_count - w.blank_count.load();
     Status s;
     if (total > 0 &&
         static_cast<double>(w.error_count) > spec.max_error_rate * static_cast<double>(total)) {
@@ -154,6 +171,7 @@ struct InferEngine::Impl {
                                  " records failed (infer.max_error_rate " +
                                  std::to_string(spec.max_error_rate) + ")";
       spdlog::warn("shard {}: {}; giving it back", shard.id(), reason);
+      WriteErrorsFile(w);
       s = worker->Fail(shard, reason);
       failed.fetch_add(1);
     } else {
@@ -166,7 +184,7 @@ struct InferEngine::Impl {
       text.reserve(bytes);
       for (const auto& r : w.rows) text += r.text;
       w.rows.clear();
-      if (!w.errors.empty()) WriteErrorsFile(w);
+      WriteErrorsFile(w);
       if (!text.empty()) s = shard.Write(text);
       if (s.ok()) s = worker->Commit(shard);
       if (s.code() == StatusCode::kFenced) {
@@ -183,6 +201,15 @@ struct InferEngine::Impl {
     run_cv.notify_all();
   }
 
+  // A blank line (row_parser.h) is released as handled: no output, no error.
+  bool SkipBlank(const RawBatch& raw, size_t i) {
+    if (!IsBlankLine(raw.line(i))) return false;
+    raw.shard->blank_count.fetch_add(1);
+    worker->AddCounter("blank_lines");
+    Release(raw.shard);
+    return true;
+  }
+
   // Reads `lines` into a batch for the first model; bad records are recorded and released.
   ModelBatch Preprocess(RawBatch&& raw, std::map<std::string, RowParser>& parsers) {
     ModelBatch b;
@@ -197,6 +224,7 @@ struct InferEngine::Impl {
       const fs::path dir = fs::path(owner->file).parent_path();
       size_t kept = 0;
       for (size_t i = 0; i < n; ++i) {
+        if (SkipBlank(raw, i)) continue;
         const std::string entry(raw.line(i));
         const uint64_t record = raw.first_record + i;
         const std::string path = fs::path(entry).is_absolute() ? entry : (dir / entry).string();
@@ -232,6 +260,7 @@ struct InferEngine::Impl {
       if (!p.ok()) {
         // The whole file is unreadable by this schema: every record is an error.
         for (size_t i = 0; i < n; ++i) {
+          if (SkipBlank(raw, i)) continue;
           RecordError(owner, raw.first_record + i, "", "parse", p.status().message());
           Release(owner);
         }
@@ -243,6 +272,7 @@ struct InferEngine::Impl {
     b.inputs = parser.NewBatch(n);
     std::string key;
     for (size_t i = 0; i < n; ++i) {
+      if (SkipBlank(raw, i)) continue;
       const uint64_t record = raw.first_record + i;
       Status s = parser.Append(raw.line(i), &key, &b.inputs);
       if (!s.ok()) {
@@ -266,11 +296,26 @@ struct InferEngine::Impl {
     busy_since[slot].store(MonoMillis());
     auto result = model.Predict(b.inputs);
     busy_since[slot].store(0);
+    const std::string& name = spec.models[static_cast<size_t>(b.model)].name;
     if (result.ok()) {
-      out.push_back({std::move(b), std::move(*result)});
-      return out;
+      Status rows = CheckOutputRows(*result, static_cast<int64_t>(b.size()));
+      if (rows.ok()) {
+        out.push_back({std::move(b), std::move(*result)});
+        return out;
+      }
+      // Rows cannot be matched to records: retry record by record like a failing batch, but say
+      // so. A model that miscounts only big batches would otherwise just run slower, unnoticed.
+      worker->AddCounter(name + ".wrong_row_count_batches");
+      if (!warned_rows[static_cast<size_t>(b.model)].exchange(true)) {
+        spdlog::warn(
+            "model {}: {}; retrying its records one by one (logged once; counted as "
+            "{}.wrong_row_count_batches in `baton status`)",
+            name, rows.message(), name);
+      }
+      result = rows;
     }
     if (b.size() > 1) {
+      worker->AddCounter(name + ".batches_retried_per_record");
       for (size_t i = 0; i < b.size(); ++i) {
         ModelBatch one = SliceBatch(b, i, i + 1);
         auto part = Predict(model, std::move(one), slot);
@@ -278,9 +323,7 @@ struct InferEngine::Impl {
       }
       return out;
     }
-    RecordError(b.owners[0], b.records[0], b.keys[0],
-                "predict:" + spec.models[static_cast<size_t>(b.model)].name,
-                result.status().message());
+    RecordError(b.owners[0], b.records[0], b.keys[0], "predict:" + name, result.status().message());
     Release(b.owners[0]);
     return out;
   }
@@ -339,12 +382,32 @@ struct InferEngine::Impl {
     const ModelBatch& b = p.batch;
     const ModelSpec& m = spec.models[static_cast<size_t>(b.model)];
     if (m.write) {
+      const OutputStyle style{spec.output, spec.non_finite};
       std::vector<ShardWork::Row> rows(b.size());
+      std::vector<bool> written(b.size(), true);
+      uint64_t non_finite = 0;  // rows with a NaN or infinite value
       for (size_t i = 0; i < b.size(); ++i) {
         rows[i] = ShardWork::Row{b.records[i], b.model, b.items[i], {}};
-        AppendOutputRow(spec.output,
-                        RowRef{&b.keys[i], model_names[static_cast<size_t>(b.model)], b.items[i]},
-                        p.outputs, static_cast<int64_t>(i), m.outputs, &rows[i].text);
+        auto n = AppendOutputRow(
+            style, RowRef{&b.keys[i], model_names[static_cast<size_t>(b.model)], b.items[i]},
+            p.outputs, static_cast<int64_t>(i), m.outputs, &rows[i].text);
+        if (!n.ok()) {  // infer.non_finite: error
+          RecordError(b.owners[i], b.records[i], b.keys[i], "output:" + m.name,
+                      n.status().message());
+          written[i] = false;
+          ++non_finite;
+        } else if (*n > 0) {
+          ++non_finite;
+        }
+      }
+      if (non_finite > 0) {
+        worker->AddCounter("non_finite_rows", non_finite);
+        if (!warned_non_finite[static_cast<size_t>(b.model)].exchange(true)) {
+          spdlog::warn(
+              "model {} returned NaN or infinite values; written per infer.non_finite (logged "
+              "once; counted as non_finite_rows in `baton status`)",
+              m.name);
+        }
       }
       // Hand the rows over a run of the same shard at a time: one lock per run, not per row.
       for (size_t begin = 0; begin < b.size();) {
@@ -352,8 +415,9 @@ struct InferEngine::Impl {
         while (end < b.size() && b.owners[end] == b.owners[begin]) ++end;
         std::lock_guard<std::mutex> lock(b.owners[begin]->mu);
         auto& dst = b.owners[begin]->rows;
-        dst.insert(dst.end(), std::make_move_iterator(rows.begin() + static_cast<ptrdiff_t>(begin)),
-                   std::make_move_iterator(rows.begin() + static_cast<ptrdiff_t>(end)));
+        for (size_t i = begin; i < end; ++i) {
+          if (written[i]) dst.push_back(std::move(rows[i]));
+        }
         begin = end;
       }
     }

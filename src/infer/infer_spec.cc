@@ -13,6 +13,7 @@
 
 #include "common/files.h"
 #include "common/spec_problems.h"
+#include "infer/json_text.h"
 
 namespace baton::infer {
 namespace {
@@ -29,7 +30,8 @@ constexpr std::string_view kInferKeys[] = {"key",
                                            "device",
                                            "max_error_rate",
                                            "predict_timeout_ms",
-                                           "memory_limit_mb"};
+                                           "memory_limit_mb",
+                                           "non_finite"};
 constexpr std::string_view kTensorKeys[] = {"name", "type", "columns"};
 constexpr std::string_view kImageKeys[] = {"width", "height", "mean", "std"};
 constexpr std::string_view kModelKeys[] = {
@@ -292,6 +294,20 @@ void ReadModel(const YAML::Node& n, size_t index, const fs::path& base, Problems
   if (m.Has("outputs")) {
     StringList(m.Get("outputs"), key + ".outputs", m.LineOfKey("outputs"), p, &model.outputs,
                false);
+    // Output names become JSONL field names: two equal ones, or one equal to a field the writer
+    // adds, would make a row with a duplicate field whose values readers merge.
+    std::set<std::string> seen;
+    for (const std::string& o : model.outputs) {
+      if (!IsName(o)) {
+        p.Add(m.LineOfKey("outputs"), key + ".outputs",
+              "\"" + ReadableText(o) + "\" is not a name ([A-Za-z0-9_-]+)");
+      } else if (o == "key" || o == "key_base64" || o == "model" || o == "item") {
+        p.Add(m.LineOfKey("outputs"), key + ".outputs",
+              "\"" + o + "\" is a field every output row has (key, key_base64, model, item)");
+      } else if (!seen.insert(o).second) {
+        p.Add(m.LineOfKey("outputs"), key + ".outputs", "\"" + o + "\" names two outputs");
+      }
+    }
   }
   model.write_set = m.Bool("write", &model.write);
   spec.models.push_back(std::move(model));
@@ -548,6 +564,18 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
     infer.Float("max_error_rate", 0.0, 1.0, &spec.max_error_rate);
     infer.Int("predict_timeout_ms", 1, &spec.predict_timeout_ms);
     infer.Int("memory_limit_mb", 0, &spec.memory_limit_mb);
+    std::string non_finite;
+    if (infer.String("non_finite", &non_finite)) {
+      if (non_finite == "null") {
+        spec.non_finite = NonFinite::kNull;
+      } else if (non_finite == "string") {
+        spec.non_finite = NonFinite::kString;
+      } else if (non_finite == "error") {
+        spec.non_finite = NonFinite::kError;
+      } else {
+        infer.Wrong("non_finite", "one of null, string, error", infer.Get("non_finite"));
+      }
+    }
   } catch (const YAML::Exception& e) {
     return Status::Internal(spec_path + ": unexpected YAML error: " + e.what());
   }

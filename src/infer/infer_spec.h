@@ -26,6 +26,13 @@ enum class InputKind {
 };
 
 enum class OutputFormat { kCsv, kJsonl };  // chosen by output.suffix: .csv or .jsonl (default)
+// How NaN and infinite float outputs are written (infer.non_finite). JSON has no literal for
+// them, and `nan`/`inf` in a JSONL row make the whole line unreadable.
+enum class NonFinite {
+  kNull,    // JSON null; an empty CSV field (default)
+  kString,  // the strings "NaN", "Infinity", "-Infinity" (CSV: those words)
+  kError,   // the record goes to the errors file (stage output:<model>), no output row
+};
 enum class TensorType { kFloat32, kInt64 };
 
 // One model input built from row columns: a [batch, columns.size()] tensor.
@@ -116,8 +123,9 @@ struct InferSpec {
   // "cpu" (default) or "cuda[:N]" (needs a CUDA build of libtorch).
   std::string device = "cpu";
   OutputFormat output = OutputFormat::kJsonl;
-  std::string output_dir;  // output.dir (required for kind infer)
-  std::string errors_dir;  // output.dir + "/_errors"
+  NonFinite non_finite = NonFinite::kNull;  // default null
+  std::string output_dir;                   // output.dir (required for kind infer)
+  std::string errors_dir;                   // output.dir + "/_errors"
   // A shard whose bad records (parse, decode or predict errors) exceed this fraction is failed
   // (and retried, then dead-lettered) instead of committed. Default 0.01.
   double max_error_rate = 0.01;

@@ -18,9 +18,10 @@ class ModelBackend {
   virtual ~ModelBackend() = default;
   // Runs forward() on one batch. `inputs` are the forward() arguments in order, each with the
   // batch as its first dimension. Returns the outputs (a tensor, or the tensors of a returned
-  // tuple/list) as float32 or int64 host tensors. A model error (a bad input value, a shape it
-  // rejects) is an InvalidArgument with the runtime's first message line; it leaves the model
-  // usable for the next batch.
+  // tuple/list) as float32 or int64 host tensors, as many rows as the model returned (the caller
+  // checks that they match the batch: CheckOutputRows in tensor.h). A model error (a bad input
+  // value, a shape it rejects) is an InvalidArgument with the runtime's first message line; it
+  // leaves the model usable for the next batch.
   virtual Result<std::vector<HostTensor>> Predict(const std::vector<HostTensor>& inputs) = 0;
   // forward()'s parameter names, without self.
   virtual const std::vector<std::string>& input_names() const = 0;

@@ -1,22 +1,37 @@
 #include "infer/output_format.h"
 
 #include <charconv>
+#include <cmath>
 
-#include <nlohmann/json.hpp>
+#include "infer/json_text.h"
 
 namespace baton::infer {
 namespace {
-
-void AppendNumber(float v, std::string* out) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out->append(buf, end);
-}
 
 void AppendNumber(int64_t v, std::string* out) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   out->append(buf, end);
+}
+
+// A finite float in its shortest round-trip form; NaN and infinities by `policy` (never kError
+// here: such rows are refused before anything is written).
+void AppendFloat(float v, OutputFormat format, NonFinite policy, std::string* out) {
+  if (std::isfinite(v)) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out->append(buf, end);
+    return;
+  }
+  const bool json = format == OutputFormat::kJsonl;
+  if (policy != NonFinite::kString) {
+    if (json) out->append("null");  // CSV: an empty field
+    return;
+  }
+  const char* name = std::isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
+  if (json) out->push_back('"');
+  out->append(name);
+  if (json) out->push_back('"');
 }
 
 void AppendCsvField(const std::string& s, std::string* out) {
@@ -32,28 +47,57 @@ void AppendCsvField(const std::string& s, std::string* out) {
   out->push_back('"');
 }
 
-void AppendJsonString(const std::string& s, std::string* out) {
-  out->append(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
-void AppendValues(const HostTensor& t, int64_t row, char sep, std::string* out) {
+void AppendValues(const HostTensor& t, int64_t row, const OutputStyle& style, std::string* out) {
   const int64_t w = t.row_width();
   for (int64_t k = 0; k < w; ++k) {
-    if (k > 0) out->push_back(sep);
+    if (k > 0) out->push_back(',');
     const size_t at = static_cast<size_t>(row * w + k);
     if (t.type == TensorType::kFloat32) {
-      AppendNumber(t.f[at], out);
+      AppendFloat(t.f[at], style.format, style.non_finite, out);
     } else {
       AppendNumber(t.i[at], out);
     }
   }
 }
 
+std::string OutputName(const std::vector<std::string>& names, size_t o) {
+  return o < names.size() ? names[o] : "out" + std::to_string(o);
+}
+
+// NaN and infinite values in row `row` of the outputs; `first` describes the first one.
+int64_t CountNonFinite(const std::vector<HostTensor>& outputs, int64_t row,
+                       const std::vector<std::string>& names, std::string* first) {
+  int64_t n = 0;
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    const HostTensor& t = outputs[o];
+    if (t.type != TensorType::kFloat32) continue;
+    const int64_t w = t.row_width();
+    for (int64_t k = 0; k < w; ++k) {
+      const float v = t.f[static_cast<size_t>(row * w + k)];
+      if (std::isfinite(v)) continue;
+      if (n++ == 0) {
+        *first = "output " + OutputName(names, o) + (w == 1 ? "" : "[" + std::to_string(k) + "]") +
+                 " is " +
+                 (std::isnan(v) ? "NaN"
+                  : v > 0       ? "+infinity"
+                                : "-infinity");
+      }
+    }
+  }
+  return n;
+}
+
 }  // namespace
 
-void AppendOutputRow(OutputFormat format, const RowRef& ref, const std::vector<HostTensor>& outputs,
-                     int64_t row, const std::vector<std::string>& output_names, std::string* out) {
-  if (format == OutputFormat::kCsv) {
+Result<int64_t> AppendOutputRow(const OutputStyle& style, const RowRef& ref,
+                                const std::vector<HostTensor>& outputs, int64_t row,
+                                const std::vector<std::string>& output_names, std::string* out) {
+  std::string first;
+  const int64_t non_finite = CountNonFinite(outputs, row, output_names, &first);
+  if (non_finite > 0 && style.non_finite == NonFinite::kError) {
+    return Status::InvalidArgument(first + " (infer.non_finite: error)");
+  }
+  if (style.format == OutputFormat::kCsv) {
     AppendCsvField(*ref.key, out);
     if (ref.model != nullptr) {
       out->push_back(',');
@@ -63,40 +107,51 @@ void AppendOutputRow(OutputFormat format, const RowRef& ref, const std::vector<H
     }
     for (const HostTensor& t : outputs) {
       out->push_back(',');
-      AppendValues(t, row, ',', out);
+      AppendValues(t, row, style, out);
     }
     out->push_back('\n');
-    return;
+    return non_finite;
   }
-  out->append("{\"key\":");
-  AppendJsonString(*ref.key, out);
+  out->push_back('{');
+  AppendJsonBytesField("key", *ref.key, out);
   if (ref.model != nullptr) {
     out->append(",\"model\":");
-    AppendJsonString(*ref.model, out);
+    AppendJsonString(*ref.model, out);  // [A-Za-z0-9_-]+ (infer_spec.h)
     out->append(",\"item\":");
     AppendNumber(static_cast<int64_t>(ref.item), out);
   }
   for (size_t o = 0; o < outputs.size(); ++o) {
     out->push_back(',');
-    AppendJsonString(o < output_names.size() ? output_names[o] : "out" + std::to_string(o), out);
+    AppendJsonString(OutputName(output_names, o), out);  // valid UTF-8 (infer_spec.cc)
     out->push_back(':');
     const HostTensor& t = outputs[o];
     if (t.row_width() == 1) {
-      AppendValues(t, row, ',', out);
+      AppendValues(t, row, style, out);
     } else {
       out->push_back('[');
-      AppendValues(t, row, ',', out);
+      AppendValues(t, row, style, out);
       out->push_back(']');
     }
   }
   out->append("}\n");
+  return non_finite;
 }
 
 std::string ErrorRow(const std::string& file, uint64_t record, const std::string& key,
                      const std::string& stage, const std::string& message) {
-  nlohmann::json j = {
-      {"file", file}, {"record", record}, {"key", key}, {"stage", stage}, {"error", message}};
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  // Fields in name order, as earlier versions wrote them (with a JSON library's sorted keys).
+  std::string out = "{\"error\":";
+  AppendJsonString(ReadableText(message), &out);
+  out.push_back(',');
+  AppendJsonBytesField("file", file, &out);
+  out.push_back(',');
+  AppendJsonBytesField("key", key, &out);
+  out.append(",\"record\":");
+  AppendNumber(static_cast<int64_t>(record), &out);
+  out.append(",\"stage\":");
+  AppendJsonString(ReadableText(stage), &out);
+  out.append("}\n");
+  return out;
 }
 
 }  // namespace baton::infer

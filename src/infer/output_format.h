@@ -3,14 +3,19 @@
 //          key,model,item,v0,v1,...  (several models: which model, which item of the record)
 //   JSONL: {"key":K,"model":M,"item":I,"<output name>":value or [values],...}
 //          ("model" and "item" only with several models)
-// Floats are written in their shortest round-trip form. Error rows (JSONL, one per bad record):
-//   {"file":F,"record":N,"key":K,"stage":"parse|decode|predict","error":"..."}
+// Floats are written in their shortest round-trip form; NaN and infinities by infer.non_finite
+// (null / empty CSV field, "NaN"/"Infinity"/"-Infinity", or an error), so JSONL rows are always
+// valid JSON. CSV keys are written byte for byte (quoted when needed); in JSON a key or file name
+// that is not valid UTF-8 is written as "key_base64"/"file_base64" (json_text.h). Error rows
+// (JSONL, one per bad record):
+//   {"error":"...","file":F,"key":K,"record":N,"stage":"parse|decode|predict:<m>|output:<m>"}
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "infer/infer_spec.h"
 #include "infer/tensor.h"
 
@@ -22,9 +27,17 @@ struct RowRef {
   int32_t item = 0;
 };
 
+struct OutputStyle {
+  OutputFormat format = OutputFormat::kJsonl;
+  NonFinite non_finite = NonFinite::kNull;
+};
+
 // Appends the output row for row `row` of `outputs` (each [N, ...]) to `out`, with a newline.
-void AppendOutputRow(OutputFormat format, const RowRef& ref, const std::vector<HostTensor>& outputs,
-                     int64_t row, const std::vector<std::string>& output_names, std::string* out);
+// Returns how many of its values were NaN or infinite. With NonFinite::kError such a row is not
+// written: InvalidArgument names the first such value ("output score[1] is NaN").
+Result<int64_t> AppendOutputRow(const OutputStyle& style, const RowRef& ref,
+                                const std::vector<HostTensor>& outputs, int64_t row,
+                                const std::vector<std::string>& output_names, std::string* out);
 
 // One error record, with a newline.
 std::string ErrorRow(const std::string& file, uint64_t record, const std::string& key,

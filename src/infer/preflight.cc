@@ -42,10 +42,13 @@ Status Preflight(const InferSpec& spec, const std::vector<std::string>& input_fi
             parser.status().message());
     }
   } else if (spec.input == InputKind::kJsonl && !input_files.empty()) {
-    // JSONL has no header: the first record shows whether the fields are there.
+    // JSONL has no header: the first record (blank lines are no records) shows whether the
+    // fields are there.
     std::ifstream in(input_files[0]);
     std::string line;
-    if (std::getline(in, line)) {
+    bool found = false;
+    while (!found && std::getline(in, line)) found = !IsBlankLine(line);
+    if (found) {
       RowParser parser = RowParser::ForJsonl(spec);
       std::vector<HostTensor> batch = parser.NewBatch(1);
       std::string key;
@@ -116,6 +119,9 @@ Status Preflight(const InferSpec& spec, const std::vector<std::string>& input_fi
       continue;
     }
     auto out = (*loaded)->Predict(inputs);
+    if (out.ok()) {
+      if (Status rows = CheckOutputRows(*out, kRows); !rows.ok()) out = rows;
+    }
     if (!out.ok()) {
       add(model.line, key,
           "the model rejects inputs shaped like the spec's (" + Join(declared) +

@@ -38,6 +38,10 @@ Status ParseInt(std::string_view s, const std::string& column, int64_t* out) {
 
 }  // namespace
 
+bool IsBlankLine(std::string_view line) {
+  return line.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
 Status SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields,
                    std::vector<std::string>* storage) {
   fields->clear();

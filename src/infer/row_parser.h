@@ -13,6 +13,12 @@
 
 namespace baton::infer {
 
+// A line that holds no record: empty, or only spaces, tabs and carriage returns. The splitter
+// counts every line (so that shard ranges, record indices and the SDK's completeness check stay
+// the same for every job kind); the infer worker skips such a line wherever it is: no output row,
+// no error, and it is not counted in the error rate.
+bool IsBlankLine(std::string_view line);
+
 // Splits one CSV (RFC 4180 quoting: "a,b" and "" for a quote) or TSV (no quoting) line into
 // fields. `storage` keeps unquoted copies alive when a field had quotes.
 Status SplitFields(std::string_view line, char delimiter, std::vector<std::string_view>* fields,

@@ -46,4 +46,14 @@ HostTensor ConcatRows(const std::vector<const HostTensor*>& parts) {
   return out;
 }
 
+Status CheckOutputRows(const std::vector<HostTensor>& outputs, int64_t rows) {
+  for (const HostTensor& h : outputs) {
+    if (h.rows() != rows) {
+      return Status::InvalidArgument("the model returned " + std::to_string(h.rows()) +
+                                     " rows for a batch of " + std::to_string(rows));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace baton::infer

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/status.h"
 #include "infer/infer_spec.h"
 
 namespace baton::infer {
@@ -33,5 +34,8 @@ HostTensor ZerosTensor(TensorType type, std::vector<int64_t> shape);
 HostTensor SliceRows(const HostTensor& t, int64_t begin, int64_t end);
 // The rows of `parts` stacked (all with the same type and row shape).
 HostTensor ConcatRows(const std::vector<const HostTensor*>& parts);
+// OK when every output has `rows` rows (one per input row); else InvalidArgument saying how many
+// a model returned ("the model returned 3 rows for a batch of 4").
+Status CheckOutputRows(const std::vector<HostTensor>& outputs, int64_t rows);
 
 }  // namespace baton::infer

@@ -33,6 +33,8 @@ struct ShardWork {
   std::vector<Row> rows;
   std::string errors;
   uint64_t error_count = 0;
+  // Blank lines among the shard's records (row_parser.h): not data, not in the error rate.
+  std::atomic<uint64_t> blank_count{0};
 };
 using ShardPtr = std::shared_ptr<ShardWork>;
 

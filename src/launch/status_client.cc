@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "baton/v1/baton.grpc.pb.h"
 #include "common/grpc_util.h"
@@ -127,6 +129,13 @@ std::string HumanStatus(const v1::JobStatus& st) {
                   static_cast<unsigned long long>(w.shards_committed()), w.cpu_seconds(),
                   (Human(static_cast<double>(w.rss_bytes())) + "B").c_str());
     out += buf;
+    if (!w.counters().empty()) {
+      // Sorted by name (a protobuf map has no order), so the line reads the same every time.
+      std::map<std::string, uint64_t> sorted(w.counters().begin(), w.counters().end());
+      std::string line = "    counters:";
+      for (const auto& [name, n] : sorted) line += " " + name + "=" + std::to_string(n);
+      out += line + "\n";
+    }
   }
   if (st.dead_letters_size() > 0) {
     out += "dead-lettered shards:\n";

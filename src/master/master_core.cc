@@ -295,6 +295,11 @@ Status MasterCore::ReportProgress(const v1::ReportProgressRequest& req) {
     return Status::FailedPrecondition("worker " + req.worker_id() + " is not a worker of a node " +
                                       "registered in this job");
   }
+  if (req.counters_size() > kMaxCountersPerWorker) {
+    return Status::InvalidArgument("a worker may report at most " +
+                                   std::to_string(kMaxCountersPerWorker) + " counters");
+  }
+  for (const auto& [name, value] : req.counters()) BATON_RETURN_IF_ERROR(CheckCounterName(name));
   registry_.RecordProgress(req, clock_->Now());
   return Status::Ok();
 }

@@ -83,6 +83,8 @@ void Registry::RecordProgress(const v1::ReportProgressRequest& req, int64_t now_
   w.cpu_seconds = req.cpu_seconds();
   w.rss_bytes = req.rss_bytes();
   w.last_seen_ms = now_ms;
+  w.counters.clear();
+  for (const auto& [name, n] : req.counters()) w.counters[name] = n;
 }
 
 void Registry::RecordCommit(const std::string& worker_id, uint64_t records) {
@@ -167,6 +169,7 @@ void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
     ws->set_cpu_seconds(w.cpu_seconds);
     ws->set_rss_bytes(w.rss_bytes);
     ws->set_last_seen_ms_ago(w.last_seen_ms ? std::max<int64_t>(0, now_ms - w.last_seen_ms) : -1);
+    for (const auto& [name, n] : w.counters) (*ws->mutable_counters())[name] = n;
   }
 }
 

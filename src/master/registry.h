@@ -71,6 +71,7 @@ class Registry {
     double cpu_seconds = 0;
     int64_t rss_bytes = 0;
     int64_t last_seen_ms = 0;
+    std::map<std::string, uint64_t> counters;  // as last reported
   };
   struct Node {
     int32_t rank = 0;

@@ -49,4 +49,15 @@ Status CheckWorkerId(std::string_view field, std::string_view worker_id) {
   return Status::Ok();
 }
 
+Status CheckCounterName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxCounterNameBytes;
+  for (char c : name) ok = ok && NodeIdChar(c) && c != '@';
+  if (!ok) {
+    return Status::InvalidArgument("counter name '" + SafeText(name, 64) + "' must be 1 to " +
+                                   std::to_string(kMaxCounterNameBytes) +
+                                   " bytes of letters, digits and . _ : -");
+  }
+  return Status::Ok();
+}
+
 }  // namespace baton::master

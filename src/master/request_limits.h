@@ -22,9 +22,14 @@ inline constexpr int32_t kMaxWorkersPerNode = 1024;
 inline constexpr size_t kMaxHostnameBytes = 255;
 // Leases named in one RenewLeases call.
 inline constexpr int kMaxLeasesPerRenewal = 4096;
+// Named counters one worker may report (ReportProgressRequest.counters), and a name's length.
+inline constexpr int kMaxCountersPerWorker = 64;
+inline constexpr size_t kMaxCounterNameBytes = 64;
 
 Status CheckNodeId(std::string_view field, std::string_view node_id);
 // A worker id is "<node_id>/<local_rank>" with local_rank in [0, kMaxWorkersPerNode).
 Status CheckWorkerId(std::string_view field, std::string_view worker_id);
+// A counter name: 1..kMaxCounterNameBytes bytes of [A-Za-z0-9._:-].
+Status CheckCounterName(std::string_view name);
 
 }  // namespace baton::master

@@ -168,6 +168,12 @@ struct Worker::Impl {
   // Leases handed out with earlier commits (WorkerOptions::lease_with_commit), oldest first.
   // Guarded by `mu`: threads of one process may lease and commit concurrently.
   std::deque<v1::LeaseShardReply> prefetched;
+  std::mutex counters_mu;
+  std::map<std::string, uint64_t, std::less<>> counters;  // Worker::AddCounter
+  bool counters_changed = false;                          // since the last progress report
+  // One report at a time, so that they reach the master in the order of their snapshots (a
+  // Commit's report never overtakes the periodic one before it).
+  std::mutex report_mu;
 };
 
 Worker::Worker(WorkerIdentity identity, WorkerOptions options)
@@ -183,7 +189,25 @@ Worker::~Worker() {
   ReportProgress();  // the last counts, so that status shows what this process did
 }
 
+void Worker::AddCounter(std::string_view name, uint64_t n) {
+  std::lock_guard<std::mutex> lock(impl_->counters_mu);
+  auto it = impl_->counters.find(name);
+  if (it == impl_->counters.end()) it = impl_->counters.emplace(std::string(name), 0).first;
+  it->second += n;
+  impl_->counters_changed = true;
+}
+
+void Worker::ReportCountersIfChanged() {
+  bool changed;
+  {
+    std::lock_guard<std::mutex> lock(impl_->counters_mu);
+    changed = impl_->counters_changed;
+  }
+  if (changed) ReportProgress();
+}
+
 void Worker::ReportProgress() {
+  std::lock_guard<std::mutex> report_lock(impl_->report_mu);
   v1::ReportProgressRequest req;
   req.set_worker_id(identity_.worker_id);
   req.set_node_id(identity_.node_id);
@@ -191,6 +215,11 @@ void Worker::ReportProgress() {
   ProcessStats ps = ReadProcessStats(::getpid());
   req.set_cpu_seconds(ps.cpu_seconds);
   req.set_rss_bytes(ps.rss_bytes);
+  {
+    std::lock_guard<std::mutex> lock(impl_->counters_mu);
+    for (const auto& [name, n] : impl_->counters) (*req.mutable_counters())[name] = n;
+    impl_->counters_changed = false;
+  }
   grpc::ClientContext ctx;
   PrepareContext(ctx, identity_.token, std::chrono::milliseconds(1000));
   v1::ReportProgressReply reply;
@@ -355,6 +384,7 @@ Status Worker::Commit(Shard& shard) {
       return staged;
     }
   }
+  ReportCountersIfChanged();
   v1::CommitShardRequest req;
   req.set_worker_id(identity_.worker_id);
   req.set_shard_id(shard.id_);
@@ -392,6 +422,7 @@ Status Worker::Fail(Shard& shard, std::string_view reason) {
     ::close(shard.out_fd_);
     shard.out_fd_ = -1;
   }
+  ReportCountersIfChanged();
   v1::FailShardRequest req;
   req.set_worker_id(identity_.worker_id);
   req.set_shard_id(shard.id_);

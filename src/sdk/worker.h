@@ -127,6 +127,11 @@ class Worker {
 
   // Adds to the processed-records counter reported to the master (ForEachRecord counts already).
   void AddRecords(uint64_t n) { records_.fetch_add(n); }
+  // Adds to a named counter of this process, reported with the progress and shown by
+  // `baton status` under the worker (a worker program's own events: bad records, fallbacks).
+  // Commit and Fail report changed counters first, so that what a shard counted is in the status
+  // by the time the shard is done, even if the process is stopped before its next report.
+  void AddCounter(std::string_view name, uint64_t n = 1);
   const WorkerIdentity& identity() const { return identity_; }
 
  private:
@@ -136,6 +141,7 @@ class Worker {
   void Forget(const Shard& shard);
   std::unique_ptr<Shard> Adopt(const v1::ShardLease& lease);
   void ReportProgress();
+  void ReportCountersIfChanged();
   // One call to the master with the job token and a deadline, retried while it is unreachable
   // (up to identity().master_unreachable_ms).
   Status CallMaster(const std::function<grpc::Status(grpc::ClientContext*)>& rpc);

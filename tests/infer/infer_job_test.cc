@@ -14,10 +14,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 
@@ -125,6 +128,7 @@ struct JobOptions {
   int nodes = 1;
   int per_node = 2;
   std::string mode = "pipelined";
+  std::string suffix = ".csv";
   std::string extra_infer;  // appended to the infer section (two-space indented lines)
   std::string extra_top;    // appended at the top level
 };
@@ -147,20 +151,19 @@ class InferJob {
   std::string state() const { return dir_ + "/state"; }
 
   void WriteSpec(const JobOptions& o) {
-    std::string yaml = "name: t\nkind: infer\nnodes: " + std::to_string(o.nodes) +
-                       "\ninput:\n  paths: [rows.csv]\n  format: csv\n  skip_header: true\n"
-                       "  records_per_shard: " +
-                       std::to_string(o.records_per_shard) +
-                       "\noutput:\n  dir: out\n  suffix: .csv\nworker:\n  per_node: " +
-                       std::to_string(o.per_node) +
-                       "\n  restart_backoff_ms: 100\nmaster:\n  state_dir: state\n" + o.extra_top +
-                       "infer:\n  key: id\n  tensors:\n"
-                       "    - {name: dense, type: float32, columns: [d0..d3]}\n"
-                       "    - {name: sparse, type: int64, columns: [c0, c1]}\n"
-                       "  models:\n    - {name: m, path: " +
-                       kFixtures + "/" + o.model + ", batch_size: " + std::to_string(o.batch_size) +
-                       "}\n  pipeline: {mode: " + o.mode + ", autoscale_period_ms: 300}\n" +
-                       o.extra_infer;
+    std::string yaml =
+        "name: t\nkind: infer\nnodes: " + std::to_string(o.nodes) +
+        "\ninput:\n  paths: [rows.csv]\n  format: csv\n  skip_header: true\n"
+        "  records_per_shard: " +
+        std::to_string(o.records_per_shard) + "\noutput:\n  dir: out\n  suffix: " + o.suffix +
+        "\nworker:\n  per_node: " + std::to_string(o.per_node) +
+        "\n  restart_backoff_ms: 100\nmaster:\n  state_dir: state\n" + o.extra_top +
+        "infer:\n  key: id\n  tensors:\n"
+        "    - {name: dense, type: float32, columns: [d0..d3]}\n"
+        "    - {name: sparse, type: int64, columns: [c0, c1]}\n"
+        "  models:\n    - {name: m, path: " +
+        kFixtures + "/" + o.model + ", batch_size: " + std::to_string(o.batch_size) +
+        "}\n  pipeline: {mode: " + o.mode + ", autoscale_period_ms: 300}\n" + o.extra_infer;
     WriteWhole(spec(), yaml);
   }
 
@@ -563,6 +566,249 @@ TEST(InferJob, ScaleChangesTheWorkerCountWithoutStoppingTheJob) {
   int dup = 0;
   EXPECT_EQ(ParseRows(Concat(job.Parts()), &dup).size(), 60000u);
   EXPECT_EQ(dup, 0);
+}
+
+// Replaces the line of the record with key `key` (e.g. "r10") by `line`.
+void ReplaceRow(std::string* rows, const std::string& key, const std::string& line) {
+  size_t at = rows->find("\n" + key + ",");
+  ASSERT_NE(at, std::string::npos) << key;
+  size_t end = rows->find('\n', at + 1);
+  rows->replace(at + 1, end - at - 1, line);
+}
+
+// Every line of `text` parsed by a real JSON parser (a line that does not parse fails the test).
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// The value of a counter in `baton run`'s final status ("    counters: a=1 b=2"), summed over
+// workers; 0 when absent.
+uint64_t Counter(const std::string& log, const std::string& name) {
+  uint64_t sum = 0;
+  const std::string needle = " " + name + "=";
+  for (size_t p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1)) {
+    sum += std::stoull(log.substr(p + needle.size()));
+  }
+  return sum;
+}
+
+TEST(InferJob, BlankLinesAreNoRecordsWhereverTheyAre) {
+  // The case: a trailing blank line alone in the last shard failed the job.
+  InferJob trailing("blank-trailing");
+  WriteWhole(trailing.dir() + "/rows.csv", TinyRows(2000) + "\n");
+  JobOptions o;
+  o.records_per_shard = 500;
+  trailing.WriteSpec(o);
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", trailing.spec()}, &log), 0) << log;
+  int dup = 0;
+  EXPECT_EQ(ParseRows(Concat(trailing.Parts()), &dup).size(), 2000u);
+  EXPECT_EQ(trailing.Errors(), "");
+  EXPECT_EQ(Counter(log, "blank_lines"), 1u) << log;
+
+  // Blank lines inside, at the end of a shard, whitespace-only, with "\r\n" endings, a final line
+  // without a newline, and one bad row: all rows but the bad one are predicted and the bad one is
+  // the only error, at its line's record index.
+  InferJob mixed("blank-mixed");
+  std::string rows = TinyRows(2000, 4);
+  ReplaceRow(&rows, "r7", "r7,1,2,x,4,5,6");
+  rows.insert(rows.find("\nr10,") + 1, "\n");           // record 10 is blank; r10 is record 11
+  rows.insert(rows.find("\nr20,") + 1, " \t\r\n\r\n");  // two more
+  rows.insert(rows.find("\nr1000,") + 1, "\n\n\n");
+  rows.insert(rows.find("\nr1500,") + 1, "\r\n \r\n");  // blank "\r\n" lines
+  rows.replace(rows.find("\nr30,"), 1, "\r\n");         // a "\r\n" line ending
+  rows.pop_back();                                      // no final newline
+  WriteWhole(mixed.dir() + "/rows.csv", rows);
+  mixed.WriteSpec(o);
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", mixed.spec()}, &log), 0) << log;
+  auto ours = ParseRows(Concat(mixed.Parts()), &dup);
+  EXPECT_EQ(ours.size(), 1999u);
+  EXPECT_EQ(ours.count("r7"), 0u);
+  EXPECT_EQ(ours.count("r1999"), 1u);
+  EXPECT_EQ(dup, 0);
+  const auto errors = JsonLines(mixed.Errors());
+  ASSERT_EQ(errors.size(), 1u) << mixed.Errors();
+  EXPECT_EQ(errors[0]["key"], "r7");
+  EXPECT_EQ(errors[0]["record"], 7);
+  EXPECT_EQ(Counter(log, "blank_lines"), 8u) << log;
+}
+
+TEST(InferJob, EveryRecordOfAShardFailedForItsErrorRateIsInTheErrorsFile) {
+  InferJob job("error-rate");
+  std::string rows = TinyRows(1000, 6);
+  for (int i = 500; i < 520; ++i) {  // 20 bad rows in shard 1, 4% > max_error_rate 1%
+    ReplaceRow(&rows, "r" + std::to_string(i), "r" + std::to_string(i) + ",bad,0,0,0,1,2");
+  }
+  WriteWhole(job.dir() + "/rows.csv", rows);
+  JobOptions o;
+  o.records_per_shard = 500;
+  o.extra_top = "failure: {max_shard_retries: 1, allow_partial: true}\n";
+  job.WriteSpec(o);
+  std::string log;
+  EXPECT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  EXPECT_NE(log.find("shard 1 after 2 attempts: 20 of 500 records failed"), std::string::npos)
+      << log;
+  EXPECT_EQ(job.Parts().count("part-00000001.csv"), 0u);
+  const auto errors = JsonLines(job.Errors());
+  ASSERT_EQ(errors.size(), 20u) << job.Errors();
+  for (size_t i = 0; i < errors.size(); ++i) {
+    EXPECT_EQ(errors[i]["stage"], "parse");
+    EXPECT_GE(errors[i]["record"].get<int>(), 500);
+    EXPECT_LT(errors[i]["record"].get<int>(), 520);
+  }
+}
+
+TEST(InferJob, NaNAndInfinityOutputsAreValidJsonByPolicy) {
+  const std::string rows = TinyRows(2000, 8);
+  // What non_finite.pt does: NaN in column 0 where d0 > 8, -inf/+inf in column 1 where d1 < -8
+  // or d1 > 8.
+  size_t nan = 0, minus_inf = 0, plus_inf = 0, any = 0;
+  std::map<std::string, std::pair<bool, int>> expect;  // key -> (NaN, -1/0/+1 infinity)
+  {
+    std::istringstream in(rows);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::vector<std::string> f;
+      std::istringstream fields(line);
+      for (std::string v; std::getline(fields, v, ',');) f.push_back(v);
+      const bool n = std::stod(f[1]) > 8;
+      const int inf = std::stod(f[2]) < -8 ? -1 : std::stod(f[2]) > 8 ? 1 : 0;
+      expect[f[0]] = {n, inf};
+      nan += n;
+      minus_inf += inf < 0;
+      plus_inf += inf > 0;
+      any += n || inf != 0;
+    }
+  }
+  ASSERT_GT(nan, 10u);
+  ASSERT_GT(minus_inf, 10u);
+  ASSERT_GT(plus_inf, 10u);
+
+  InferJob nulls("nonfinite-null");
+  WriteWhole(nulls.dir() + "/rows.csv", rows);
+  JobOptions o;
+  o.model = "non_finite.pt";
+  o.suffix = ".jsonl";
+  o.per_node = 1;
+  nulls.WriteSpec(o);
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", nulls.spec()}, &log), 0) << log;
+  const auto lines = JsonLines(Concat(nulls.Parts()));
+  ASSERT_EQ(lines.size(), 2000u);
+  for (const auto& j : lines) {
+    const auto& [n, inf] = expect.at(j["key"].get<std::string>());
+    const auto& v = j["out0"];
+    ASSERT_EQ(v.size(), 2u) << j.dump();
+    EXPECT_EQ(v[0].is_null(), n) << j.dump();
+    EXPECT_EQ(v[1].is_null(), inf != 0) << j.dump();
+  }
+  EXPECT_EQ(Counter(log, "non_finite_rows"), any) << log;
+  EXPECT_EQ(nulls.Errors(), "");
+  EXPECT_NE(nulls.NodeLogs().find("model m returned NaN or infinite values"), std::string::npos);
+
+  // infer.non_finite: error: those records go to the errors file instead, each once.
+  InferJob refused("nonfinite-error");
+  WriteWhole(refused.dir() + "/rows.csv", rows);
+  o.extra_infer = "  non_finite: error\n  max_error_rate: 1\n";
+  refused.WriteSpec(o);
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", refused.spec()}, &log), 0) << log;
+  EXPECT_EQ(JsonLines(Concat(refused.Parts())).size(), 2000u - any);
+  const auto errors = JsonLines(refused.Errors());
+  EXPECT_EQ(errors.size(), any);
+  for (const auto& e : errors) {
+    EXPECT_EQ(e["stage"], "output:m");
+    const auto& [n, inf] = expect.at(e["key"].get<std::string>());
+    EXPECT_TRUE(n || inf != 0) << e.dump();
+    EXPECT_NE(e["error"].get<std::string>().find("(infer.non_finite: error)"), std::string::npos);
+  }
+}
+
+std::string DecodeBase64(const std::string& in) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    acc = (acc << 6) | static_cast<uint32_t>(alphabet.find(c));
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+TEST(InferJob, KeysThatAreNotUtf8StayDistinctInJsonl) {
+  InferJob job("utf8");
+  std::string rows = TinyRows(2000, 10);
+  // Two keys that differ only in an invalid byte, one that is U+FFFD spelled right, and one bad
+  // row whose key is not UTF-8 either (it goes to the errors file).
+  ReplaceRow(&rows, "r5", "k\xff,1,2,3,4,5,6");
+  ReplaceRow(&rows, "r6", "k\xfe,1,2,3,4,5,6");
+  ReplaceRow(&rows, "r7", "k\xef\xbf\xbd,1,2,3,4,5,6");
+  ReplaceRow(&rows, "r8", "bad\xff,1,2,x,4,5,6");
+  WriteWhole(job.dir() + "/rows.csv", rows);
+  JobOptions o;
+  o.suffix = ".jsonl";
+  job.WriteSpec(o);
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  std::set<std::string> keys;
+  for (const auto& j : JsonLines(Concat(job.Parts()))) {
+    keys.insert(j.contains("key") ? j["key"].get<std::string>()
+                                  : DecodeBase64(j["key_base64"].get<std::string>()));
+  }
+  EXPECT_EQ(keys.size(), 1999u);
+  EXPECT_EQ(keys.count("k\xff") + keys.count("k\xfe") + keys.count("k\xef\xbf\xbd"), 3u);
+  const auto errors = JsonLines(job.Errors());
+  ASSERT_EQ(errors.size(), 1u) << job.Errors();
+  EXPECT_EQ(DecodeBase64(errors[0]["key_base64"].get<std::string>()), "bad\xff");
+  EXPECT_EQ(errors[0]["record"], 8);
+}
+
+TEST(InferJob, WrongRowCountForLargeBatchesIsRescuedLoggedOnceAndCounted) {
+  InferJob ref("miscount-ref"), job("miscount");
+  const std::string rows = TinyRows(2000, 12);
+  JobOptions o;
+  o.per_node = 1;  // one worker: one warning, every count in one place
+  for (InferJob* j : {&ref, &job}) WriteWhole(j->dir() + "/rows.csv", rows);
+  ref.WriteSpec(o);
+  o.model = "miscount.pt";
+  job.WriteSpec(o);
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", ref.spec()}, &log), 0) << log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log;
+  // Record by record the model is right: the output of tiny.pt (to float rounding: a batch of
+  // one may take other kernels than a batch of 100), nothing lost.
+  int dup = 0;
+  const auto ours = ParseRows(Concat(job.Parts()), &dup);
+  const auto expected = ParseRows(Concat(ref.Parts()), &dup);
+  EXPECT_EQ(dup, 0);
+  ASSERT_EQ(ours.size(), 2000u);
+  ASSERT_EQ(expected.size(), 2000u);
+  for (const auto& [key, values] : expected) {
+    ASSERT_EQ(ours.at(key).size(), values.size()) << key;
+    for (size_t i = 0; i < values.size(); ++i) EXPECT_NEAR(ours.at(key)[i], values[i], 1e-6);
+  }
+  EXPECT_EQ(job.Errors(), "");
+  // 2000 records in batches of 100: every batch came back a row short.
+  EXPECT_EQ(Counter(log, "m.wrong_row_count_batches"), 20u) << log;
+  const std::string node_log = job.NodeLogs();
+  const std::string warning = "model m: the model returned 99 rows for a batch of 100";
+  const size_t first = node_log.find(warning);
+  EXPECT_NE(first, std::string::npos) << node_log;
+  EXPECT_EQ(node_log.find(warning, first + 1), std::string::npos) << node_log;
 }
 
 }  // namespace

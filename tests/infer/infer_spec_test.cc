@@ -160,5 +160,36 @@ infer:
       << spec.status().message();
 }
 
+TEST(InferSpec, NonFinitePolicyDefaultsToNullAndIsChecked) {
+  const std::string job = R"(infer:
+  key: id
+  tensors: [{name: x, columns: [a]}]
+  models: [{name: a, path: a.pt}]
+)";
+  auto spec = Parse(job);
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->non_finite, NonFinite::kNull);
+  spec = Parse(job + "  non_finite: error\n");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->non_finite, NonFinite::kError);
+  spec = Parse(job + "  non_finite: nan\n");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find(
+                "job.yaml:9: infer.non_finite: expected one of null, string, error"),
+            std::string::npos)
+      << spec.status().message();
+}
+
+TEST(InferSpec, OutputNamesThatWouldDuplicateAJsonFieldAreRejected) {
+  for (const char* outputs : {"[score, score]", "[key]", "[item, x]", "[\"a b\"]"}) {
+    auto spec = Parse(std::string("infer:\n  key: id\n  tensors: [{name: x, columns: [a]}]\n"
+                                  "  models: [{name: a, path: a.pt, outputs: ") +
+                      outputs + "}]\n");
+    ASSERT_FALSE(spec.ok()) << outputs;
+    EXPECT_NE(spec.status().message().find("infer.models[0].outputs: "), std::string::npos)
+        << spec.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace baton::infer

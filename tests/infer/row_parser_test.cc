@@ -90,5 +90,14 @@ TEST(RowParser, ReadsJsonlFieldsAndRejectsWrongTypes) {
   EXPECT_EQ(batch[0].rows(), 1);
 }
 
+TEST(RowParser, BlankLinesAreRecognizedWhateverTheLineEnding) {
+  EXPECT_TRUE(IsBlankLine(""));
+  EXPECT_TRUE(IsBlankLine("\r"));  // a "\r\n" line whose "\n" the SDK took off
+  EXPECT_TRUE(IsBlankLine(" \t "));
+  EXPECT_FALSE(IsBlankLine("r1,1,2"));
+  EXPECT_FALSE(IsBlankLine(","));  // a row of empty fields is a (bad) record, not a blank line
+  EXPECT_FALSE(IsBlankLine("{}"));
+}
+
 }  // namespace
 }  // namespace baton::infer
