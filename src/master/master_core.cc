@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/job_limits.h"
 
 namespace baton::master {
 
@@ -17,7 +18,8 @@ MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
       metrics_(std::move(metrics)),
       output_(spec_.output.dir, spec_.output.suffix),
       registry_(spec_.timeouts.speed_window_ms),
-      started_ms_(MonoMillis()) {}
+      started_ms_(MonoMillis()),
+      no_live_node_since_ms_(started_ms_) {}
 
 Status MasterCore::WaitDurable(uint64_t seq) {
   if (seq == 0) return Status::Ok();
@@ -71,6 +73,7 @@ Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::Register
   reply->set_job_id(job_id_);
   reply->set_node_rank(rank);
   reply->set_heartbeat_interval_ms(spec_.timeouts.heartbeat_interval_ms);
+  reply->set_master_unreachable_ms(spec_.timeouts.master_unreachable_ms);
   v1::WorkerLaunch* l = reply->mutable_launch();
   for (const auto& a : spec_.worker.command) l->add_argv(a);
   for (const auto& [k, v] : spec_.worker.env) (*l->mutable_env())[k] = v;
@@ -289,8 +292,10 @@ void MasterCore::GetStatus(v1::JobStatus* st) {
 }
 
 Status MasterCore::ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply) {
-  if (req.workers_per_node() < 0) {
-    return Status::InvalidArgument("workers_per_node must be >= 0");
+  if (req.workers_per_node() < 0 || req.workers_per_node() > kMaxWorkersPerNode) {
+    return Status::InvalidArgument("workers_per_node must be in 0.." +
+                                   std::to_string(kMaxWorkersPerNode) + ", got " +
+                                   std::to_string(req.workers_per_node()));
   }
   v1::Action a;
   a.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
@@ -313,6 +318,7 @@ void MasterCore::MonitorTick() {
                  spec_.timeouts.node_dead_ms, revoked);
   }
   (void)WaitDurable(seq);
+  CheckAgentsGone();
   SampleRate(now);
   if (!finalized_ && dds_->Finished()) {
     DdsCounts c = dds_->Counts();
@@ -335,6 +341,22 @@ void MasterCore::MonitorTick() {
     GetStatus(&st);
     metrics_->Update(st);
   }
+}
+
+void MasterCore::CheckAgentsGone() {
+  const int64_t now = MonoMillis();
+  if (finalized_ || registry_.LiveNodes() > 0) {
+    no_live_node_since_ms_ = now;
+    return;
+  }
+  const int64_t limit = spec_.timeouts.agents_gone_ms;
+  if (limit <= 0 || agents_gone_ || now - no_live_node_since_ms_ < limit) return;
+  DdsCounts c = dds_->Counts();
+  spdlog::error(
+      "no agent alive for {} ms (timeouts.agents_gone_ms) with {} shard(s) unfinished: ending "
+      "the job unfinished; its state is kept, running it again resumes",
+      limit, c.todo + c.doing);
+  agents_gone_ = true;
 }
 
 bool MasterCore::ReadyToExit(int64_t stop_wait_ms) const {
