@@ -130,6 +130,9 @@ class Agent {
  private:
   void Connect() { stub_ = pb::NodeService::NewStub(MakeChannel(address_)); }
 
+  // Deadline of one call: never longer than the agent is willing to wait for the master at all.
+  std::chrono::milliseconds Deadline() const { return std::min(o_.rpc_deadline, unreachable_); }
+
   // Follows a master that came back at another address (written by whoever restarted it).
   void MaybeReloadAddress() {
     if (o_.master_address_file.empty()) return;
@@ -170,7 +173,7 @@ class Agent {
       req.set_agent_pid(getpid());
       pb::RegisterNodeReply reply;
       grpc::ClientContext ctx;
-      PrepareContext(ctx, o_.token, o_.rpc_deadline);
+      PrepareContext(ctx, o_.token, Deadline());
       Status s = FromGrpc(stub_->RegisterNode(&ctx, req, &reply));
       if (s.ok()) {
         last_contact_ms_ = MonoMillis();
@@ -271,7 +274,7 @@ class Agent {
       }
     }
     grpc::ClientContext ctx;
-    PrepareContext(ctx, o_.token, o_.rpc_deadline);
+    PrepareContext(ctx, o_.token, Deadline());
     Status s = FromGrpc(stub_->Heartbeat(&ctx, req, &reply));
     if (s.ok()) {
       last_contact_ms_ = MonoMillis();
@@ -325,7 +328,7 @@ class Agent {
       req.set_restarts(e.restarts);
       pb::ReportExitReply reply;
       grpc::ClientContext ctx;
-      PrepareContext(ctx, o_.token, o_.rpc_deadline);
+      PrepareContext(ctx, o_.token, Deadline());
       Status s = FromGrpc(stub_->ReportExit(&ctx, req, &reply));
       if (Retryable(s)) return;  // the heartbeat path tracks how long the master is gone
       if (!s.ok()) {
