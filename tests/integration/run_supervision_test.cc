@@ -119,7 +119,7 @@ TEST(RunSupervision, AgentsThatExitBeforeTheMasterFinalizesDoNotFailTheJob) {
       [&] {
         pid_t master = job.MasterPid();
         monitor = master > 0 ? MonitorThread(master) : 0;
-        return monitor > 0;
+        return monitor > 0 && job.AgentPid("node-0") > 0;
       },
       std::chrono::seconds(30)))
       << job.ReadRunLog();
