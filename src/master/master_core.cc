@@ -318,7 +318,6 @@ void MasterCore::MonitorTick() {
                  spec_.timeouts.node_dead_ms, revoked);
   }
   (void)WaitDurable(seq);
-  CheckAgentsGone();
   SampleRate(now);
   if (!finalized_ && dds_->Finished()) {
     DdsCounts c = dds_->Counts();
@@ -333,6 +332,7 @@ void MasterCore::MonitorTick() {
     spdlog::info("job finished: {} shard(s) done, {} dead-lettered, {} records", c.done, c.dead,
                  c.records_done);
   }
+  CheckAgentsGone();  // after finalizing: a job that just finished is not given up
   // A status snapshot walks every node and worker: build one only for a live exporter, and only
   // as often as a scraper could notice.
   if (metrics_ && MonoMillis() - metrics_updated_ms_ >= 1000) {
