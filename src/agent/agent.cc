@@ -14,6 +14,7 @@
 #include "agent/supervisor.h"
 #include "baton/v1/baton.grpc.pb.h"
 #include "common/clock.h"
+#include "common/job_limits.h"
 #include "common/process_stats.h"
 #include "common/worker_env.h"
 
@@ -65,7 +66,10 @@ std::string Hostname() {
 class Agent {
  public:
   Agent(const AgentOptions& options, const std::atomic<bool>& stop)
-      : o_(options), stop_(stop), address_(options.master_address) {
+      : o_(options),
+        stop_(stop),
+        address_(options.master_address),
+        unreachable_(options.master_unreachable.value_or(kDefaultMasterUnreachable)) {
     Connect();
     last_contact_ms_ = MonoMillis();
   }
@@ -126,6 +130,9 @@ class Agent {
  private:
   void Connect() { stub_ = pb::NodeService::NewStub(MakeChannel(address_)); }
 
+  // Deadline of one call: never longer than the agent is willing to wait for the master at all.
+  std::chrono::milliseconds Deadline() const { return std::min(o_.rpc_deadline, unreachable_); }
+
   // Follows a master that came back at another address (written by whoever restarted it).
   void MaybeReloadAddress() {
     if (o_.master_address_file.empty()) return;
@@ -140,13 +147,12 @@ class Agent {
   // Called after a retryable failure: an error once the master has been silent too long.
   Status CheckUnreachable(const Status& last) {
     MaybeReloadAddress();
-    if (MonoMillis() - last_contact_ms_ <= o_.master_unreachable.count()) return Status::Ok();
+    if (MonoMillis() - last_contact_ms_ <= unreachable_.count()) return Status::Ok();
     spdlog::error("[{}] master {} unreachable for {} ms: stopping workers", o_.node_id, address_,
-                  o_.master_unreachable.count());
+                  unreachable_.count());
     Shutdown(false, "master unreachable");
     return Status::Unavailable("master " + address_ + " unreachable for " +
-                               std::to_string(o_.master_unreachable.count()) +
-                               " ms: " + last.ToString());
+                               std::to_string(unreachable_.count()) + " ms: " + last.ToString());
   }
 
   // Sleeps up to `delay`, waking early when `stop` is set.
@@ -167,12 +173,11 @@ class Agent {
       req.set_agent_pid(getpid());
       pb::RegisterNodeReply reply;
       grpc::ClientContext ctx;
-      PrepareContext(ctx, o_.token, o_.rpc_deadline);
+      PrepareContext(ctx, o_.token, Deadline());
       Status s = FromGrpc(stub_->RegisterNode(&ctx, req, &reply));
       if (s.ok()) {
         last_contact_ms_ = MonoMillis();
-        Apply(reply);
-        return Status::Ok();
+        return Apply(reply);
       }
       if (!Retryable(s)) {
         if (supervisor_) Shutdown(false, "registration refused");
@@ -189,17 +194,28 @@ class Agent {
     return Status::Ok();  // stop requested; the caller notices `stop`
   }
 
-  void Apply(const pb::RegisterNodeReply& reply) {
+  // Takes the registration reply. An error only for a first registration the agent cannot run.
+  Status Apply(const pb::RegisterNodeReply& reply) {
     heartbeat_interval_ = reply.heartbeat_interval_ms() > 0
                               ? std::chrono::milliseconds(reply.heartbeat_interval_ms())
                               : o_.default_heartbeat_interval;
+    // The job's own patience with an unreachable master, unless this agent was given one.
+    if (!o_.master_unreachable && reply.master_unreachable_ms() > 0) {
+      unreachable_ = std::chrono::milliseconds(reply.master_unreachable_ms());
+    }
     if (supervisor_) {
       if (reply.node_rank() != node_rank_) {
         spdlog::warn("[{}] master now says node rank {} (was {}); running workers keep {}",
                      o_.node_id, reply.node_rank(), node_rank_, node_rank_);
       }
       spdlog::info("[{}] registered again with {}", o_.node_id, address_);
-      return;
+      return Status::Ok();
+    }
+    const int32_t count = reply.launch().workers_per_node();
+    if (count < 0 || count > kMaxWorkersPerNode) {
+      return Status::InvalidArgument("the master asks for " + std::to_string(count) +
+                                     " workers per node; at most " +
+                                     std::to_string(kMaxWorkersPerNode) + " are allowed");
     }
     job_id_ = reply.job_id();
     node_rank_ = reply.node_rank();
@@ -223,7 +239,7 @@ class Agent {
     so.log_prefix = "[" + o_.node_id + "] ";
     so.worker_env = [this](int rank) { return WorkerEnv(rank); };
     supervisor_ = std::make_unique<Supervisor>(std::move(so));
-    supervisor_->SetWorkerCount(launch_.workers_per_node());
+    return supervisor_->SetWorkerCount(count);
   }
 
   std::map<std::string, std::string> WorkerEnv(int local_rank) const {
@@ -238,7 +254,7 @@ class Agent {
         {env::kMasterAddr, address_},
         {env::kToken, o_.token},
         {env::kAgentPid, std::to_string(getpid())},
-        {env::kMasterUnreachableMs, std::to_string(o_.master_unreachable.count())},
+        {env::kMasterUnreachableMs, std::to_string(unreachable_.count())},
     };
   }
 
@@ -258,7 +274,7 @@ class Agent {
       }
     }
     grpc::ClientContext ctx;
-    PrepareContext(ctx, o_.token, o_.rpc_deadline);
+    PrepareContext(ctx, o_.token, Deadline());
     Status s = FromGrpc(stub_->Heartbeat(&ctx, req, &reply));
     if (s.ok()) {
       last_contact_ms_ = MonoMillis();
@@ -279,10 +295,12 @@ class Agent {
           if (!s.ok()) spdlog::warn("[{}] restart worker: {}", o_.node_id, s.ToString());
           break;
         }
-        case pb::Action::KIND_SET_WORKER_COUNT:
+        case pb::Action::KIND_SET_WORKER_COUNT: {
           spdlog::info("[{}] action: {} worker(s) ({})", o_.node_id, a.worker_count(), a.reason());
-          supervisor_->SetWorkerCount(a.worker_count());
+          Status s = supervisor_->SetWorkerCount(a.worker_count());
+          if (!s.ok()) spdlog::warn("[{}] set worker count refused: {}", o_.node_id, s.ToString());
           break;
+        }
         case pb::Action::KIND_STOP:
           spdlog::info("[{}] action: stop ({})", o_.node_id, a.reason());
           return StopAndReturnOk("stop action");
@@ -310,7 +328,7 @@ class Agent {
       req.set_restarts(e.restarts);
       pb::ReportExitReply reply;
       grpc::ClientContext ctx;
-      PrepareContext(ctx, o_.token, o_.rpc_deadline);
+      PrepareContext(ctx, o_.token, Deadline());
       Status s = FromGrpc(stub_->ReportExit(&ctx, req, &reply));
       if (Retryable(s)) return;  // the heartbeat path tracks how long the master is gone
       if (!s.ok()) {
@@ -327,7 +345,7 @@ class Agent {
   // Bounded by the unreachable window, so a vanished master cannot hold the agent forever.
   void FinalReport() {
     Backoff backoff(o_.retry_backoff);
-    const int64_t give_up = MonoMillis() + o_.master_unreachable.count();
+    const int64_t give_up = MonoMillis() + unreachable_.count();
     FlushExits();
     while (!exits_.empty() && !stop_ && MonoMillis() < give_up) {
       SleepUnlessStopped(backoff.Next());
@@ -355,6 +373,7 @@ class Agent {
   const AgentOptions& o_;
   const std::atomic<bool>& stop_;
   std::string address_;
+  std::chrono::milliseconds unreachable_;  // see AgentOptions::master_unreachable
   std::unique_ptr<pb::NodeService::Stub> stub_;
   int64_t last_contact_ms_ = 0;
   int64_t next_heartbeat_ms_ = 0;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "common/backoff.h"
@@ -16,13 +17,17 @@
 
 namespace baton::agent {
 
+inline constexpr std::chrono::milliseconds kDefaultMasterUnreachable{120000};
+
 struct AgentOptions {
   std::string master_address;  // host:port
   std::string token;           // job secret, sent with every call
   std::string node_id;         // unique per node within the job
   // Give up (stop the workers, return UNAVAILABLE) once the master has not answered any call for
-  // this long. Also handed to workers as BATON_MASTER_UNREACHABLE_MS.
-  std::chrono::milliseconds master_unreachable{120000};
+  // this long. Also handed to workers as BATON_MASTER_UNREACHABLE_MS. Unset: the master's value
+  // (RegisterNodeReply.master_unreachable_ms, the spec's timeouts.master_unreachable_ms) from the
+  // first registration on, kDefaultMasterUnreachable until then.
+  std::optional<std::chrono::milliseconds> master_unreachable;
   // Optional: a file holding the master address, re-read after a failed call so the agent
   // follows a master restarted elsewhere. Empty: unused.
   std::string master_address_file;
@@ -54,7 +59,10 @@ struct AgentOptions {
 // Returns OK when every worker has FINISHED (exited 0), after a STOP action, or after `stop`
 // became true (workers stopped gracefully first). Returns an error, after stopping the workers,
 // when the master stayed unreachable past master_unreachable (UNAVAILABLE), refused the token
-// (PERMISSION_DENIED), or when no worker is left running and some GAVE_UP (FAILED_PRECONDITION).
+// (PERMISSION_DENIED), sent a first registration the agent cannot run (INVALID_ARGUMENT: a
+// worker count outside 0..kMaxWorkersPerNode), or when no worker is left running and some
+// GAVE_UP (FAILED_PRECONDITION). An action it cannot run (a worker count out of range, an
+// unknown rank or kind) is logged and skipped: it never ends the agent.
 //
 // Blocks the calling thread; starts none of its own beyond gRPC's.
 Status RunAgent(const AgentOptions& options, const std::atomic<bool>& stop);

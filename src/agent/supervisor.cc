@@ -11,6 +11,7 @@
 
 #include "agent/spawn.h"
 #include "common/clock.h"
+#include "common/job_limits.h"
 
 namespace baton::agent {
 namespace {
@@ -207,8 +208,14 @@ std::vector<ExitEvent> Supervisor::Poll() {
   return events;
 }
 
-void Supervisor::SetWorkerCount(int count) {
-  count = std::max(count, 0);
+Status Supervisor::SetWorkerCount(int count) {
+  // Checked before anything changes: a bad count (from a buggy or hostile master) must neither
+  // crash the agent nor disturb the workers it runs.
+  if (count < 0 || count > kMaxWorkersPerNode) {
+    return Status::InvalidArgument("worker count must be in 0.." +
+                                   std::to_string(kMaxWorkersPerNode) + ", got " +
+                                   std::to_string(count));
+  }
   count_ = count;
   while (static_cast<int>(slots_.size()) < count) {
     Slot slot;
@@ -233,6 +240,7 @@ void Supervisor::SetWorkerCount(int count) {
     }
   }
   while (!slots_.empty() && !slots_.back().active && !Alive(slots_.back().info)) slots_.pop_back();
+  return Status::Ok();
 }
 
 Status Supervisor::RestartWorker(int local_rank) {

@@ -84,8 +84,9 @@ class Supervisor {
   Supervisor& operator=(const Supervisor&) = delete;
 
   // Grows or shrinks to `count` workers (ranks 0..count-1). Growing starts the new ranks now
-  // (and revives stopped ones); shrinking stops the highest ranks gracefully.
-  void SetWorkerCount(int count);
+  // (and revives stopped ones); shrinking stops the highest ranks gracefully. InvalidArgument,
+  // changing nothing, unless 0 <= count <= kMaxWorkersPerNode (common/job_limits.h).
+  Status SetWorkerCount(int count);
   int worker_count() const { return count_; }
 
   // Stops one worker gracefully (if alive) and starts it again; revives FINISHED, GAVE_UP or

@@ -13,6 +13,8 @@
 
 #include "agent/agent.h"
 #include "common/files.h"
+#include "common/job_limits.h"
+#include "common/parent_death.h"
 #include "common/secret.h"
 #include "launch/job_spec.h"
 #include "launch/local_run.h"
@@ -83,6 +85,16 @@ baton::Result<std::pair<std::string, std::string>> ResolveJobTarget(const JobTar
   }
   BATON_ASSIGN_OR_RETURN(std::string token, ResolveToken(t.token_file, t.state_dir));
   return std::make_pair(address, token);
+}
+
+// `baton run` passes --supervisor-pid to the master and agents it starts: they die with it.
+// False (after printing why) when that supervisor is already gone.
+bool TieToSupervisor(const char* role, pid_t supervisor) {
+  if (supervisor <= 0) return true;
+  baton::Status s = baton::DieWithParent(supervisor);
+  if (s.ok()) return true;
+  std::fprintf(stderr, "baton %s: %s\n", role, s.message().c_str());
+  return false;
 }
 
 int RunMaster(const std::string& spec_path, const std::string& state_dir, int port,
@@ -157,8 +169,17 @@ int main(int argc, char** argv) {
       "--release-leases", master_release,
       "Return shards leased before this start to the queue at once: only when no "
       "worker of an earlier run can still be alive (baton run sets it on a fresh start)");
-  master->callback(
-      [&] { exit_code = RunMaster(master_spec, master_state, master_port, master_release); });
+  pid_t master_supervisor = 0;
+  master->add_option("--supervisor-pid", master_supervisor,
+                     "Die with this process, the `baton run` that started this master (it "
+                     "passes its own pid)");
+  master->callback([&] {
+    if (!TieToSupervisor("master", master_supervisor)) {
+      exit_code = 1;
+      return;
+    }
+    exit_code = RunMaster(master_spec, master_state, master_port, master_release);
+  });
 
   // baton agent
   auto* agent = app.add_subcommand(
@@ -167,7 +188,8 @@ int main(int argc, char** argv) {
       "workers, heartbeats, and runs the master's actions.");
   baton::agent::AgentOptions agent_options;
   std::string agent_token_file;
-  int64_t unreachable_ms = 120000;
+  int64_t unreachable_ms = 0;
+  pid_t agent_supervisor = 0;
   agent->add_option("--master", agent_options.master_address, "Master address host:port")
       ->required();
   agent->add_option("--node", agent_options.node_id, "Node id, unique within the job (no '/')")
@@ -176,8 +198,14 @@ int main(int argc, char** argv) {
                     "File holding the job token (mode 0600); default: $BATON_JOB_TOKEN");
   agent->add_option("--master-address-file", agent_options.master_address_file,
                     "File to re-read the master address from after losing it (local backend)");
-  agent->add_option("--master-unreachable-ms", unreachable_ms,
-                    "Give up after the master is unreachable this long (default 120000)");
+  agent
+      ->add_option("--master-unreachable-ms", unreachable_ms,
+                   "Give up after the master is unreachable this long (default: the job's "
+                   "timeouts.master_unreachable_ms once registered, 120000 before)")
+      ->check(CLI::PositiveNumber);
+  agent->add_option("--supervisor-pid", agent_supervisor,
+                    "Die with this process, the `baton run` that started this agent (it passes "
+                    "its own pid)");
   agent->callback([&] {
     auto token = ResolveToken(agent_token_file, "");
     if (!token.ok()) {
@@ -186,7 +214,12 @@ int main(int argc, char** argv) {
       return;
     }
     agent_options.token = *token;
-    agent_options.master_unreachable = std::chrono::milliseconds(unreachable_ms);
+    if (unreachable_ms > 0)
+      agent_options.master_unreachable = std::chrono::milliseconds(unreachable_ms);
+    if (!TieToSupervisor("agent", agent_supervisor)) {
+      exit_code = 1;
+      return;
+    }
     spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] [agent " + agent_options.node_id + "] %v");
     baton::Status s = baton::agent::RunAgent(agent_options, g_interrupted);
     if (!s.ok()) spdlog::error("{}", s.ToString());
@@ -224,9 +257,12 @@ int main(int argc, char** argv) {
   JobTarget scale_job;
   int scale_workers = -1;
   AddJobTargetOptions(scale, &scale_job);
-  scale->add_option("--workers", scale_workers, "Workers per node (0 pauses the job)")
+  scale
+      ->add_option("--workers", scale_workers,
+                   "Workers per node, 0.." + std::to_string(baton::kMaxWorkersPerNode) +
+                       " (0 pauses the job)")
       ->required()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, static_cast<int>(baton::kMaxWorkersPerNode)));
   scale->callback([&] {
     auto target = ResolveJobTarget(scale_job);
     if (!target.ok()) {

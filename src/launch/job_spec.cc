@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/files.h"
+#include "common/job_limits.h"
 #include "common/spec_problems.h"
 
 namespace baton {
@@ -40,8 +41,9 @@ constexpr std::string_view kWorkerKeys[] = {"command",
                                             "restart_backoff_max_ms",
                                             "stop_grace_ms"};
 constexpr std::string_view kMasterKeys[] = {"host", "port", "metrics_port", "state_dir"};
-constexpr std::string_view kTimeoutKeys[] = {"lease_ms", "heartbeat_interval_ms", "node_dead_ms",
-                                             "speed_window_ms", "master_unreachable_ms"};
+constexpr std::string_view kTimeoutKeys[] = {
+    "lease_ms",        "heartbeat_interval_ms", "node_dead_ms",
+    "speed_window_ms", "master_unreachable_ms", "agents_gone_ms"};
 constexpr std::string_view kFailureKeys[] = {"max_shard_retries", "allow_partial",
                                              "max_error_bytes", "master_restarts"};
 
@@ -269,12 +271,15 @@ class Reader {
     problems_->Expected(s.line, s.KeyPath(key), expected, "nothing");
   }
 
+  // An integer >= lo; with `max`, also <= *max (a bound of the key's own, named in the message).
   template <typename T>
-  bool Int(const Section& s, std::string_view key, int64_t lo, T* out) {
+  bool Int(const Section& s, std::string_view key, int64_t lo, T* out,
+           std::optional<int64_t> max = std::nullopt) {
     const Field* f = s.Find(key);
     if (f == nullptr) return true;
     const int64_t hi = std::numeric_limits<T>::max();
     std::optional<int64_t> v = ParseInt(f->value);
+    if (max && (!v || *v < lo || *v > *max)) return Wrong(s, key, *f, IntRange(lo, *max));
     if (!v || *v < lo) return Wrong(s, key, *f, IntRange(lo, std::nullopt));
     if (*v > hi)
       return Wrong(s, key, *f,
@@ -512,7 +517,7 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
       spec.worker.env.emplace(var, threads);  // a value the user set wins
     }
   }
-  r.Int(worker, "per_node", 1, &spec.worker.per_node);
+  r.Int(worker, "per_node", 1, &spec.worker.per_node, kMaxWorkersPerNode);
   r.Int(worker, "restart_budget", 0, &spec.worker.restart_budget);
   bool backoff_ok = r.Int(worker, "restart_backoff_ms", 1, &spec.worker.restart_backoff_ms);
   bool backoff_max_ok =
@@ -572,6 +577,7 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
   }
   r.Int(timeouts, "speed_window_ms", 1, &spec.timeouts.speed_window_ms);
   r.Int(timeouts, "master_unreachable_ms", 1, &spec.timeouts.master_unreachable_ms);
+  r.Int(timeouts, "agents_gone_ms", 0, &spec.timeouts.agents_gone_ms);
 
   Section failure = sub("failure", kFailureKeys);
   r.Int(failure, "max_shard_retries", 0, &spec.failure.max_shard_retries);

@@ -55,7 +55,7 @@ struct WorkerSpec {
   // it defaults to [<baton's directory>/baton-infer-worker, --spec, <this spec>].
   std::vector<std::string> command;
   std::map<std::string, std::string> env;  // extra environment; default none
-  int32_t per_node = 1;                    // worker processes per node; default 1
+  int32_t per_node = 1;  // worker processes per node, 1..kMaxWorkersPerNode (1024); default 1
   // Restarts of one worker before its agent gives up on it. Default 3.
   int32_t restart_budget = 3;
   int64_t restart_backoff_ms = 500;        // first restart delay, doubling; default 500 ms
@@ -83,8 +83,14 @@ struct TimeoutSpec {
   int64_t node_dead_ms = 10000;
   // Window over which per-worker records/s is measured (for status and straggler policies).
   int64_t speed_window_ms = 10000;
-  // How long agents and workers keep retrying an unreachable master before giving up. Default 120 s.
+  // How long agents and workers keep retrying an unreachable master before giving up. Default 120
+  // s.
   int64_t master_unreachable_ms = 120000;
+  // The master ends the job (exit 4, state kept: running again resumes) once no agent has been
+  // alive for this long: since it started, or since its last live node was declared dead. Long
+  // enough for agents to be restarted or started late on other machines. 0: wait for ever.
+  // Default 10 min.
+  int64_t agents_gone_ms = 600000;
 };
 
 struct FailureSpec {
@@ -99,7 +105,7 @@ struct FailureSpec {
 };
 
 struct JobSpec {
-  std::string name;  // job name, [A-Za-z0-9_.-]+; required
+  std::string name;       // job name, [A-Za-z0-9_.-]+; required
   std::string spec_path;  // absolute path of the spec file (filled by LoadJobSpec)
   std::string base_dir;   // its directory; relative paths in the spec are resolved against it
   int32_t nodes = 1;      // agents the local backend starts; default 1

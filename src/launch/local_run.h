@@ -1,7 +1,10 @@
 // `baton run JOB.yaml`: the local backend. Starts the job's master and its agents as processes on
 // this machine, supervises them (a dead master is restarted on the same state dir and port; a dead
 // agent is restarted and its node's old leases are re-queued), shows a live progress line, and
-// returns when every shard is settled. Running the same command again resumes the job.
+// returns with the master's final state. Running the same command again resumes the job.
+//
+// It owns the state dir for its whole life (launch/run_lock.h: a second run is refused, exit 2),
+// and its master and agents die with it (--supervisor-pid), however it dies.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,7 @@
 #include "master/master.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ namespace baton::master {
 std::string StateDbPath(const std::string& state_dir) { return state_dir + "/state.db"; }
 std::string TokenPath(const std::string& state_dir) { return state_dir + "/token"; }
 std::string MasterAddrPath(const std::string& state_dir) { return state_dir + "/master.addr"; }
+std::string MasterLockPath(const std::string& state_dir) { return state_dir + "/master.lock"; }
 
 namespace {
 
@@ -214,13 +216,16 @@ class MasterImpl final : public Master {
   bool finished() const override { return core_->finished(); }
 
   int exit_code() const override {
-    if (!core_->fatal().ok()) return 4;
+    if (core_->agents_gone()) return 4;
+    if (!core_->fatal().ok()) return 5;
     if (!core_->finished()) return 3;
     return core_->State() == v1::JOB_STATE_FAILED ? 1 : 0;
   }
 
  private:
   void MonitorLoop() {
+    // Named so that an operator (or a test) can tell it from gRPC's threads in /proc/PID/task.
+    pthread_setname_np(pthread_self(), "baton-monitor");
     int64_t ready_since = -1;
     while (true) {
       {
@@ -231,6 +236,10 @@ class MasterImpl final : public Master {
         }
       }
       core_->MonitorTick();
+      if (core_->agents_gone()) {
+        Shutdown();
+        return;
+      }
       if (Status fatal = core_->fatal(); !fatal.ok()) {
         spdlog::critical(
             "stopping: the state in {} cannot be written ({}). Everything acknowledged so far is "
@@ -271,7 +280,7 @@ Result<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
   const std::string& dir = spec.master.state_dir;
   BATON_RETURN_IF_ERROR(EnsureWritableDirectory(dir).WithContext("state dir"));
   // One master per state dir: a second one would fork the job's history.
-  std::string lock_path = dir + "/master.lock";
+  std::string lock_path = MasterLockPath(dir);
   int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0) return Status::IoError("open " + lock_path + ": " + std::strerror(errno));
   if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {

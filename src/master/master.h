@@ -45,9 +45,9 @@ class Master {
   virtual void Shutdown() = 0;
   // True once every shard is DONE or dead-lettered.
   virtual bool finished() const = 0;
-  // Exit status for `baton master`: 0 SUCCEEDED or PARTIAL, 1 FAILED, 3 interrupted, 4 the state
-  // store failed (e.g. the state dir's disk is full; nothing acknowledged is lost: rerun to
-  // resume).
+  // Exit status for `baton master`: 0 SUCCEEDED or PARTIAL, 1 FAILED, 3 interrupted, 4 ended
+  // unfinished because no agent was alive for timeouts.agents_gone_ms, 5 the state store failed
+  // (e.g. the state dir's disk is full; nothing acknowledged is lost: rerun to resume).
   virtual int exit_code() const = 0;
 };
 
@@ -55,5 +55,7 @@ class Master {
 std::string StateDbPath(const std::string& state_dir);
 std::string TokenPath(const std::string& state_dir);
 std::string MasterAddrPath(const std::string& state_dir);
+// Held (flock) by the master serving the state dir, for its whole life.
+std::string MasterLockPath(const std::string& state_dir);
 
 }  // namespace baton::master

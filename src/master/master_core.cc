@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/job_limits.h"
 #include "common/safe_text.h"
 #include "master/request_limits.h"
 
@@ -22,7 +23,8 @@ MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
       registry_(spec_.timeouts.speed_window_ms),
       clock_(std::move(clock)),
       active_ms_before_(restored.active_ms),
-      started_ms_(clock_->Now()) {
+      started_ms_(clock_->Now()),
+      no_live_node_since_ms_(started_ms_) {
   registry_.RestoreRanks(restored.node_ranks);
 }
 
@@ -96,6 +98,7 @@ Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::Register
   reply->set_job_id(job_id_);
   reply->set_node_rank(rank);
   reply->set_heartbeat_interval_ms(spec_.timeouts.heartbeat_interval_ms);
+  reply->set_master_unreachable_ms(spec_.timeouts.master_unreachable_ms);
   v1::WorkerLaunch* l = reply->mutable_launch();
   for (const auto& a : spec_.worker.command) l->add_argv(a);
   for (const auto& [k, v] : spec_.worker.env) (*l->mutable_env())[k] = v;
@@ -376,8 +379,9 @@ void MasterCore::GetStatus(v1::JobStatus* st) {
 
 Status MasterCore::ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply) {
   if (req.workers_per_node() < 0 || req.workers_per_node() > kMaxWorkersPerNode) {
-    return Status::InvalidArgument("workers_per_node must be in [0, " +
-                                   std::to_string(kMaxWorkersPerNode) + "]");
+    return Status::InvalidArgument("workers_per_node must be in 0.." +
+                                   std::to_string(kMaxWorkersPerNode) + ", got " +
+                                   std::to_string(req.workers_per_node()));
   }
   v1::Action a;
   a.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
@@ -425,6 +429,7 @@ void MasterCore::MonitorTick() {
     spdlog::info("job finished: {} shard(s) done, {} dead-lettered, {} records", c.done, c.dead,
                  c.records_done);
   }
+  CheckAgentsGone();  // after finalizing: a job that just finished is not given up
   // A status snapshot walks every node and worker: build one only for a live exporter, and only
   // as often as a scraper could notice.
   if (metrics_ && MonoMillis() - metrics_updated_ms_ >= 1000) {
@@ -433,6 +438,22 @@ void MasterCore::MonitorTick() {
     GetStatus(&st);
     metrics_->Update(st);
   }
+}
+
+void MasterCore::CheckAgentsGone() {
+  const int64_t now = clock_->Now();  // the master's running time, like node deadlines
+  if (finalized_ || registry_.LiveNodes() > 0) {
+    no_live_node_since_ms_ = now;
+    return;
+  }
+  const int64_t limit = spec_.timeouts.agents_gone_ms;
+  if (limit <= 0 || agents_gone_ || now - no_live_node_since_ms_ < limit) return;
+  DdsCounts c = dds_->Counts();
+  spdlog::error(
+      "no agent alive for {} ms (timeouts.agents_gone_ms) with {} shard(s) unfinished: ending "
+      "the job unfinished; its state is kept, running it again resumes",
+      limit, c.todo + c.doing);
+  agents_gone_ = true;
 }
 
 bool MasterCore::ReadyToExit(int64_t stop_wait_ms) const {

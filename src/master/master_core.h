@@ -67,12 +67,16 @@ class MasterCore {
   Status ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply);
 
   // One pass of the monitor and controller: expires leases, declares silent nodes dead and revokes
-  // their leases, finalizes the job when every shard is settled, refreshes metrics.
+  // their leases, gives up when no agent is left (agents_gone), finalizes the job when every
+  // shard is settled, refreshes metrics.
   void MonitorTick();
   bool finished() const { return finalized_.load(); }
   // Not OK once the state store has failed (a full or broken disk): the master can no longer
   // acknowledge anything and must stop; the store keeps everything acknowledged before.
   Status fatal() const;
+  // True once no agent has been alive for timeouts.agents_gone_ms before the job finished: the
+  // master then exits unfinished (code 4) instead of waiting for ever.
+  bool agents_gone() const { return agents_gone_.load(); }
   // True when the master may exit: finished, and every live agent got its STOP (or waited enough).
   bool ReadyToExit(int64_t stop_wait_ms) const;
   v1::JobState State() const;
@@ -88,6 +92,8 @@ class MasterCore {
   int64_t ActiveMillis() const;
   // Queues the counters and running time for the store (they survive a restart).
   uint64_t PersistProgressMeta();
+  // Monitor thread: sets agents_gone_ when no node has been alive for too long.
+  void CheckAgentsGone();
 
   JobSpec spec_;
   std::string token_;
@@ -106,6 +112,8 @@ class MasterCore {
   Status fatal_;
   std::atomic<bool> finalized_{false};
   std::atomic<int64_t> finished_at_ms_{0};
+  int64_t no_live_node_since_ms_;  // monotonic; monitor thread only
+  std::atomic<bool> agents_gone_{false};
   // Job-wide records/s over the last few seconds, for the progress line and ETA.
   mutable std::mutex rate_mu_;
   std::deque<std::pair<int64_t, uint64_t>> rate_samples_;

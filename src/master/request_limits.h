@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/job_limits.h"
 #include "common/status.h"
 
 namespace baton::master {
@@ -16,8 +17,7 @@ namespace baton::master {
 inline constexpr size_t kMaxNodeIdBytes = 128;
 // Nodes one job may register over its life.
 inline constexpr size_t kMaxNodes = 4096;
-// Workers per node (worker.per_node, `baton scale --workers`): local ranks are 0..this-1.
-inline constexpr int32_t kMaxWorkersPerNode = 1024;
+// Workers per node: kMaxWorkersPerNode (common/job_limits.h); local ranks are 0..that-1.
 // Host names are only logged and shown; longer ones are cut.
 inline constexpr size_t kMaxHostnameBytes = 255;
 // Leases named in one RenewLeases call.

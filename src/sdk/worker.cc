@@ -1,8 +1,6 @@
 #include "sdk/worker.h"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -21,6 +20,7 @@
 #include "baton/v1/baton.grpc.pb.h"
 #include "common/clock.h"
 #include "common/grpc_util.h"
+#include "common/parent_death.h"
 #include "common/process_stats.h"
 #include "common/worker_env.h"
 
@@ -154,16 +154,34 @@ Status Shard::FlushOutput() {
 
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// A lease this process holds, and when to renew it. Each lease keeps its own schedule, taken from
+// the length the master granted it: a job's leases may be far shorter than any default, and a
+// lease adopted while the renewal thread sleeps must not wait for a schedule made without it.
+struct HeldLease {
+  uint64_t token = 0;
+  std::shared_ptr<std::atomic<bool>> lost;  // shared with the Shard once adopted
+  int64_t lease_ms = 0;                     // as granted or last renewed by the master
+  int64_t renew_at_ms = 0;                  // monotonic
+};
+
+// Renew a lease a third of the way through it (two renewals may fail before it expires).
+int64_t RenewPeriodMs(int64_t lease_ms) { return std::max<int64_t>(50, lease_ms / 3); }
+
+}  // namespace
+
 struct Worker::Impl {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::ShardService::Stub> shards;
   std::unique_ptr<v1::JobService::Stub> job;
   std::mutex mu;
+  // Wakes the background thread: on stop, and whenever a lease is added (its renewal may be due
+  // before the thread's current wake-up time).
   std::condition_variable cv;
   bool stopping = false;
-  // Leases this process holds: shard id -> (token, lost flag shared with the Shard).
-  std::map<uint64_t, std::pair<uint64_t, std::shared_ptr<std::atomic<bool>>>> held;
-  int64_t lease_ms = 30000;
+  // Leases this process holds, by shard id.
+  std::map<uint64_t, HeldLease> held;
   std::thread background;
   // Leases handed out with earlier commits (WorkerOptions::lease_with_commit), oldest first.
   // Guarded by `mu`: threads of one process may lease and commit concurrently.
@@ -174,6 +192,21 @@ struct Worker::Impl {
   // One report at a time, so that they reach the master in the order of their snapshots (a
   // Commit's report never overtakes the periodic one before it).
   std::mutex report_mu;
+
+  // Starts renewing `lease` (under `mu`); returns its lost flag. A lease already held under the
+  // same token (prefetched, now adopted) keeps its schedule and flag, so a loss seen meanwhile
+  // is not forgotten. The caller notifies `cv` after releasing `mu`.
+  std::shared_ptr<std::atomic<bool>> HoldLocked(const v1::ShardLease& lease) {
+    auto it = held.find(lease.shard_id());
+    if (it != held.end() && it->second.token == lease.token()) return it->second.lost;
+    HeldLease h;
+    h.token = lease.token();
+    h.lost = std::make_shared<std::atomic<bool>>(false);
+    h.lease_ms = lease.lease_ms();
+    h.renew_at_ms = MonoMillis() + RenewPeriodMs(lease.lease_ms());
+    held[lease.shard_id()] = h;
+    return h.lost;
+  }
 };
 
 Worker::Worker(WorkerIdentity identity, WorkerOptions options)
@@ -206,7 +239,7 @@ void Worker::ReportCountersIfChanged() {
   if (changed) ReportProgress();
 }
 
-void Worker::ReportProgress() {
+void Worker::ReportProgress(std::chrono::milliseconds deadline) {
   std::lock_guard<std::mutex> report_lock(impl_->report_mu);
   v1::ReportProgressRequest req;
   req.set_worker_id(identity_.worker_id);
@@ -221,7 +254,7 @@ void Worker::ReportProgress() {
     impl_->counters_changed = false;
   }
   grpc::ClientContext ctx;
-  PrepareContext(ctx, identity_.token, std::chrono::milliseconds(1000));
+  PrepareContext(ctx, identity_.token, deadline);
   v1::ReportProgressReply reply;
   (void)impl_->job->ReportProgress(&ctx, req, &reply);  // best effort: status only
 }
@@ -231,9 +264,8 @@ Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
   // Die with the agent: a SIGKILLed agent must not leave workers that hold leases forever.
   if (const char* agent = std::getenv(env::kAgentPid)) {
     pid_t agent_pid = static_cast<pid_t>(std::strtol(agent, nullptr, 10));
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (agent_pid > 0 && ::getppid() != agent_pid) {
-      return Status::FailedPrecondition("the agent that started this worker is gone");
+    if (agent_pid > 0) {
+      BATON_RETURN_IF_ERROR(DieWithParent(agent_pid).WithContext("the worker's agent"));
     }
   }
   std::unique_ptr<Worker> w(new Worker(identity, options));
@@ -241,53 +273,77 @@ Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
   w->impl_->shards = v1::ShardService::NewStub(w->impl_->channel);
   w->impl_->job = v1::JobService::NewStub(w->impl_->channel);
   Worker* self = w.get();
-  w->impl_->background = std::thread([self] {
-    // Renews held leases every third of the lease, reports progress every interval.
-    int64_t next_progress = 0, next_renew = 0;
-    std::unique_lock<std::mutex> lock(self->impl_->mu);
-    while (!self->impl_->stopping) {
-      int64_t now = MonoMillis();
-      if (now >= next_renew) {
-        v1::RenewLeasesRequest req;
-        req.set_worker_id(self->identity_.worker_id);
-        std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> flags;
-        for (const auto& [id, held] : self->impl_->held) {
-          auto* ref = req.add_leases();
-          ref->set_shard_id(id);
-          ref->set_token(held.first);
-          flags[id] = held.second;
-        }
-        int64_t period = std::max<int64_t>(50, self->impl_->lease_ms / 3);
-        next_renew = now + period;
-        if (req.leases_size() > 0) {
-          lock.unlock();
-          grpc::ClientContext ctx;
-          PrepareContext(ctx, self->identity_.token, std::chrono::milliseconds(period));
-          v1::RenewLeasesReply reply;
-          grpc::Status s = self->impl_->shards->RenewLeases(&ctx, req, &reply);
-          if (s.ok()) {
-            for (const auto& r : reply.renewals()) {
-              if (!r.renewed() && flags.count(r.shard_id())) {
-                spdlog::warn("lease of shard {} lost: {}", r.shard_id(), r.reason());
-                flags[r.shard_id()]->store(true);
-              }
-            }
-          }
-          lock.lock();
-        }
-      }
-      if (now >= next_progress) {
-        next_progress = now + self->options_.progress_interval_ms;
-        lock.unlock();
-        self->ReportProgress();
-        lock.lock();
-      }
-      int64_t wake = std::min(next_renew, next_progress);
-      self->impl_->cv.wait_for(
-          lock, std::chrono::milliseconds(std::max<int64_t>(1, wake - MonoMillis())));
-    }
-  });
+  w->impl_->background = std::thread([self] { self->BackgroundLoop(); });
   return w;
+}
+
+// Renews held leases when the first of them is due (all of them in one call, which keeps their
+// schedules together), and reports progress every interval. Sleeps until the earliest of both,
+// or until a new lease or the destructor wakes it.
+void Worker::BackgroundLoop() {
+  Impl& impl = *impl_;
+  int64_t next_progress = 0;
+  std::unique_lock<std::mutex> lock(impl.mu);
+  while (!impl.stopping) {
+    int64_t now = MonoMillis();
+    int64_t due = std::numeric_limits<int64_t>::max();
+    for (const auto& [id, h] : impl.held) due = std::min(due, h.renew_at_ms);
+    if (now >= due) {
+      v1::RenewLeasesRequest req;
+      req.set_worker_id(identity_.worker_id);
+      int64_t deadline_ms = std::numeric_limits<int64_t>::max();
+      for (const auto& [id, h] : impl.held) {
+        auto* ref = req.add_leases();
+        ref->set_shard_id(id);
+        ref->set_token(h.token);
+        deadline_ms = std::min(deadline_ms, RenewPeriodMs(h.lease_ms));
+      }
+      lock.unlock();
+      grpc::ClientContext ctx;
+      PrepareContext(ctx, identity_.token, std::chrono::milliseconds(deadline_ms));
+      v1::RenewLeasesReply reply;
+      grpc::Status s = impl.shards->RenewLeases(&ctx, req, &reply);
+      lock.lock();
+      // The leases asked about that are still held under the same token (not committed since).
+      std::map<uint64_t, HeldLease*> asked;
+      for (const auto& ref : req.leases()) {
+        auto it = impl.held.find(ref.shard_id());
+        if (it == impl.held.end() || it->second.token != ref.token()) continue;
+        asked[ref.shard_id()] = &it->second;
+        // Unless answered below: try again soon, while the lease may still hold on the master.
+        it->second.renew_at_ms =
+            now + std::max<int64_t>(50, RenewPeriodMs(it->second.lease_ms) / 3);
+      }
+      if (s.ok()) {
+        for (const auto& r : reply.renewals()) {
+          auto it = asked.find(r.shard_id());
+          if (it == asked.end()) continue;
+          HeldLease& h = *it->second;
+          if (r.renewed()) {
+            if (reply.lease_ms() > 0) h.lease_ms = reply.lease_ms();
+            // From when the request left: the master's new deadline is no earlier than that.
+            h.renew_at_ms = now + RenewPeriodMs(h.lease_ms);
+          } else if (!h.lost->exchange(true)) {
+            spdlog::warn("lease of shard {} lost: {}", r.shard_id(), r.reason());
+          }
+        }
+      }
+      continue;  // recompute what is due next with the new schedules
+    }
+    if (now >= next_progress) {
+      next_progress = now + options_.progress_interval_ms;
+      // A slow progress call must not hold up the next renewal of a short lease.
+      int64_t deadline_ms = 1000;
+      for (const auto& [id, h] : impl.held)
+        deadline_ms = std::min(deadline_ms, RenewPeriodMs(h.lease_ms));
+      lock.unlock();
+      ReportProgress(std::chrono::milliseconds(deadline_ms));
+      lock.lock();
+      continue;
+    }
+    int64_t wake = std::min(due, next_progress);
+    impl.cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, wake - now)));
+  }
 }
 
 Status Worker::CallMaster(const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
@@ -304,7 +360,7 @@ Status Worker::CallMaster(const std::function<grpc::Status(grpc::ClientContext*)
 void Worker::Forget(const Shard& shard) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->held.find(shard.id_);
-  if (it != impl_->held.end() && it->second.first == shard.token_) impl_->held.erase(it);
+  if (it != impl_->held.end() && it->second.token == shard.token_) impl_->held.erase(it);
 }
 
 Result<std::unique_ptr<Shard>> Worker::NextShard() {
@@ -354,9 +410,11 @@ std::unique_ptr<Shard> Worker::Adopt(const v1::ShardLease& l) {
                               l.range().first_record(), l.range().record_count()};
   shard->staging_path_ = l.staging_path();
   shard->worker_ = this;
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->lease_ms = l.lease_ms();
-  impl_->held[shard->id_] = {shard->token_, shard->lost_};
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    shard->lost_ = impl_->HoldLocked(l);
+  }
+  impl_->cv.notify_all();  // its first renewal may be due before the thread's next wake-up
   return shard;
 }
 
@@ -406,13 +464,13 @@ Status Worker::Commit(Shard& shard) {
   Forget(shard);
   if (s.ok() && reply.has_next()) {
     const v1::LeaseShardReply& next = reply.next();
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (next.outcome() == v1::LeaseShardReply::OUTCOME_LEASED) {
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
       // Renew it from now on, even before the program asks for it.
-      impl_->held[next.lease().shard_id()] = {next.lease().token(),
-                                              std::make_shared<std::atomic<bool>>(false)};
+      if (next.outcome() == v1::LeaseShardReply::OUTCOME_LEASED) impl_->HoldLocked(next.lease());
+      if (next.outcome() != v1::LeaseShardReply::OUTCOME_WAIT) impl_->prefetched.push_back(next);
     }
-    if (next.outcome() != v1::LeaseShardReply::OUTCOME_WAIT) impl_->prefetched.push_back(next);
+    impl_->cv.notify_all();
   }
   return s;
 }

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -140,8 +141,10 @@ class Worker {
   Worker(WorkerIdentity identity, WorkerOptions options);
   void Forget(const Shard& shard);
   std::unique_ptr<Shard> Adopt(const v1::ShardLease& lease);
-  void ReportProgress();
+  void ReportProgress(std::chrono::milliseconds deadline = std::chrono::milliseconds(1000));
   void ReportCountersIfChanged();
+  // The background thread: renews every held lease on its own schedule, reports progress.
+  void BackgroundLoop();
   // One call to the master with the job token and a deadline, retried while it is unreachable
   // (up to identity().master_unreachable_ms).
   Status CallMaster(const std::function<grpc::Status(grpc::ClientContext*)>& rpc);

@@ -15,6 +15,7 @@
 #include "baton/v1/baton.grpc.pb.h"
 #include "common/clock.h"
 #include "common/grpc_util.h"
+#include "common/job_limits.h"
 
 namespace baton::agent {
 namespace {
@@ -47,6 +48,7 @@ class FakeMaster final : public pb::NodeService::Service {
     reply->set_node_rank(2);
     *reply->mutable_launch() = launch_;
     reply->set_heartbeat_interval_ms(30);
+    reply->set_master_unreachable_ms(7777);  // the spec's timeouts.master_unreachable_ms
     return grpc::Status::OK;
   }
 
@@ -239,6 +241,62 @@ TEST(AgentTest, RestartAndScaleActionsAreCarriedOut) {
   ASSERT_EQ(master.exits.size(), 4u);
   EXPECT_EQ(master.exits[0].local_rank(), 1);
   EXPECT_TRUE(master.exits[0].will_restart());
+}
+
+TEST(AgentTest, ActionsOutOfRangeAreSkippedAndTheAgentCarriesOn) {
+  FakeMaster master(ShellLaunch("exec sleep 100", 1));
+  pid_t first_pid = 0;
+  master.on_heartbeat = [&](FakeMaster& m, pb::HeartbeatReply& reply) {
+    const auto& last = m.heartbeats.back();
+    if (m.heartbeats.size() == 1) {
+      first_pid = last.workers(0).pid();
+      for (int count : {2000000000, kMaxWorkersPerNode + 1, -5}) {
+        auto* a = reply.add_actions();
+        a->set_kind(pb::Action::KIND_SET_WORKER_COUNT);
+        a->set_worker_count(count);
+      }
+      auto* a = reply.add_actions();
+      a->set_kind(pb::Action::KIND_RESTART_WORKER);
+      a->set_local_rank(99999);
+    } else if (m.heartbeats.size() == 3) {
+      reply.add_actions()->set_kind(pb::Action::KIND_STOP);
+    }
+  };
+  std::atomic<bool> stop{false};
+  Status s = RunAgent(Options(master.address()), stop);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::lock_guard lock(master.mu_);
+  ASSERT_GE(master.heartbeats.size(), 3u);
+  // The worker the agent started is the one it still ran, untouched, when told to stop.
+  ASSERT_EQ(master.heartbeats[2].workers_size(), 1);
+  EXPECT_EQ(master.heartbeats[2].workers(0).pid(), first_pid);
+  EXPECT_EQ(master.heartbeats[2].workers(0).restarts(), 0);
+  ASSERT_EQ(master.exits.size(), 1u);
+  EXPECT_EQ(master.exits[0].pid(), first_pid);
+}
+
+TEST(AgentTest, RegistrationAskingForTooManyWorkersIsRefused) {
+  FakeMaster master(ShellLaunch("exec sleep 100", 2000000000));
+  std::atomic<bool> stop{false};
+  Status s = RunAgent(Options(master.address()), stop);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find(std::to_string(kMaxWorkersPerNode)), std::string::npos)
+      << s.ToString();
+}
+
+TEST(AgentTest, WorkersGetTheMastersUnreachableWindowUnlessTheAgentWasGivenOne) {
+  auto dir = TempDir("agent_unreachable");
+  FakeMaster master(ShellLaunch("echo $BATON_MASTER_UNREACHABLE_MS > " + dir.string() + "/w", 1));
+  auto o = Options(master.address());
+  o.master_unreachable.reset();
+  std::atomic<bool> stop{false};
+  Status s = RunAgent(o, stop);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::ifstream in(dir / "w");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "7777");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(AgentTest, StopFlagStopsWorkersAndReturnsOk) {

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "common/clock.h"
+#include "common/job_limits.h"
 
 namespace baton::agent {
 namespace {
@@ -64,7 +65,7 @@ bool IgnoresSignal(pid_t pid, int sig) {
 
 TEST(SupervisorTest, ExitZeroIsFinishedAndNotRestarted) {
   Supervisor sup(Shell("exit 0"));
-  sup.SetWorkerCount(2);
+  ASSERT_TRUE(sup.SetWorkerCount(2).ok());
   std::vector<ExitEvent> events;
   ASSERT_TRUE(PollUntil(sup, events, [&] { return sup.AllFinished(); }));
   // Give a wrongly scheduled restart the chance to show up.
@@ -92,7 +93,7 @@ TEST(SupervisorTest, CrashIsRestartedWithinBudgetWithGrowingBackoff) {
   std::filesystem::remove(counter);
   Supervisor sup(
       Shell("echo x >> " + counter + "; [ $(wc -l < " + counter + ") -ge 3 ] || exit 3"));
-  sup.SetWorkerCount(1);
+  ASSERT_TRUE(sup.SetWorkerCount(1).ok());
   std::vector<ExitEvent> events;
   std::vector<int64_t> exit_times;
   const int64_t t0 = MonoMillis();
@@ -119,7 +120,7 @@ TEST(SupervisorTest, GivesUpPastRestartBudget) {
   auto opts = Shell("exit 7");
   opts.restart_budget = 2;
   Supervisor sup(opts);
-  sup.SetWorkerCount(1);
+  ASSERT_TRUE(sup.SetWorkerCount(1).ok());
   std::vector<ExitEvent> events;
   ASSERT_TRUE(PollUntil(sup, events, [&] { return sup.CountInPhase(WorkerPhase::kGaveUp) == 1; }));
   ASSERT_EQ(events.size(), 3u);  // the first run and two restarts
@@ -134,7 +135,7 @@ TEST(SupervisorTest, GivesUpPastRestartBudget) {
 
 TEST(SupervisorTest, SigkilledWorkerIsSignaledAndRestarted) {
   Supervisor sup(Shell("exec sleep 100"));
-  sup.SetWorkerCount(1);
+  ASSERT_TRUE(sup.SetWorkerCount(1).ok());
   const pid_t first = sup.Workers()[0].pid;
   ASSERT_GT(first, 0);
   ASSERT_EQ(kill(first, SIGKILL), 0);
@@ -163,7 +164,7 @@ TEST(SupervisorTest, SigkillCountedByCgroupIsOomKilled) {
   auto opts = Shell("exec sleep 100");
   opts.oom_events_path = path.string();
   Supervisor sup(opts);
-  sup.SetWorkerCount(2);
+  ASSERT_TRUE(sup.SetWorkerCount(2).ok());
   write_count(5);  // one OOM kill ...
   ASSERT_EQ(kill(sup.Workers()[0].pid, SIGKILL), 0);
   std::vector<ExitEvent> events;
@@ -182,7 +183,7 @@ TEST(SupervisorTest, StopSendsTermThenKillToWorkerIgnoringTerm) {
   auto opts = Shell("trap '' TERM; sleep 100");
   opts.stop_grace = milliseconds(300);
   Supervisor sup(opts);
-  sup.SetWorkerCount(1);
+  ASSERT_TRUE(sup.SetWorkerCount(1).ok());
   const pid_t pid = sup.Workers()[0].pid;
   // Wait until the shell has installed its trap, however slow its start on a loaded machine.
   for (int i = 0; i < 2000 && !IgnoresSignal(pid, SIGTERM); ++i) {
@@ -206,7 +207,7 @@ TEST(SupervisorTest, StopEndsWorkerThatHonoursTermQuickly) {
   auto opts = Shell("exec sleep 100");
   opts.stop_grace = milliseconds(5000);
   Supervisor sup(opts);
-  sup.SetWorkerCount(2);
+  ASSERT_TRUE(sup.SetWorkerCount(2).ok());
   const int64_t t0 = MonoMillis();
   auto events = sup.StopAllAndWait();
   EXPECT_LT(MonoMillis() - t0, 2000);
@@ -225,7 +226,7 @@ TEST(SupervisorTest, StopKillsTheWorkersChildrenToo) {
   auto opts = Shell("trap '' TERM; sleep 100 & echo $! > " + pidfile.string() + "; wait");
   opts.stop_grace = milliseconds(100);
   Supervisor sup(opts);
-  sup.SetWorkerCount(1);
+  ASSERT_TRUE(sup.SetWorkerCount(1).ok());
   pid_t child = 0;
   const int64_t give_up = MonoMillis() + 5000;
   while (child == 0 && MonoMillis() < give_up) {
@@ -243,16 +244,16 @@ TEST(SupervisorTest, StopKillsTheWorkersChildrenToo) {
 
 TEST(SupervisorTest, ScaleUpAndDownStopsHighestRanks) {
   Supervisor sup(Shell("exec sleep 100"));
-  sup.SetWorkerCount(2);
+  ASSERT_TRUE(sup.SetWorkerCount(2).ok());
   ASSERT_EQ(sup.Workers().size(), 2u);
-  sup.SetWorkerCount(4);
+  ASSERT_TRUE(sup.SetWorkerCount(4).ok());
   auto workers = sup.Workers();
   ASSERT_EQ(workers.size(), 4u);
   for (const auto& w : workers) EXPECT_GT(w.pid, 0);
   const pid_t rank0 = workers[0].pid;
   const pid_t rank1 = workers[1].pid;
 
-  sup.SetWorkerCount(1);
+  ASSERT_TRUE(sup.SetWorkerCount(1).ok());
   std::vector<ExitEvent> events;
   ASSERT_TRUE(PollUntil(sup, events, [&] { return sup.Workers().size() == 1; }));
   ASSERT_EQ(events.size(), 3u);
@@ -264,7 +265,7 @@ TEST(SupervisorTest, ScaleUpAndDownStopsHighestRanks) {
   EXPECT_FALSE(ProcessExists(rank1));
   EXPECT_EQ(sup.worker_count(), 1);
 
-  sup.SetWorkerCount(3);
+  ASSERT_TRUE(sup.SetWorkerCount(3).ok());
   ASSERT_EQ(sup.Workers().size(), 3u);
   for (const auto& w : sup.Workers()) {
     EXPECT_EQ(w.phase, WorkerPhase::kRunning);
@@ -277,7 +278,7 @@ TEST(SupervisorTest, RestartWorkerActionReplacesProcessWithoutChargingBudget) {
   auto opts = Shell("exec sleep 100");
   opts.restart_budget = 0;
   Supervisor sup(opts);
-  sup.SetWorkerCount(2);
+  ASSERT_TRUE(sup.SetWorkerCount(2).ok());
   const pid_t old = sup.Workers()[1].pid;
   ASSERT_TRUE(sup.RestartWorker(1).ok());
   std::vector<ExitEvent> events;
@@ -303,7 +304,7 @@ TEST(SupervisorTest, WorkerGetsEnvironmentAndWorkingDirectory) {
     return std::map<std::string, std::string>{{"BATON_LOCAL_RANK", std::to_string(rank)}};
   };
   Supervisor sup(opts);
-  sup.SetWorkerCount(2);
+  ASSERT_TRUE(sup.SetWorkerCount(2).ok());
   std::vector<ExitEvent> events;
   ASSERT_TRUE(PollUntil(sup, events, [&] { return sup.AllFinished(); }));
   for (int rank = 0; rank < 2; ++rank) {
@@ -316,12 +317,32 @@ TEST(SupervisorTest, WorkerGetsEnvironmentAndWorkingDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SupervisorTest, OutOfRangeWorkerCountIsRefusedAndChangesNothing) {
+  Supervisor sup(Shell("sleep 30"));
+  ASSERT_TRUE(sup.SetWorkerCount(2).ok());
+  const std::vector<WorkerInfo> before = sup.Workers();
+  for (int bad : {-1, kMaxWorkersPerNode + 1, 2000000000}) {
+    Status s = sup.SetWorkerCount(bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find(std::to_string(kMaxWorkersPerNode)), std::string::npos)
+        << s.message();
+  }
+  EXPECT_EQ(sup.worker_count(), 2);
+  const std::vector<WorkerInfo> after = sup.Workers();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].pid, before[i].pid);
+    EXPECT_TRUE(ProcessExists(after[i].pid));
+  }
+  sup.StopAllAndWait();
+}
+
 TEST(SupervisorTest, MissingProgramCountsAsCrashAndGivesUp) {
   SupervisorOptions opts = Shell("");
   opts.argv = {"/nonexistent/program"};
   opts.restart_budget = 1;
   Supervisor sup(opts);
-  sup.SetWorkerCount(1);
+  ASSERT_TRUE(sup.SetWorkerCount(1).ok());
   std::vector<ExitEvent> events;
   ASSERT_TRUE(PollUntil(sup, events, [&] { return sup.CountInPhase(WorkerPhase::kGaveUp) == 1; }));
   ASSERT_EQ(events.size(), 2u);

@@ -98,6 +98,11 @@ WordcountJob::WordcountJob(const WordcountJobOptions& o) {
        << "master:\n  state_dir: state\n  metrics_port: " << o.metrics_port << "\n"
        << "timeouts:\n  lease_ms: " << o.lease_ms << "\n  heartbeat_interval_ms: 200\n"
        << "  node_dead_ms: " << o.node_dead_ms << "\n"
+       << (o.master_unreachable_ms >= 0
+               ? "  master_unreachable_ms: " + std::to_string(o.master_unreachable_ms) + "\n"
+               : "")
+       << (o.agents_gone_ms >= 0 ? "  agents_gone_ms: " + std::to_string(o.agents_gone_ms) + "\n"
+                                 : "")
        << "failure:\n  max_shard_retries: " << o.max_shard_retries << "\n"
        << o.extra_yaml;
 }
@@ -109,13 +114,7 @@ WordcountJob::~WordcountJob() {
     ::waitpid(run_pid_, &st, 0);
   }
   // Leave nothing running, whatever the test did.
-  for (pid_t p : FindProcesses([&](pid_t pid, const std::vector<std::string>&cmd) {
-         std::error_code ec;
-         auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
-         return Contains(cmd, dir_) || (!ec && cwd.string() == dir_);
-       })) {
-    ::kill(p, SIGKILL);
-  }
+  for (pid_t p : JobPids()) ::kill(p, SIGKILL);
   std::error_code ec;
   fs::remove_all(dir_, ec);
 }
@@ -145,12 +144,16 @@ int WordcountJob::Wait(std::chrono::seconds timeout) {
   return -1;
 }
 
-void WordcountJob::KillEverything() {
-  std::vector<pid_t> victims = FindProcesses([&](pid_t pid, const std::vector<std::string>& cmd) {
+std::vector<pid_t> WordcountJob::JobPids() const {
+  return FindProcesses([&](pid_t pid, const std::vector<std::string>& cmd) {
     std::error_code ec;
     auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
-    return Contains(cmd, dir_) || (!ec && cwd.string() == dir_);
+    return pid != run_pid_ && (Contains(cmd, dir_) || (!ec && cwd.string() == dir_));
   });
+}
+
+void WordcountJob::KillEverything() {
+  std::vector<pid_t> victims = JobPids();
   if (run_pid_ > 0) victims.push_back(run_pid_);
   for (pid_t p : victims) ::kill(p, SIGKILL);
   if (run_pid_ > 0) {
@@ -229,6 +232,19 @@ std::map<std::string, uint64_t> WordcountJob::OutputCounts() const {
 std::string WordcountJob::ReadRunLog() const { return ReadWhole(run_log()); }
 std::string WordcountJob::ReadStateFile(const std::string& name) const {
   return ReadWhole(state_dir() + "/" + name);
+}
+
+bool ProcessAlive(pid_t pid) {
+  return pid > 0 && fs::exists("/proc/" + std::to_string(pid)) && !IsZombie(pid);
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::seconds timeout) {
+  const int64_t deadline = MonoMillis() + timeout.count() * 1000;
+  while (!done()) {
+    if (MonoMillis() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 int RunCommand(const std::vector<std::string>& argv, std::string* output,

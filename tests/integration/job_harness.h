@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,7 +25,9 @@ struct WordcountJobOptions {
   int64_t node_dead_ms = 10000;
   int max_shard_retries = 3;
   int metrics_port = 0;
-  std::string extra_yaml = "";  // appended verbatim
+  int64_t master_unreachable_ms = -1;  // timeouts.master_unreachable_ms; -1: not in the spec
+  int64_t agents_gone_ms = -1;         // timeouts.agents_gone_ms; -1: not in the spec
+  std::string extra_yaml = "";         // appended verbatim
 };
 
 class WordcountJob {
@@ -53,7 +56,12 @@ class WordcountJob {
   // losing power, as far as the job can tell.
   void KillEverything();
 
-  // Live processes of this job (matched by the job's directory in their command line or env).
+  // The running `baton run` (0 when none).
+  pid_t run_pid() const { return run_pid_; }
+
+  // Live processes of this job other than `baton run` itself: master, agents, workers (matched
+  // by the job's directory in their command line or working directory).
+  std::vector<pid_t> JobPids() const;
   std::vector<pid_t> WorkerPids() const;
   pid_t MasterPid() const;
   pid_t AgentPid(const std::string& node) const;
@@ -71,6 +79,12 @@ class WordcountJob {
   pid_t run_pid_ = 0;
   std::map<std::string, uint64_t> expected_;
 };
+
+// True while `pid` runs (a zombie counts as gone).
+bool ProcessAlive(pid_t pid);
+
+// Polls `done` every 20 ms until it is true (true) or `timeout` passes (false).
+bool WaitFor(const std::function<bool()>& done, std::chrono::seconds timeout);
 
 // Runs a command to completion, capturing stdout+stderr; returns the exit code.
 int RunCommand(const std::vector<std::string>& argv, std::string* output,

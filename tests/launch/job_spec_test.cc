@@ -109,6 +109,7 @@ timeouts:
   node_dead_ms: 3000
   speed_window_ms: 4000
   master_unreachable_ms: 60000
+  agents_gone_ms: 90000
 failure:
   max_shard_retries: 7
   allow_partial: true
@@ -146,6 +147,7 @@ failure:
   EXPECT_EQ(s.timeouts.node_dead_ms, 3000);
   EXPECT_EQ(s.timeouts.speed_window_ms, 4000);
   EXPECT_EQ(s.timeouts.master_unreachable_ms, 60000);
+  EXPECT_EQ(s.timeouts.agents_gone_ms, 90000);
   EXPECT_EQ(s.failure.max_shard_retries, 7);
   EXPECT_TRUE(s.failure.allow_partial);
   EXPECT_EQ(s.failure.max_error_bytes, 256);
@@ -183,6 +185,7 @@ TEST_F(JobSpecTest, AbsentKeysTakeTheirDefaults) {
   EXPECT_EQ(s.timeouts.node_dead_ms, 10000);
   EXPECT_EQ(s.timeouts.speed_window_ms, 10000);
   EXPECT_EQ(s.timeouts.master_unreachable_ms, 120000);
+  EXPECT_EQ(s.timeouts.agents_gone_ms, 600000);
   EXPECT_EQ(s.failure.max_shard_retries, 3);
   EXPECT_FALSE(s.failure.allow_partial);
   EXPECT_EQ(s.failure.max_error_bytes, 1024);
@@ -256,7 +259,7 @@ input:
   seed: -5
 worker:
   command: [cat]
-  per_node: 0
+  per_node: 1025
   restart_budget: -1
   restart_backoff_ms: 1000
   restart_backoff_max_ms: 10
@@ -268,6 +271,7 @@ timeouts:
   heartbeat_interval_ms: 5000
   node_dead_ms: 5000
   speed_window_ms: 0
+  agents_gone_ms: -1
 failure:
   max_shard_retries: -1
   max_error_bytes: 0
@@ -279,7 +283,7 @@ failure:
                 At(6, "input.records_per_shard: expected a positive integer, got \"0\""),
                 At(7, "input.epochs: expected a positive integer, got \"-1\""),
                 At(8, "input.seed: expected a non-negative integer, got \"-5\""),
-                At(11, "worker.per_node: expected a positive integer, got \"0\""),
+                At(11, "worker.per_node: expected an integer in 1..1024, got \"1025\""),
                 At(12, "worker.restart_budget: expected a non-negative integer, got \"-1\""),
                 At(14,
                    "worker.restart_backoff_max_ms: expected at least "
@@ -291,11 +295,12 @@ failure:
                    "timeouts.node_dead_ms: expected more than timeouts.heartbeat_interval_ms "
                    "(5000), got 5000"),
                 At(22, "timeouts.speed_window_ms: expected a positive integer, got \"0\""),
-                At(24,
+                At(23, "timeouts.agents_gone_ms: expected a non-negative integer, got \"-1\""),
+                At(25,
                    "failure.max_shard_retries: expected a non-negative integer, got "
                    "\"-1\""),
-                At(25, "failure.max_error_bytes: expected a positive integer, got \"0\""),
-                At(26,
+                At(26, "failure.max_error_bytes: expected a positive integer, got \"0\""),
+                At(27,
                    "failure.master_restarts: expected a non-negative integer (at most "
                    "2147483647), got \"3000000000\""),
             }));
@@ -320,7 +325,7 @@ timeouts:
                 At(5,
                    "worker.command: expected a non-empty list: the program and its arguments, "
                    "got nothing"),
-                At(6, "worker.per_node: expected a positive integer, got \"two\""),
+                At(6, "worker.per_node: expected an integer in 1..1024, got \"two\""),
                 At(8, "timeouts.lease_ms: expected an integer >= 100, got \"0\""),
             }));
 }
@@ -450,8 +455,8 @@ TEST_F(JobSpecTest, ParseJobSpecUsesTheGivenPathInMessages) {
 
 TEST_F(JobSpecTest, InferJobsDefaultToTheInferWorkerAndNeedAnInferSection) {
   Write("rows.csv", "id,x\na,1\n");
-  auto spec = Load(
-      "name: j\nkind: infer\ninput: {paths: [rows.csv], format: csv}\ninfer: {key: id}\n");
+  auto spec =
+      Load("name: j\nkind: infer\ninput: {paths: [rows.csv], format: csv}\ninfer: {key: id}\n");
   ASSERT_TRUE(spec.ok()) << spec.status().message();
   EXPECT_EQ(spec->kind, JobKind::kInfer);
   ASSERT_EQ(spec->worker.command.size(), 3u);
@@ -459,14 +464,14 @@ TEST_F(JobSpecTest, InferJobsDefaultToTheInferWorkerAndNeedAnInferSection) {
   EXPECT_EQ(spec->worker.command[1], "--spec");
   EXPECT_EQ(spec->worker.command[2], spec_);
   EXPECT_EQ(spec->worker.env.at("OMP_NUM_THREADS"), "1");  // set before libtorch loads
-  auto threads = Load("name: j\nkind: infer\ninput: {paths: [rows.csv]}\nworker: {env: "
-                      "{MKL_NUM_THREADS: \"4\"}}\ninfer: {intra_op_threads: 3}\n");
+  auto threads = Load(
+      "name: j\nkind: infer\ninput: {paths: [rows.csv]}\nworker: {env: "
+      "{MKL_NUM_THREADS: \"4\"}}\ninfer: {intra_op_threads: 3}\n");
   ASSERT_TRUE(threads.ok()) << threads.status().message();
   EXPECT_EQ(threads->worker.env.at("OPENBLAS_NUM_THREADS"), "3");
   EXPECT_EQ(threads->worker.env.at("MKL_NUM_THREADS"), "4");  // the user's value wins
   EXPECT_EQ(Problems("name: j\nkind: infer\ninput: {paths: [rows.csv]}\n"),
-            std::vector<std::string>{
-                At(2, "infer: missing (kind: infer needs an infer section)")});
+            std::vector<std::string>{At(2, "infer: missing (kind: infer needs an infer section)")});
   EXPECT_EQ(Problems("name: j\nkind: batch\ninput: {paths: [rows.csv]}\nworker: {command: "
                      "[cat]}\ninfer: {}\n"),
             (std::vector<std::string>{At(2, "kind: expected one of command, infer, got \"batch\""),
