@@ -12,12 +12,14 @@
 #include <string>
 
 #include "common/backoff.h"
+#include "common/defaults.h"
 #include "common/grpc_util.h"
 #include "common/status.h"
 
 namespace baton::agent {
 
-inline constexpr std::chrono::milliseconds kDefaultMasterUnreachable{120000};
+inline constexpr std::chrono::milliseconds kDefaultMasterUnreachable{
+    defaults::kMasterUnreachableMs};
 
 struct AgentOptions {
   std::string master_address;  // host:port

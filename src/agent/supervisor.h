@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "agent/oom_watch.h"
+#include "common/defaults.h"
 #include "common/status.h"
 
 namespace baton::agent {
@@ -36,11 +37,12 @@ struct SupervisorOptions {
   // Extra environment per worker (its identity: ranks, ids). Called at every start.
   std::function<std::map<std::string, std::string>(int local_rank)> worker_env;
 
-  int restart_budget = 3;  // crash restarts per worker before GAVE_UP; 0 = never restart
-  std::chrono::milliseconds restart_backoff{1000};       // delay before the first restart
-  std::chrono::milliseconds restart_backoff_max{30000};  // cap of the doubling delay
+  // Crash restarts per worker before GAVE_UP; 0 = never restart. Defaults: common/defaults.h.
+  int restart_budget = defaults::kRestartBudget;
+  std::chrono::milliseconds restart_backoff{defaults::kRestartBackoffMs};  // first restart delay
+  std::chrono::milliseconds restart_backoff_max{defaults::kRestartBackoffMaxMs};  // its cap
   // Stop: SIGTERM to the worker's process group, SIGKILL after this long if it is still alive.
-  std::chrono::milliseconds stop_grace{10000};
+  std::chrono::milliseconds stop_grace{defaults::kStopGraceMs};
   // memory.events file for OOM attribution; empty = this process's cgroup v2 (see oom_watch.h).
   std::string oom_events_path;
   // Prepended to every log line, e.g. "[node-a] ".

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/agent.h"
+#include "common/defaults.h"
 #include "common/files.h"
 #include "common/job_limits.h"
 #include "common/parent_death.h"
@@ -201,7 +202,8 @@ int main(int argc, char** argv) {
   agent
       ->add_option("--master-unreachable-ms", unreachable_ms,
                    "Give up after the master is unreachable this long (default: the job's "
-                   "timeouts.master_unreachable_ms once registered, 120000 before)")
+                   "timeouts.master_unreachable_ms once registered, " +
+                       std::to_string(baton::defaults::kMasterUnreachableMs) + " before)")
       ->check(CLI::PositiveNumber);
   agent->add_option("--supervisor-pid", agent_supervisor,
                     "Die with this process, the `baton run` that started this agent (it passes "

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/defaults.h"
 #include "common/status.h"
 
 namespace baton {
@@ -57,10 +58,11 @@ struct WorkerSpec {
   std::map<std::string, std::string> env;  // extra environment; default none
   int32_t per_node = 1;  // worker processes per node, 1..kMaxWorkersPerNode (1024); default 1
   // Restarts of one worker before its agent gives up on it. Default 3.
-  int32_t restart_budget = 3;
-  int64_t restart_backoff_ms = 500;        // first restart delay, doubling; default 500 ms
-  int64_t restart_backoff_max_ms = 10000;  // cap of that delay; default 10 s
-  int64_t stop_grace_ms = 5000;            // SIGTERM to SIGKILL on stop; default 5 s
+  int32_t restart_budget = defaults::kRestartBudget;
+  // First restart delay, doubling; default 500 ms.
+  int64_t restart_backoff_ms = defaults::kRestartBackoffMs;
+  int64_t restart_backoff_max_ms = defaults::kRestartBackoffMaxMs;  // its cap; default 10 s
+  int64_t stop_grace_ms = defaults::kStopGraceMs;  // SIGTERM to SIGKILL on stop; default 5 s
 };
 
 struct MasterSpec {
@@ -85,7 +87,7 @@ struct TimeoutSpec {
   int64_t speed_window_ms = 10000;
   // How long agents and workers keep retrying an unreachable master before giving up. Default 120
   // s.
-  int64_t master_unreachable_ms = 120000;
+  int64_t master_unreachable_ms = defaults::kMasterUnreachableMs;
   // The master ends the job (exit 4, state kept: running again resumes) once no agent has been
   // alive for this long: since it started, or since its last live node was declared dead. Long
   // enough for agents to be restarted or started late on other machines. 0: wait for ever.

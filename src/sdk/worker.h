@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/defaults.h"
 #include "common/status.h"
 
 namespace grpc {
@@ -46,7 +47,7 @@ struct WorkerIdentity {
   int32_t local_rank = 0;
   int32_t global_rank = 0;
   // Keep retrying an unreachable master this long before giving up (the master may be restarting).
-  int64_t master_unreachable_ms = 120000;
+  int64_t master_unreachable_ms = defaults::kMasterUnreachableMs;
 
   // Reads the BATON_* variables (common/worker_env.h); names the missing one on error.
   static Result<WorkerIdentity> FromEnvironment();
