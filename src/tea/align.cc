@@ -24,7 +24,7 @@ double Since(Clock::time_point t0) {
 
 // Rows `ids` of the fused features (1 - alpha) * fr + alpha * ft, each normalised.
 void FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, double alpha,
-               int threads, Mat* out_mat) {
+               int threads, KernelPath path, Mat* out_mat) {
   ReshapeLarge(out_mat, static_cast<int64_t>(ids.size()), fr.cols());
   Mat& out = *out_mat;
   const float a = static_cast<float>(alpha), b = static_cast<float>(1.0 - alpha);
@@ -36,7 +36,7 @@ void FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, do
       for (int64_t c = 0; c < out.cols(); ++c) o[c] = b * x[c] + a * y[c];
     }
   });
-  NormalizeRows(out.data(), out.rows(), out.cols(), out.cols(), threads);
+  NormalizeRows(out.data(), out.rows(), out.cols(), out.cols(), threads, path);
 }
 
 // Candidate scores (1 - beta) * cos + beta * simt for a rows x k support. simt_left[i] and
@@ -106,8 +106,14 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
         "tea align: rounds, threads, topk, depth and dimensions must be positive");
   }
   BATON_ASSIGN_OR_RETURN(Split split, SplitPairs(data, opt.num_seeds));
+  BATON_ASSIGN_OR_RETURN(KernelChoice kc, ResolveKernelPath(opt.kernel));
+  const bool reduced = kc.reduced_precision && !opt.fp32;
   const auto t0 = Clock::now();
   AlignReport report;
+  report.kernel = KernelPathName(kc.path);
+  report.kernel_source = kc.source;
+  report.cpu_features = CpuFeatureList();
+  report.reduced_precision = reduced;
 
   Graph g = BuildGraph(data, opt.faithful);
   TimeProfileOptions tpo;
@@ -126,7 +132,8 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   fo.proj_dim = opt.proj_dim > 0 ? opt.proj_dim : (yago ? opt.label_dim / 3 : opt.label_dim / 2);
   fo.mini_dim = opt.mini_dim;
   fo.threads = opt.threads;
-  fo.bf16_projection = !opt.fp32;
+  fo.bf16_projection = reduced;
+  fo.kernel = kc.path;
   report.width = fo.proj_dim * fo.mini_dim;
 
   const int64_t n = static_cast<int64_t>(split.test.size());
@@ -153,7 +160,8 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   Mat fr, ft, q, c;
   SearchOptions so;
   so.threads = opt.threads;
-  so.exact = opt.fp32;
+  so.exact = !reduced;
+  so.kernel = kc.path;
   so.sorted = false;
 
   for (int round = 1; round <= opt.rounds; ++round) {
@@ -167,8 +175,8 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
       AspectFeatures(g, g.rel, seeds, fo, DeriveSeed(opt.seed, round, 1), &ws, &fr, &pt);
       AspectFeatures(g, g.time, seeds, fo, DeriveSeed(opt.seed, round, 2), &ws, &ft, &pt);
       ScopedPhase phase(&pt, "fuse");
-      FusedRows(fr, ft, left, opt.alpha, opt.threads, &q);
-      FusedRows(fr, ft, right, opt.alpha, opt.threads, &c);
+      FusedRows(fr, ft, left, opt.alpha, opt.threads, kc.path, &q);
+      FusedRows(fr, ft, right, opt.alpha, opt.threads, kc.path, &c);
     }
 
     // The pseudo-labelling step of this round searches the not-yet-matched test entities with the

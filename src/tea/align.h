@@ -32,9 +32,12 @@ struct AlignOptions {
   int sinkhorn_iterations = 15;
   double pseudo_threshold = 0.8;  // Sinkhorn value a pair needs to become a pseudo-seed
   // fp32 throughout, as the official code: fp32 BLAS projections and brute-force fp32 search.
-  // Default: bf16 projections and int8 candidate search with fp32 re-scoring, where the CPU has
-  // AVX-512 BF16/VNNI (docs/tea.md has the accuracy comparison).
+  // Default: bf16 projections and int8 candidate search with fp32 re-scoring (docs/tea.md has the
+  // accuracy comparison), with the kernels of `kernel`.
   bool fp32 = false;
+  // Kernel path (cpu.h): "auto" (BATON_TEA_KERNEL if set, else the best this CPU has; fp32 on a
+  // CPU without AVX2), or "avx512" | "avx2" | "generic". A path the CPU cannot run fails Align.
+  std::string kernel = "auto";
   bool simt_dedup = false;  // count each (entity, time) of a fact once (quirk Q3 off)
 };
 
@@ -50,6 +53,10 @@ struct RoundResult {
 };
 
 struct AlignReport {
+  std::string kernel;             // kernel path that ran (cpu.h)
+  std::string kernel_source;      // who chose it: "cpu", "BATON_TEA_KERNEL" or "option"
+  std::string cpu_features;       // CpuFeatureList()
+  bool reduced_precision = true;  // int8 search and bf16 projections (false: fp32 throughout)
   GraphStats stats;
   int64_t test_pairs = 0;
   int width = 0;       // feature width
@@ -71,7 +78,8 @@ std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids);
 std::vector<int32_t> RemainingInSetOrder(const std::vector<int32_t>& set_pos,
                                          const std::vector<char>& removed);
 
-// Aligns `data` (already loaded). Fails on bad options (e.g. seeds >= pairs).
+// Aligns `data` (already loaded). Fails on bad options (e.g. seeds >= pairs, a kernel path this
+// CPU cannot run).
 Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt);
 
 }  // namespace baton::tea

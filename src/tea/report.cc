@@ -27,7 +27,12 @@ std::string ReportJson(const AlignReport& r, const AlignOptions& opt) {
   j["options"] = {{"seeds", opt.num_seeds},       {"rounds", opt.rounds},
                   {"threads", opt.threads},       {"seed", opt.seed},
                   {"faithful", opt.faithful},     {"fp32", opt.fp32},
-                  {"simt_dedup", opt.simt_dedup}, {"topk", opt.topk}};
+                  {"simt_dedup", opt.simt_dedup}, {"topk", opt.topk},
+                  {"kernel", opt.kernel}};
+  j["kernel"] = {{"path", r.kernel},
+                 {"source", r.kernel_source},
+                 {"reduced_precision", r.reduced_precision},
+                 {"cpu_features", r.cpu_features}};
   j["test_pairs"] = r.test_pairs;
   j["width"] = r.width;
   j["setup_s"] = r.setup_s;
@@ -52,6 +57,9 @@ std::string ReportJson(const AlignReport& r, const AlignOptions& opt) {
 
 std::string ReportLines(const AlignReport& r) {
   std::ostringstream o;
+  o << "cpu_features=" << r.cpu_features << " kernel=" << r.kernel
+    << " kernel_source=" << r.kernel_source
+    << " arithmetic=" << (r.reduced_precision ? "int8_search+bf16_projection" : "fp32") << "\n";
   for (const RoundResult& rr : r.rounds) {
     o << "round=" << rr.round << " seeds=" << rr.seeds << " hits1=" << Fixed(rr.all.hits1, 3)
       << " hits10=" << Fixed(rr.all.hits10, 3) << " mrr=" << Fixed(rr.all.mrr, 3)

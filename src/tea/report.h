@@ -10,8 +10,9 @@ namespace baton::tea {
 
 std::string ReportJson(const AlignReport& report, const AlignOptions& opt);
 
-// One line per round: "round=1 seeds=400 hits1=0.541 hits10=... mrr=... misses=... elapsed_s=...
-// <phase>_s=..." and a final "total_s=... peak_rss_mb=..." line.
+// A line naming the CPU features and the kernel path ("cpu_features=... kernel=avx2
+// kernel_source=... arithmetic=..."), one line per round: "round=1 seeds=400 hits1=0.541 hits10=...
+// mrr=... misses=... elapsed_s=... <phase>_s=..." and a final "total_s=... peak_rss_mb=..." line.
 std::string ReportLines(const AlignReport& report);
 
 }  // namespace baton::tea

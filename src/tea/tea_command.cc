@@ -69,6 +69,11 @@ void AddTeaCommand(CLI::App& app, int& exit_code) {
   align->add_flag("--fp32", flags->opt.fp32,
                   "fp32 throughout (BLAS projections, brute-force search) instead of bf16 "
                   "projections and int8 candidates with fp32 re-scoring");
+  align
+      ->add_option("--kernel", flags->opt.kernel,
+                   "Kernel path: auto (BATON_TEA_KERNEL, else the best this CPU has), avx512, "
+                   "avx2 or generic")
+      ->capture_default_str();
   align->add_flag("--simt-dedup", flags->opt.simt_dedup,
                   "Temporal similarity counts each (entity, time) of a fact once");
   align->callback([flags, &exit_code] { exit_code = RunAlign(*flags); });

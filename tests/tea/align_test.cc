@@ -59,6 +59,53 @@ TEST(AlignTest, SameSeedSameMetricsOnTestdata) {
   EXPECT_EQ(r1->width, 32 * 16);
 }
 
+// Issue 10, item 19: the avx2 kernels (and the portable ones) compute the features of the best
+// path: bf16 projections and element-wise loops give the same bits on avx512 and avx2.
+TEST(FeaturesTest, EveryKernelPathGivesTheSameFeatures) {
+  TEA_REQUIRE_DATA("testdata");
+  auto data = LoadDataset(DataDir("testdata"));
+  ASSERT_TRUE(data.ok());
+  Graph g = BuildGraph(*data, false);
+  auto split = SplitPairs(*data, 50);
+  ASSERT_TRUE(split.ok());
+  FeatureOptions o;
+  o.proj_dim = 20;
+  o.kernel = KernelPath::kGeneric;
+  const Mat generic = AspectFeatures(g, g.time, split->seeds, o, 7, nullptr);
+  for (KernelPath p : {KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (!KernelPathSupported(p)) continue;  // reported by KernelPathTest and the per-path tests
+    o.kernel = p;
+    const Mat got = AspectFeatures(g, g.time, split->seeds, o, 7, nullptr);
+    // The generic loops do not fuse multiply-adds (no FMA in baseline x86-64): last-bit noise.
+    EXPECT_LT((got - generic).cwiseAbs().maxCoeff(), 1e-5) << KernelPathName(p);
+    if (p == KernelPath::kAvx512 && KernelPathSupported(KernelPath::kAvx2)) {
+      o.kernel = KernelPath::kAvx2;
+      EXPECT_TRUE(got == AspectFeatures(g, g.time, split->seeds, o, 7, nullptr));
+    }
+  }
+}
+
+TEST(AlignTest, KernelPathIsReportedAndAnUnknownOneIsInvalidArgument) {
+  TEA_REQUIRE_DATA("testdata");
+  auto data = LoadDataset(DataDir("testdata"));
+  ASSERT_TRUE(data.ok());
+  AlignOptions o;
+  o.num_seeds = 50;
+  o.proj_dim = 32;
+  o.topk = 20;
+  o.rounds = 1;
+  o.kernel = "generic";
+  auto r = Align(*data, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->kernel, "generic");
+  EXPECT_EQ(r->kernel_source, "option");
+  EXPECT_EQ(r->cpu_features, CpuFeatureList());
+  o.kernel = "neon";
+  auto bad = Align(*data, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(AlignTest, SeedsNotBelowPairCountFailsAsInvalidArgument) {
   TEA_REQUIRE_DATA("testdata");
   auto data = LoadDataset(DataDir("testdata"));

@@ -35,7 +35,7 @@ ProcResult RunBaton(const std::string& args) {
 class TeaCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(DataDir("testdata"))) GTEST_SKIP() << "shared data folder missing";
+    TEA_REQUIRE_DATA("testdata");
     dir_ = fs::temp_directory_path() /
            ("tea_cli_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
