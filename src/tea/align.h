@@ -39,6 +39,26 @@ struct AlignOptions {
   // CPU without AVX2), or "avx512" | "avx2" | "generic". A path the CPU cannot run fails Align.
   std::string kernel = "auto";
   bool simt_dedup = false;  // count each (entity, time) of a fact once (quirk Q3 off)
+  // Sources and candidates. false: the test pairs' KG1 and KG2 entities (the official protocol).
+  // true: every KG1 entity outside the seeds against every KG2 entity outside the seeds, so
+  // entities with no known partner are aligned too; num_seeds may then be all the pairs (no test
+  // labels: metrics have n = 0), and the metrics cover the sources with a test partner, ranked
+  // among all candidates. Not with `faithful`.
+  bool unmatched = false;
+  // Keep the predictions_k best candidates of every source from the last round in
+  // AlignReport::predictions (0: none).
+  int predictions_k = 0;
+};
+
+// The alignment itself: for every source entity its best candidates, best first, by the final
+// round's Sinkhorn value (the score the metrics rank by), ties by lower candidate position.
+struct Predictions {
+  int round = 0;                   // the round they come from (the last one that ran)
+  int k = 0;                       // candidates per source (predictions_k, at most the search's k)
+  std::vector<int32_t> source;     // entity ids (KG1)
+  std::vector<int32_t> partner;    // the known partner's entity id (test pairs), -1 if none
+  std::vector<int32_t> candidate;  // source.size() x k entity ids (KG2)
+  std::vector<float> score;        // source.size() x k Sinkhorn values, descending per source
 };
 
 struct RoundResult {
@@ -59,8 +79,11 @@ struct AlignReport {
   bool reduced_precision = true;  // int8 search and bf16 projections (false: fp32 throughout)
   GraphStats stats;
   int64_t test_pairs = 0;
-  int width = 0;       // feature width
-  double setup_s = 0;  // graph and time profiles
+  int64_t sources = 0;      // entities aligned (test-left entities unless `unmatched`)
+  int64_t candidates = 0;   // entities they are aligned against
+  Predictions predictions;  // empty unless predictions_k > 0
+  int width = 0;            // feature width
+  double setup_s = 0;       // graph and time profiles
   std::vector<RoundResult> rounds;
   double total_s = 0;  // whole Align() call
 };
