@@ -33,7 +33,7 @@ inline bool RunningUnderCi() {
 
 inline std::string MissingDataMessage(const std::string& sub) {
   return "tea dataset folder " + DataDir(sub) +
-         " is missing. Put the public data (README.md, \"LightTEA data\") at "
+         " is missing. Put the public data (README.md, docs/tea.md \"Data and tests\") at "
          "../shared/data/tea next to the checkout, or point BATON_TEA_DATA (test time) or "
          "-DTEA_DATA_DIR (configure time) at the folder holding YAGO-WIKI20K/ and testdata/.";
 }
