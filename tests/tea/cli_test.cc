@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <stdlib.h>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -77,6 +79,29 @@ TEST_F(TeaCliTest, SeedsNotBelowPairsExitsTwo) {
   ProcResult r = RunBaton("tea align --data " + dir_.string() + " --seeds 122");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("122 pairs"), std::string::npos) << r.output;
+}
+
+// Issue 10, item 19: the kernel path is printed, lowered by BATON_TEA_KERNEL, and an unknown one
+// is bad input.
+TEST_F(TeaCliTest, KernelPathIsPrintedAndCanBeLoweredOrRefused) {
+  ProcResult r = RunBaton("tea align --data " + dir_.string() + " --seeds 50 --rounds 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("cpu_features="), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" kernel_source=cpu"), std::string::npos) << r.output;
+  // --fp32: the portable int8/bf16 kernels are slow at this width; the choice is what is tested.
+  r = RunBaton("tea align --data " + dir_.string() +
+               " --seeds 50 --rounds 1 --fp32 --kernel generic");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(" kernel=generic kernel_source=option"), std::string::npos) << r.output;
+  ::setenv("BATON_TEA_KERNEL", "generic", 1);
+  r = RunBaton("tea align --data " + dir_.string() + " --seeds 50 --rounds 1 --fp32");
+  ::unsetenv("BATON_TEA_KERNEL");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(" kernel=generic kernel_source=BATON_TEA_KERNEL"), std::string::npos)
+      << r.output;
+  r = RunBaton("tea align --data " + dir_.string() + " --seeds 50 --kernel avx9000");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("'avx9000'"), std::string::npos) << r.output;
 }
 
 // Issue 10, item 18: --predictions writes the alignment with ids, names and scores.
