@@ -6,13 +6,15 @@
 //
 //   avx512   AVX-512 F/BW/VL + VNNI (int8 search, vpdpbusd) and AVX512_BF16 (projections,
 //            vdpbf16ps)
-//   avx2     AVX2 + FMA: int8 search with vpmaddubsw/vpmaddwd (|q| x sign(c) trick, no int16
-//            saturation), bf16 projections widened to fp32 in registers and multiplied with FMA
+//   avx2     AVX2 + FMA: int8 search with vpmaddubsw/vpmaddwd (|q| x sign(q)c, so no int16
+//            saturation), bf16 projections held as fp32 and multiplied with FMA in the order
+//            vdpbf16ps adds
 //   generic  portable C++ (baseline x86-64, or any other CPU): the same arithmetic, unvectorised
 //            by hand; selectable for tests, never chosen automatically
 //
 // The int8 dot products are exact integers on every path and the fp32 re-scoring sums in the same
-// order, so the avx512, avx2 and generic searches return the same candidates and scores.
+// order, so the avx512, avx2 and generic searches return the same candidates and scores; the
+// avx512 and avx2 projections are the same bits too (tests/tea/topk_test.cc, gemm_test.cc).
 //
 // The path is the best one the CPU supports (cpuid) unless lowered: the environment variable
 // BATON_TEA_KERNEL (avx512 | avx2 | generic | auto), or AlignOptions::kernel / `--kernel`, which
