@@ -76,18 +76,20 @@ TEST(KernelPathTest, UnknownNameIsInvalidArgumentNamingTheChoices) {
   EXPECT_NE(c.status().message().find("avx2"), std::string::npos);
 }
 
-TEST(KernelPathTest, PathTheCpuLacksIsRefusedNamingTheMissingFeatures) {
-  bool any = false;
-  for (KernelPath p : {KernelPath::kAvx512, KernelPath::kAvx2}) {
-    if (KernelPathSupported(p)) continue;
-    any = true;
+// A named path resolves exactly when this CPU can run it; otherwise it is refused naming what the
+// CPU lacks (never silently replaced by another path).
+TEST(KernelPathTest, NamedPathResolvesExactlyWhenTheCpuRunsIt) {
+  KernelEnv env(nullptr);
+  for (KernelPath p : {KernelPath::kAvx512, KernelPath::kAvx2, KernelPath::kGeneric}) {
     auto c = ResolveKernelPath(KernelPathName(p));
-    ASSERT_FALSE(c.ok());
-    EXPECT_NE(c.status().message().find("lacks"), std::string::npos) << c.status().message();
-  }
-  if (!any) {
-    GTEST_SKIP() << "this CPU runs every kernel path (" << CpuFeatureList()
-                 << "); nothing to refuse";
+    if (KernelPathSupported(p)) {
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      EXPECT_EQ(c->path, p);
+    } else {
+      ASSERT_FALSE(c.ok()) << KernelPathName(p);
+      EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(c.status().message().find("lacks"), std::string::npos) << c.status().message();
+    }
   }
 }
 
