@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", opt.threads, "threads")->capture_default_str();
   app.add_flag("--faithful", opt.faithful, "official quirks");
   app.add_flag("--fp32", opt.fp32, "fp32 throughout");
+  app.add_option("--kernel", opt.kernel, "kernel path: auto, avx512, avx2, generic")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   baton::tea::KeepFreedMemoryInHeap();  // as `baton tea align` does
@@ -55,20 +57,20 @@ int main(int argc, char** argv) {
   }
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("config seeds=%d seed=%llu mode=%s arithmetic=%s threads=%d rounds=%d\n",
+  std::printf("config seeds=%d seed=%llu mode=%s arithmetic=%s threads=%d rounds=%d kernel=%s\n",
               opt.num_seeds, static_cast<unsigned long long>(opt.seed),
-              opt.faithful ? "faithful" : "default", opt.fp32 ? "fp32" : "fast", opt.threads,
-              opt.rounds);
+              opt.faithful ? "faithful" : "default", report->reduced_precision ? "fast" : "fp32",
+              opt.threads, opt.rounds, report->kernel.c_str());
   std::string lines = baton::tea::ReportLines(*report);
   lines = lines.substr(0, lines.rfind("setup_s="));  // the summary line is replaced below
   std::fputs(lines.c_str(), stdout);
   const auto& last = report->rounds.back();
   std::printf(
       "final seeds=%d seed=%llu mode=%s hits1=%.4f hits10=%.4f mrr=%.4f round1_hits1=%.4f "
-      "load_s=%.2f setup_s=%.2f total_s=%.2f cpu_s=%.2f peak_rss_mb=%.0f\n",
+      "load_s=%.2f setup_s=%.2f total_s=%.2f cpu_s=%.2f peak_rss_mb=%.0f kernel=%s\n",
       opt.num_seeds, static_cast<unsigned long long>(opt.seed),
       opt.faithful ? "faithful" : "default", last.all.hits1, last.all.hits10, last.all.mrr,
       report->rounds.front().all.hits1, load_s, report->setup_s, total_s, CpuSeconds(),
-      static_cast<double>(baton::PeakRssBytes()) / (1 << 20));
+      static_cast<double>(baton::PeakRssBytes()) / (1 << 20), report->kernel.c_str());
   return 0;
 }

@@ -24,7 +24,7 @@ double Since(Clock::time_point t0) {
 
 // Rows `ids` of the fused features (1 - alpha) * fr + alpha * ft, each normalised.
 void FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, double alpha,
-               int threads, Mat* out_mat) {
+               int threads, KernelPath path, Mat* out_mat) {
   ReshapeLarge(out_mat, static_cast<int64_t>(ids.size()), fr.cols());
   Mat& out = *out_mat;
   const float a = static_cast<float>(alpha), b = static_cast<float>(1.0 - alpha);
@@ -36,7 +36,7 @@ void FusedRows(const Mat& fr, const Mat& ft, const std::vector<int32_t>& ids, do
       for (int64_t c = 0; c < out.cols(); ++c) o[c] = b * x[c] + a * y[c];
     }
   });
-  NormalizeRows(out.data(), out.rows(), out.cols(), out.cols(), threads);
+  NormalizeRows(out.data(), out.rows(), out.cols(), out.cols(), threads, path);
 }
 
 // Candidate scores (1 - beta) * cos + beta * simt for a rows x k support. simt_left[i] and
@@ -59,6 +59,55 @@ std::vector<float> Rescore(const TopK& top, const std::vector<int32_t>& simt_lef
     }
   });
   return s;
+}
+
+// --unmatched: every KG1 entity outside the seeds is a source, every KG2 entity outside the seeds a
+// candidate (ascending ids); the test pairs, if any, give the partners that are known.
+void SourcesAndCandidates(const Dataset& data, const Split& split, std::vector<int32_t>* left,
+                          std::vector<int32_t>* right, std::vector<int32_t>* truth) {
+  std::vector<char> seed(data.side.size(), 0);
+  for (const auto& [a, b] : split.seeds) seed[a] = seed[b] = 1;
+  std::vector<int32_t> pos(data.side.size(), -1);
+  for (size_t e = 0; e < data.side.size(); ++e) {
+    if (seed[e]) continue;
+    if (data.side[e] == 1) left->push_back(static_cast<int32_t>(e));
+    if (data.side[e] == 2) {
+      pos[e] = static_cast<int32_t>(right->size());
+      right->push_back(static_cast<int32_t>(e));
+    }
+  }
+  std::vector<int32_t> partner(data.side.size(), -1);
+  for (const auto& [a, b] : split.test) partner[a] = b;
+  for (int32_t e : *left) truth->push_back(partner[e] >= 0 ? pos[partner[e]] : -1);
+}
+
+// The k best candidates of every source by the round's final (Sinkhorn) values, ties by lower
+// candidate position, as Ranks orders them.
+Predictions TopPredictions(const std::vector<float>& p, const TopK& top,
+                           const std::vector<int32_t>& left, const std::vector<int32_t>& right,
+                           const std::vector<int32_t>& truth, int k, int round) {
+  Predictions out;
+  out.round = round;
+  out.k = std::min(k, top.k);
+  out.source = left;
+  out.partner.resize(left.size());
+  for (size_t i = 0; i < left.size(); ++i) out.partner[i] = truth[i] >= 0 ? right[truth[i]] : -1;
+  out.candidate.resize(left.size() * out.k);
+  out.score.resize(left.size() * out.k);
+  std::vector<int32_t> order(top.k);
+  for (int64_t i = 0; i < top.rows; ++i) {
+    const float* v = p.data() + i * top.k;
+    const int32_t* c = top.idx.data() + i * top.k;
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + out.k, order.end(), [&](int32_t a, int32_t b) {
+      return v[a] > v[b] || (v[a] == v[b] && c[a] < c[b]);
+    });
+    for (int j = 0; j < out.k; ++j) {
+      out.candidate[i * out.k + j] = right[c[order[j]]];
+      out.score[i * out.k + j] = v[order[j]];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -105,9 +154,23 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     return Status::InvalidArgument(
         "tea align: rounds, threads, topk, depth and dimensions must be positive");
   }
-  BATON_ASSIGN_OR_RETURN(Split split, SplitPairs(data, opt.num_seeds));
+  if (opt.unmatched && opt.faithful) {
+    return Status::InvalidArgument(
+        "tea align: --unmatched aligns entities outside the official protocol; it cannot be "
+        "combined with --faithful");
+  }
+  if (opt.predictions_k < 0) {
+    return Status::InvalidArgument("tea align: --predictions-k must not be negative");
+  }
+  BATON_ASSIGN_OR_RETURN(Split split, SplitPairs(data, opt.num_seeds, opt.unmatched));
+  BATON_ASSIGN_OR_RETURN(KernelChoice kc, ResolveKernelPath(opt.kernel));
+  const bool reduced = kc.reduced_precision && !opt.fp32;
   const auto t0 = Clock::now();
   AlignReport report;
+  report.kernel = KernelPathName(kc.path);
+  report.kernel_source = kc.source;
+  report.cpu_features = CpuFeatureList();
+  report.reduced_precision = reduced;
 
   Graph g = BuildGraph(data, opt.faithful);
   TimeProfileOptions tpo;
@@ -126,19 +189,36 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   fo.proj_dim = opt.proj_dim > 0 ? opt.proj_dim : (yago ? opt.label_dim / 3 : opt.label_dim / 2);
   fo.mini_dim = opt.mini_dim;
   fo.threads = opt.threads;
-  fo.bf16_projection = !opt.fp32;
+  fo.bf16_projection = reduced;
+  fo.kernel = kc.path;
   report.width = fo.proj_dim * fo.mini_dim;
 
-  const int64_t n = static_cast<int64_t>(split.test.size());
-  report.test_pairs = n;
-  std::vector<int32_t> left(n), right(n), truth(n);
-  for (int64_t i = 0; i < n; ++i) {
-    left[i] = split.test[i].first;
-    right[i] = split.test[i].second;
-    truth[i] = static_cast<int32_t>(i);  // the partner of test-left i is test-right i
+  // Sources (queries, KG1) and candidates (KG2); truth[i] is the position of source i's partner
+  // among the candidates, or -1 when it is not known.
+  report.test_pairs = static_cast<int64_t>(split.test.size());
+  std::vector<int32_t> left, right, truth;
+  if (opt.unmatched) {
+    SourcesAndCandidates(data, split, &left, &right, &truth);
+  } else {
+    for (size_t i = 0; i < split.test.size(); ++i) {
+      left.push_back(split.test[i].first);
+      right.push_back(split.test[i].second);
+      truth.push_back(static_cast<int32_t>(i));  // the partner of test-left i is test-right i
+    }
   }
+  const int64_t n = static_cast<int64_t>(left.size());   // sources
+  const int64_t m = static_cast<int64_t>(right.size());  // candidates
+  if (n == 0 || m == 0) {
+    return Status::InvalidArgument("tea align: nothing to align: " + std::to_string(n) +
+                                   " source and " + std::to_string(m) +
+                                   " candidate entities outside the seeds");
+  }
+  std::vector<char> labelled(n);
+  for (int64_t i = 0; i < n; ++i) labelled[i] = truth[i] >= 0;
+  report.sources = n;
+  report.candidates = m;
   std::vector<std::pair<int32_t, int32_t>> seeds = split.seeds;
-  std::vector<char> matched_left(n, 0), matched_right(n, 0);
+  std::vector<char> matched_left(n, 0), matched_right(m, 0);
   bool pseudo_done = false;  // has a pseudo-labelling step run yet
   // Q5 (faithful): positions of the test entities in the official candidate lists.
   std::vector<int32_t> set_pos_l, set_pos_r;
@@ -153,7 +233,8 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
   Mat fr, ft, q, c;
   SearchOptions so;
   so.threads = opt.threads;
-  so.exact = opt.fp32;
+  so.exact = !reduced;
+  so.kernel = kc.path;
   so.sorted = false;
 
   for (int round = 1; round <= opt.rounds; ++round) {
@@ -167,8 +248,8 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
       AspectFeatures(g, g.rel, seeds, fo, DeriveSeed(opt.seed, round, 1), &ws, &fr, &pt);
       AspectFeatures(g, g.time, seeds, fo, DeriveSeed(opt.seed, round, 2), &ws, &ft, &pt);
       ScopedPhase phase(&pt, "fuse");
-      FusedRows(fr, ft, left, opt.alpha, opt.threads, &q);
-      FusedRows(fr, ft, right, opt.alpha, opt.threads, &c);
+      FusedRows(fr, ft, left, opt.alpha, opt.threads, kc.path, &q);
+      FusedRows(fr, ft, right, opt.alpha, opt.threads, kc.path, &c);
     }
 
     // The pseudo-labelling step of this round searches the not-yet-matched test entities with the
@@ -177,7 +258,9 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     std::vector<int32_t> rem_l, rem_r;
     for (int64_t i = 0; i < n; ++i) {
       if (!matched_left[i]) rem_l.push_back(static_cast<int32_t>(i));
-      if (!matched_right[i]) rem_r.push_back(static_cast<int32_t>(i));
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      if (!matched_right[j]) rem_r.push_back(static_cast<int32_t>(j));
     }
     if (opt.faithful) {
       // Q5: the official code searches the remaining candidates as listed by list(set), and its
@@ -196,7 +279,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     // Faithful mode searches the candidates in the official list order (above), which the
     // evaluation's test-ordered search cannot stand in for.
     const bool pseudo_reuses_eval =
-        !opt.faithful && !pseudo_done && k_pseudo == std::min<int64_t>(k_eval, n);
+        !opt.faithful && !pseudo_done && k_pseudo == std::min<int64_t>(k_eval, m);
     SubsetSearch subset;
     const bool want_subset = pseudo_step && !pseudo_reuses_eval && k_pseudo > 0;
     if (want_subset) {
@@ -219,15 +302,18 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
     }
     {
       ScopedPhase phase(&pt, "sinkhorn");
-      Sinkhorn(&p, top.idx, n, top.k, n, opt.temperature, opt.sinkhorn_iterations, opt.threads);
+      Sinkhorn(&p, top.idx, n, top.k, m, opt.temperature, opt.sinkhorn_iterations, opt.threads);
     }
     {
       ScopedPhase phase(&pt, "evaluate");
       std::vector<int32_t> ranks = Ranks(p, top.idx, n, top.k, truth);
-      rr.all = Summarize(ranks);
+      rr.all = Summarize(ranks, labelled);
       std::vector<char> never(n);
-      for (int64_t i = 0; i < n; ++i) never[i] = !matched_left[i];
+      for (int64_t i = 0; i < n; ++i) never[i] = labelled[i] && !matched_left[i];
       rr.never_pseudo = Summarize(ranks, never);
+      if (opt.predictions_k > 0) {
+        report.predictions = TopPredictions(p, top, left, right, truth, opt.predictions_k, round);
+      }
     }
     rr.elapsed_s = Since(t0);
 
@@ -241,7 +327,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
         // Same features, same candidates: the evaluation's search is this step's search.
         pp = p;
         rem_l.resize(n);
-        rem_r.resize(n);
+        rem_r.resize(m);
         std::iota(rem_l.begin(), rem_l.end(), 0);
         std::iota(rem_r.begin(), rem_r.end(), 0);
       } else {
@@ -276,7 +362,7 @@ Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt) {
         matched_left[lp] = matched_right[rp] = 1;
         seeds.emplace_back(left[lp], right[rp]);
         ++rr.new_pseudo_pairs;
-        rr.new_pseudo_correct += right[rp] == right[lp];
+        rr.new_pseudo_correct += truth[lp] == rp;
       }
     }
     rr.phase_s = pt.phases();

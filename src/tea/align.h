@@ -32,10 +32,33 @@ struct AlignOptions {
   int sinkhorn_iterations = 15;
   double pseudo_threshold = 0.8;  // Sinkhorn value a pair needs to become a pseudo-seed
   // fp32 throughout, as the official code: fp32 BLAS projections and brute-force fp32 search.
-  // Default: bf16 projections and int8 candidate search with fp32 re-scoring, where the CPU has
-  // AVX-512 BF16/VNNI (docs/tea.md has the accuracy comparison).
+  // Default: bf16 projections and int8 candidate search with fp32 re-scoring (docs/tea.md has the
+  // accuracy comparison), with the kernels of `kernel`.
   bool fp32 = false;
+  // Kernel path (cpu.h): "auto" (BATON_TEA_KERNEL if set, else the best this CPU has; fp32 on a
+  // CPU without AVX2), or "avx512" | "avx2" | "generic". A path the CPU cannot run fails Align.
+  std::string kernel = "auto";
   bool simt_dedup = false;  // count each (entity, time) of a fact once (quirk Q3 off)
+  // Sources and candidates. false: the test pairs' KG1 and KG2 entities (the official protocol).
+  // true: every KG1 entity outside the seeds against every KG2 entity outside the seeds, so
+  // entities with no known partner are aligned too; num_seeds may then be all the pairs (no test
+  // labels: metrics have n = 0), and the metrics cover the sources with a test partner, ranked
+  // among all candidates. Not with `faithful`.
+  bool unmatched = false;
+  // Keep the predictions_k best candidates of every source from the last round in
+  // AlignReport::predictions (0: none).
+  int predictions_k = 0;
+};
+
+// The alignment itself: for every source entity its best candidates, best first, by the final
+// round's Sinkhorn value (the score the metrics rank by), ties by lower candidate position.
+struct Predictions {
+  int round = 0;                   // the round they come from (the last one that ran)
+  int k = 0;                       // candidates per source (predictions_k, at most the search's k)
+  std::vector<int32_t> source;     // entity ids (KG1)
+  std::vector<int32_t> partner;    // the known partner's entity id (test pairs), -1 if none
+  std::vector<int32_t> candidate;  // source.size() x k entity ids (KG2)
+  std::vector<float> score;        // source.size() x k Sinkhorn values, descending per source
 };
 
 struct RoundResult {
@@ -50,10 +73,17 @@ struct RoundResult {
 };
 
 struct AlignReport {
+  std::string kernel;             // kernel path that ran (cpu.h)
+  std::string kernel_source;      // who chose it: "cpu", "BATON_TEA_KERNEL" or "option"
+  std::string cpu_features;       // CpuFeatureList()
+  bool reduced_precision = true;  // int8 search and bf16 projections (false: fp32 throughout)
   GraphStats stats;
   int64_t test_pairs = 0;
-  int width = 0;       // feature width
-  double setup_s = 0;  // graph and time profiles
+  int64_t sources = 0;      // entities aligned (test-left entities unless `unmatched`)
+  int64_t candidates = 0;   // entities they are aligned against
+  Predictions predictions;  // empty unless predictions_k > 0
+  int width = 0;            // feature width
+  double setup_s = 0;       // graph and time profiles
   std::vector<RoundResult> rounds;
   double total_s = 0;  // whole Align() call
 };
@@ -71,7 +101,8 @@ std::vector<int32_t> SetIterationPositions(const std::vector<int32_t>& ids);
 std::vector<int32_t> RemainingInSetOrder(const std::vector<int32_t>& set_pos,
                                          const std::vector<char>& removed);
 
-// Aligns `data` (already loaded). Fails on bad options (e.g. seeds >= pairs).
+// Aligns `data` (already loaded). Fails on bad options (e.g. seeds >= pairs, a kernel path this
+// CPU cannot run).
 Result<AlignReport> Align(const Dataset& data, const AlignOptions& opt);
 
 }  // namespace baton::tea

@@ -101,7 +101,8 @@ Status ReadFacts(const std::string& path, const Vocab& vocab, std::vector<Fact>*
   });
 }
 
-// Reads an `id name` file; returns the set of ids (the name may contain anything).
+// Reads an `id name` file; returns the set of ids and, if asked, the names (the rest of the line,
+// its fields joined by one space).
 Status ReadIdFile(const std::string& path, std::unordered_set<int32_t>* ids,
                   std::vector<std::string>* names_by_id) {
   return ForEachLine(path, [&](size_t ln, const std::vector<std::string_view>& f) -> Status {
@@ -113,7 +114,12 @@ Status ReadIdFile(const std::string& path, std::unordered_set<int32_t>* ids,
     ids->insert(id);
     if (names_by_id) {
       if (names_by_id->size() <= static_cast<size_t>(id)) names_by_id->resize(id + 1);
-      (*names_by_id)[id] = f.size() > 1 ? std::string(f[1]) : std::string();
+      std::string name;
+      for (size_t i = 1; i < f.size(); ++i) {
+        if (i > 1) name += ' ';
+        name += f[i];
+      }
+      (*names_by_id)[id] = std::move(name);
     }
     return Status::Ok();
   });
@@ -145,9 +151,10 @@ Result<Dataset> LoadDataset(const std::string& dir_in) {
   // Optional vocabularies, used only to validate ids.
   Vocab vocab;
   bool have_ents = Exists(dir + "ent_ids_1") && Exists(dir + "ent_ids_2");
+  std::vector<std::string> names1, names2;
   if (have_ents) {
-    BATON_RETURN_IF_ERROR(ReadIdFile(dir + "ent_ids_1", &vocab.ents1, nullptr));
-    BATON_RETURN_IF_ERROR(ReadIdFile(dir + "ent_ids_2", &vocab.ents2, nullptr));
+    BATON_RETURN_IF_ERROR(ReadIdFile(dir + "ent_ids_1", &vocab.ents1, &names1));
+    BATON_RETURN_IF_ERROR(ReadIdFile(dir + "ent_ids_2", &vocab.ents2, &names2));
     have_ents = !vocab.ents1.empty();
   }
   if (Exists(dir + "time_id")) {
@@ -156,6 +163,7 @@ Result<Dataset> LoadDataset(const std::string& dir_in) {
     d.time_zero_is_unknown = names.empty() || names[0] == "-inf" || names[0].empty();
   }
   BATON_RETURN_IF_ERROR(ReadFacts(dir + "triples_1", vocab, &d.facts));
+  const size_t facts1 = d.facts.size();
   BATON_RETURN_IF_ERROR(ReadFacts(dir + "triples_2", vocab, &d.facts));
 
   std::vector<std::pair<std::string, size_t>> origin;
@@ -185,10 +193,38 @@ Result<Dataset> LoadDataset(const std::string& dir_in) {
   if (d.pairs.empty()) {
     return Status::InvalidArgument(dir + "sup_pairs, " + dir + "ref_pairs: no aligned pairs");
   }
+
+  // Sides and names (for predictions).
+  int32_t id_size = node_size;
+  for (const auto& ids : {vocab.ents1, vocab.ents2}) {
+    for (int32_t e : ids) id_size = std::max(id_size, e + 1);
+  }
+  d.side.assign(id_size, 0);
+  d.names.assign(id_size, std::string());
+  if (have_ents) {
+    for (int32_t e : vocab.ents1) d.side[e] = 1;
+    for (int32_t e : vocab.ents2) d.side[e] = 2;
+    for (size_t e = 0; e < names1.size(); ++e) {
+      if (vocab.ents1.count(static_cast<int32_t>(e))) d.names[e] = std::move(names1[e]);
+    }
+    for (size_t e = 0; e < names2.size(); ++e) {
+      if (vocab.ents2.count(static_cast<int32_t>(e))) d.names[e] = std::move(names2[e]);
+    }
+  } else {
+    for (size_t i = 0; i < d.facts.size(); ++i) {
+      const int8_t side = i < facts1 ? 1 : 2;
+      d.side[d.facts[i].head] = side;
+      d.side[d.facts[i].tail] = side;
+    }
+  }
   return d;
 }
 
-Result<Split> SplitPairs(const Dataset& data, int num_seeds) {
+Result<Split> SplitPairs(const Dataset& data, int num_seeds, bool allow_empty_test) {
+  if (allow_empty_test && num_seeds > 0 && static_cast<size_t>(num_seeds) <= data.pairs.size()) {
+    return Split{{data.pairs.begin(), data.pairs.begin() + num_seeds},
+                 {data.pairs.begin() + num_seeds, data.pairs.end()}};
+  }
   if (num_seeds <= 0 || static_cast<size_t>(num_seeds) >= data.pairs.size()) {
     return Status::InvalidArgument(
         "--seeds " + std::to_string(num_seeds) + " must be in [1, " +

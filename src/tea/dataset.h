@@ -35,6 +35,11 @@ struct Dataset {
   // as in the official code). Decides whether the default mode skips id 0 in the temporal
   // similarity (quirk Q12).
   bool time_zero_is_unknown = true;
+  // Per entity id (size: the largest id used + 1): which graph it belongs to (1 or 2; 0 = an id
+  // no file mentions) and its name from ent_ids_1/2 ("" without those files). The side comes
+  // from ent_ids_1/2 when present, else from the triples file that mentions the entity.
+  std::vector<int8_t> side;
+  std::vector<std::string> names;
 };
 
 // Reads `dir`. Errors (kNotFound for a missing file, kInvalidArgument for a bad record) name the
@@ -43,11 +48,12 @@ struct Dataset {
 Result<Dataset> LoadDataset(const std::string& dir);
 
 // The seed/test split of the official protocol: the first `num_seeds` pairs are seeds, the rest is
-// the test set. Fails unless 0 < num_seeds < pairs.size().
+// the test set. Fails unless 0 < num_seeds < pairs.size(), or <= pairs.size() with
+// `allow_empty_test` (aligning entities without test labels).
 struct Split {
   std::vector<std::pair<int32_t, int32_t>> seeds;
   std::vector<std::pair<int32_t, int32_t>> test;
 };
-Result<Split> SplitPairs(const Dataset& data, int num_seeds);
+Result<Split> SplitPairs(const Dataset& data, int num_seeds, bool allow_empty_test = false);
 
 }  // namespace baton::tea

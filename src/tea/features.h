@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "tea/cpu.h"
 #include "tea/eigen.h"
 #include "tea/graph.h"
 #include "tea/timing.h"
@@ -18,9 +19,11 @@ struct FeatureOptions {
   int proj_dim = 170;   // heads h of the triple view: 170 for YAGO data, 256 for ICEWS
   int mini_dim = 16;    // width per head; the output width is proj_dim * mini_dim
   int threads = 2;
-  // Run the two large projection GEMMs with bf16 inputs and fp32 accumulation where the CPU has
-  // AVX512_BF16 (see gemm_bf16.h); false = fp32 BLAS, the official arithmetic.
+  // Run the two large projection GEMMs with bf16 inputs and fp32 accumulation (gemm_bf16.h);
+  // false = fp32 BLAS, the official arithmetic.
   bool bf16_projection = true;
+  // Kernels for the projection GEMM and the element-wise loops (cpu.h).
+  KernelPath kernel = DetectedKernelPath();
 };
 
 // Scratch matrices reused across calls: fresh multi-hundred-MB allocations cost page faults.

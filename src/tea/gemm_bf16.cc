@@ -6,9 +6,10 @@
 #include <cstring>
 #include <vector>
 
+#include "tea/gemm_bf16_kernels.h"
 #include "tea/parallel.h"
 
-// As in topk_int8.cc, only the kernels carry the AVX-512 target attribute.
+// As in topk_int8_avx512.cc, only the kernels carry the AVX-512 target attribute.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define TEA_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -21,13 +22,7 @@ constexpr int kNb = 3;         // 16-column vectors per micro-kernel
 constexpr int kNr = 16 * kNb;  // columns of B per packed panel
 constexpr int kMc = 96;        // rows of A per task (their bf16 rows stay in L1/L2)
 
-// fp32 -> bf16 bits, round to nearest even (NaN-free inputs).
-uint16_t ToBf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u += 0x7fff + ((u >> 16) & 1);
-  return static_cast<uint16_t>(u >> 16);
-}
+using bf16::ToBf16;
 
 // B packed per panel of kNr columns: for every pair of rows (k, k+1), 16 lanes x 2 bf16 per
 // vector, so one 64-byte load feeds one vdpbf16ps.
@@ -87,15 +82,18 @@ TEA_AVX512_BF16 void MicroKernel(const uint16_t* a, int64_t k2, const uint16_t* 
 
 }  // namespace
 
-bool Bf16GemmSupported() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512bf16");
-}
-
 void GemmBf16(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-              int64_t m, int64_t n, int64_t k, int threads, const int64_t* c_rows,
-              bool accumulate) {
+              int64_t m, int64_t n, int64_t k, int threads, const int64_t* c_rows, bool accumulate,
+              KernelPath path) {
   if (m == 0 || n == 0) return;
+  switch (std::min(path, DetectedKernelPath())) {
+    case KernelPath::kGeneric:
+      return bf16::GemmGeneric(a, lda, b, ldb, c, ldc, m, n, k, threads, c_rows, accumulate);
+    case KernelPath::kAvx2:
+      return bf16::GemmAvx2(a, lda, b, ldb, c, ldc, m, n, k, threads, c_rows, accumulate);
+    case KernelPath::kAvx512:
+      break;
+  }
   const int64_t k2 = (k + 1) / 2;
   const int64_t panels = (n + kNr - 1) / kNr;
   const std::vector<uint16_t> pb = PackB(b, ldb, k, n, panels, k2);

@@ -2,17 +2,20 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "tea/multiversion.h"
 #include "tea/parallel.h"
 
 namespace baton::tea {
 namespace {
 
-TEA_VECTOR_CLONES void SpMMRows(const int64_t* outer, const int64_t* inner, const float* val,
-                                const float* x, int64_t ldx, int64_t cols, float* out, int64_t ldo,
-                                bool accumulate, int64_t r0, int64_t r1) {
+TEA_ALWAYS_INLINE inline void SpMMRowsBody(const int64_t* outer, const int64_t* inner,
+                                           const float* val, const float* x, int64_t ldx,
+                                           int64_t cols, float* out, int64_t ldo, bool accumulate,
+                                           int64_t r0, int64_t r1) {
   for (int64_t i = r0; i < r1; ++i) {
     float* o = out + i * ldo;
     if (!accumulate) std::memset(o, 0, sizeof(float) * cols);
@@ -24,8 +27,8 @@ TEA_VECTOR_CLONES void SpMMRows(const int64_t* outer, const int64_t* inner, cons
   }
 }
 
-TEA_VECTOR_CLONES void NormalizeRowRange(float* x, int64_t cols, int64_t ld, int64_t r0,
-                                         int64_t r1) {
+TEA_ALWAYS_INLINE inline void NormalizeRowRangeBody(float* x, int64_t cols, int64_t ld, int64_t r0,
+                                                    int64_t r1) {
   for (int64_t i = r0; i < r1; ++i) {
     float* r = x + i * ld;
     // Eight float partial sums, accumulated in double at the end: vectorisable and accurate
@@ -44,21 +47,32 @@ TEA_VECTOR_CLONES void NormalizeRowRange(float* x, int64_t cols, int64_t ld, int
   }
 }
 
+TEA_PER_PATH(SpMMRows,
+             (const int64_t* outer, const int64_t* inner, const float* val, const float* x,
+              int64_t ldx, int64_t cols, float* out, int64_t ldo, bool accumulate, int64_t r0,
+              int64_t r1),
+             (outer, inner, val, x, ldx, cols, out, ldo, accumulate, r0, r1))
+TEA_PER_PATH(NormalizeRowRange, (float* x, int64_t cols, int64_t ld, int64_t r0, int64_t r1),
+             (x, cols, ld, r0, r1))
+
 }  // namespace
 
 void SpMM(const SpMat& a, const float* x, int64_t ldx, int64_t cols, float* out, int64_t ldo,
-          bool accumulate, int threads) {
+          bool accumulate, int threads, KernelPath path) {
+  path = std::min(path, DetectedKernelPath());
   const int64_t* outer = a.outerIndexPtr();
   const int64_t* inner = a.innerIndexPtr();
   const float* val = a.valuePtr();
   ParallelFor(a.rows(), 256, threads, [&](int64_t r0, int64_t r1) {
-    SpMMRows(outer, inner, val, x, ldx, cols, out, ldo, accumulate, r0, r1);
+    TEA_DISPATCH(path, SpMMRows, (outer, inner, val, x, ldx, cols, out, ldo, accumulate, r0, r1));
   });
 }
 
-void NormalizeRows(float* x, int64_t rows, int64_t cols, int64_t ld, int threads) {
-  ParallelFor(rows, 512, threads,
-              [&](int64_t r0, int64_t r1) { NormalizeRowRange(x, cols, ld, r0, r1); });
+void NormalizeRows(float* x, int64_t rows, int64_t cols, int64_t ld, int threads, KernelPath path) {
+  path = std::min(path, DetectedKernelPath());
+  ParallelFor(rows, 512, threads, [&](int64_t r0, int64_t r1) {
+    TEA_DISPATCH(path, NormalizeRowRange, (x, cols, ld, r0, r1));
+  });
 }
 
 void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,

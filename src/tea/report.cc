@@ -27,8 +27,15 @@ std::string ReportJson(const AlignReport& r, const AlignOptions& opt) {
   j["options"] = {{"seeds", opt.num_seeds},       {"rounds", opt.rounds},
                   {"threads", opt.threads},       {"seed", opt.seed},
                   {"faithful", opt.faithful},     {"fp32", opt.fp32},
-                  {"simt_dedup", opt.simt_dedup}, {"topk", opt.topk}};
+                  {"simt_dedup", opt.simt_dedup}, {"topk", opt.topk},
+                  {"kernel", opt.kernel},         {"unmatched", opt.unmatched}};
+  j["kernel"] = {{"path", r.kernel},
+                 {"source", r.kernel_source},
+                 {"reduced_precision", r.reduced_precision},
+                 {"cpu_features", r.cpu_features}};
   j["test_pairs"] = r.test_pairs;
+  j["sources"] = r.sources;
+  j["candidates"] = r.candidates;
   j["width"] = r.width;
   j["setup_s"] = r.setup_s;
   j["total_s"] = r.total_s;
@@ -52,6 +59,11 @@ std::string ReportJson(const AlignReport& r, const AlignOptions& opt) {
 
 std::string ReportLines(const AlignReport& r) {
   std::ostringstream o;
+  o << "cpu_features=" << r.cpu_features << " kernel=" << r.kernel
+    << " kernel_source=" << r.kernel_source
+    << " arithmetic=" << (r.reduced_precision ? "int8_search+bf16_projection" : "fp32") << "\n";
+  o << "sources=" << r.sources << " candidates=" << r.candidates << " test_pairs=" << r.test_pairs
+    << "\n";
   for (const RoundResult& rr : r.rounds) {
     o << "round=" << rr.round << " seeds=" << rr.seeds << " hits1=" << Fixed(rr.all.hits1, 3)
       << " hits10=" << Fixed(rr.all.hits10, 3) << " mrr=" << Fixed(rr.all.mrr, 3)
@@ -65,6 +77,32 @@ std::string ReportLines(const AlignReport& r) {
   o << "setup_s=" << Fixed(r.setup_s, 2) << " total_s=" << Fixed(r.total_s, 2)
     << " peak_rss_mb=" << Fixed(static_cast<double>(PeakRssBytes()) / (1 << 20), 0) << "\n";
   return o.str();
+}
+
+std::string PredictionsTsv(const AlignReport& r, const Dataset& data) {
+  const Predictions& p = r.predictions;
+  auto name = [&](int32_t id) {
+    std::string s = id >= 0 && static_cast<size_t>(id) < data.names.size() ? data.names[id] : "";
+    for (char& ch : s) {
+      if (ch == '\t' || ch == '\n' || ch == '\r') ch = ' ';
+    }
+    return s;
+  };
+  std::string out = "# baton tea align predictions: round=" + std::to_string(p.round) +
+                    " k=" + std::to_string(p.k) + " sources=" + std::to_string(p.source.size()) +
+                    " score=sinkhorn\n";
+  out += "source_id\tsource_name\trank\tcandidate_id\tcandidate_name\tscore\tpartner_id\n";
+  char buf[32];
+  for (size_t i = 0; i < p.source.size(); ++i) {
+    const std::string src = std::to_string(p.source[i]) + "\t" + name(p.source[i]) + "\t";
+    for (int j = 0; j < p.k; ++j) {
+      const int32_t c = p.candidate[i * p.k + j];
+      std::snprintf(buf, sizeof(buf), "%.6g", p.score[i * p.k + j]);
+      out += src + std::to_string(j + 1) + "\t" + std::to_string(c) + "\t" + name(c) + "\t" + buf +
+             "\t" + std::to_string(p.partner[i]) + "\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace baton::tea

@@ -63,8 +63,6 @@ TopK ExactTopK(const Mat& q, const Mat& c, int k, int threads, SubsetSearch* sub
 
 }  // namespace
 
-bool FastSearchSupported() { return Int8SearchSupported(); }
-
 SubsetIndex PrepareSubset(SubsetSearch* subset, int64_t num_queries, int64_t num_candidates) {
   SubsetIndex sx;
   if (!subset) return sx;
@@ -87,13 +85,14 @@ TopK TopKInnerProduct(const Mat& queries, const Mat& candidates, const SearchOpt
                       PhaseTimes* times, SubsetSearch* subset) {
   const int k = static_cast<int>(std::min<int64_t>(opt.k, candidates.rows()));
   const int64_t sub_cols = subset ? static_cast<int64_t>(subset->cols.size()) : candidates.rows();
-  if (opt.exact || !Int8SearchSupported() || k + opt.margin >= candidates.rows() ||
+  if (opt.exact || k + opt.margin >= candidates.rows() ||
       (subset && subset->k + opt.margin >= sub_cols)) {
     ScopedPhase phase(times, "search_fp32");
     return ExactTopK(queries, candidates, k, opt.threads, subset);
   }
-  return Int8TopK(queries, candidates, k, opt.margin, opt.rerank, opt.sorted, opt.threads, times,
-                  subset);
+  const KernelPath path = std::min(opt.kernel, DetectedKernelPath());
+  return Int8TopK(queries, candidates, k, opt.margin, opt.rerank, opt.sorted, opt.threads, path,
+                  times, subset);
 }
 
 }  // namespace baton::tea

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "tea/cpu.h"
 #include "tea/eigen.h"
 #include "tea/timing.h"
 
@@ -21,13 +22,15 @@ struct SearchOptions {
   int k = 500;
   int threads = 2;
   // true: fp32 GEMM over all pairs (the official FAISS flat search). false: int8 candidate
-  // generation (AVX-512 VNNI, per-row scales; error ~2e-4 on unit vectors of width 2,720), then
+  // generation (per-row scales; error ~2e-4 on unit vectors of width 2,720) with the kernels of
+  // `kernel` (cpu.h; a path the CPU lacks is lowered to the best it has), then
   // exact fp32 re-scoring of the `rerank` best int8 candidates of each row; the others keep their
   // int8 estimate. With rerank >= k, k + margin candidates are re-scored and the result is the
   // exact top-k unless an exact member ranked below k + margin in int8. Re-scoring gathers random
   // candidate rows, which is memory-bound, hence the default of re-scoring only the head of each
   // row: that is where the Sinkhorn mass, the pseudo-labels and Hits@10 are decided.
   bool exact = false;
+  KernelPath kernel = DetectedKernelPath();
   int rerank = 64;
   int margin = 64;
   // Whether each row's k results must be in decreasing order. LightTEA's later steps only need
@@ -59,8 +62,5 @@ SubsetIndex PrepareSubset(SubsetSearch* subset, int64_t num_queries, int64_t num
 
 // Selects the k largest of scores[0..n) into idx/score, sorted descending, ties by lower index.
 void SelectTopK(const float* scores, int64_t n, int k, int32_t* idx, float* out);
-
-// Whether the fast int8 path can run on this CPU (AVX-512 VNNI).
-bool FastSearchSupported();
 
 }  // namespace baton::tea

@@ -59,6 +59,133 @@ TEST(AlignTest, SameSeedSameMetricsOnTestdata) {
   EXPECT_EQ(r1->width, 32 * 16);
 }
 
+// Issue 10, item 19: the avx2 kernels (and the portable ones) compute the features of the best
+// path: bf16 projections and element-wise loops give the same bits on avx512 and avx2.
+TEST(FeaturesTest, EveryKernelPathGivesTheSameFeatures) {
+  TEA_REQUIRE_DATA("testdata");
+  auto data = LoadDataset(DataDir("testdata"));
+  ASSERT_TRUE(data.ok());
+  Graph g = BuildGraph(*data, false);
+  auto split = SplitPairs(*data, 50);
+  ASSERT_TRUE(split.ok());
+  FeatureOptions o;
+  o.proj_dim = 20;
+  o.kernel = KernelPath::kGeneric;
+  const Mat generic = AspectFeatures(g, g.time, split->seeds, o, 7, nullptr);
+  for (KernelPath p : {KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (!KernelPathSupported(p)) continue;  // reported by KernelPathTest and the per-path tests
+    o.kernel = p;
+    const Mat got = AspectFeatures(g, g.time, split->seeds, o, 7, nullptr);
+    // The generic loops do not fuse multiply-adds (no FMA in baseline x86-64): last-bit noise.
+    EXPECT_LT((got - generic).cwiseAbs().maxCoeff(), 1e-5) << KernelPathName(p);
+    if (p == KernelPath::kAvx512 && KernelPathSupported(KernelPath::kAvx2)) {
+      o.kernel = KernelPath::kAvx2;
+      EXPECT_TRUE(got == AspectFeatures(g, g.time, split->seeds, o, 7, nullptr));
+    }
+  }
+}
+
+TEST(AlignTest, KernelPathIsReportedAndAnUnknownOneIsInvalidArgument) {
+  TEA_REQUIRE_DATA("testdata");
+  auto data = LoadDataset(DataDir("testdata"));
+  ASSERT_TRUE(data.ok());
+  AlignOptions o;
+  o.num_seeds = 50;
+  o.proj_dim = 32;
+  o.topk = 20;
+  o.rounds = 1;
+  o.kernel = "generic";
+  auto r = Align(*data, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->kernel, "generic");
+  EXPECT_EQ(r->kernel_source, "option");
+  EXPECT_EQ(r->cpu_features, CpuFeatureList());
+  o.kernel = "neon";
+  auto bad = Align(*data, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
+// Issue 10, item 18: the report holds the alignment, not only metrics.
+TEST(AlignTest, PredictionsListTheBestCandidatesOfEveryTestSource) {
+  TEA_REQUIRE_DATA("testdata");
+  auto data = LoadDataset(DataDir("testdata"));
+  ASSERT_TRUE(data.ok());
+  AlignOptions o;
+  o.num_seeds = 50;
+  o.proj_dim = 32;
+  o.topk = 20;
+  o.predictions_k = 5;
+  auto r = Align(*data, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Predictions& p = r->predictions;
+  ASSERT_EQ(p.k, 5);
+  ASSERT_EQ(static_cast<int64_t>(p.source.size()), r->test_pairs);
+  EXPECT_EQ(p.round, r->rounds.back().round);
+  int64_t top1_right = 0;
+  for (size_t i = 0; i < p.source.size(); ++i) {
+    EXPECT_EQ(p.source[i], data->pairs[50 + i].first);
+    EXPECT_EQ(p.partner[i], data->pairs[50 + i].second);
+    for (int j = 0; j < p.k; ++j) {
+      EXPECT_EQ(data->side[p.candidate[i * p.k + j]], 2) << "candidate from KG2";
+      if (j > 0) {
+        EXPECT_GE(p.score[i * p.k + j - 1], p.score[i * p.k + j]);
+      }
+    }
+    top1_right += p.candidate[i * p.k] == p.partner[i];
+  }
+  // The first prediction is what Hits@1 counts.
+  EXPECT_DOUBLE_EQ(static_cast<double>(top1_right) / p.source.size(), r->rounds.back().all.hits1);
+  EXPECT_FALSE(data->names[p.source[0]].empty());
+}
+
+TEST(AlignTest, UnmatchedAlignsEntitiesWithoutKnownPartner) {
+  TEA_REQUIRE_DATA("testdata");
+  auto data = LoadDataset(DataDir("testdata"));
+  ASSERT_TRUE(data.ok());
+  AlignOptions o;
+  o.proj_dim = 32;
+  o.topk = 20;
+  o.predictions_k = 3;
+  o.unmatched = true;
+  // The last 22 pairs are forgotten: their KG1 entities have no known partner, and with every
+  // remaining pair a seed there are no test labels at all.
+  Dataset unlabelled = *data;
+  unlabelled.pairs.resize(100);
+  o.num_seeds = 100;
+  auto r = Align(unlabelled, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<char> seed(data->side.size(), 0);
+  for (const auto& [a, b] : unlabelled.pairs) seed[a] = seed[b] = 1;
+  int64_t kg1_free = 0, kg2_free = 0;
+  for (size_t e = 0; e < data->side.size(); ++e) {
+    kg1_free += data->side[e] == 1 && !seed[e];
+    kg2_free += data->side[e] == 2 && !seed[e];
+  }
+  ASSERT_GE(kg1_free, 22);
+  EXPECT_EQ(r->sources, kg1_free);
+  EXPECT_EQ(r->candidates, kg2_free);
+  EXPECT_EQ(r->rounds.back().all.n, 0);  // nothing to score against
+  const Predictions& p = r->predictions;
+  ASSERT_EQ(static_cast<int64_t>(p.source.size()), kg1_free);
+  for (size_t i = 0; i < p.source.size(); ++i) {
+    EXPECT_EQ(p.partner[i], -1);
+    EXPECT_FALSE(seed[p.source[i]]);
+    for (int j = 0; j < p.k; ++j) EXPECT_FALSE(seed[p.candidate[i * p.k + j]]);
+  }
+  // With 50 test pairs, the metrics cover those, ranked among all free candidates; the 22 others
+  // are aligned without a label.
+  o.num_seeds = 50;
+  auto labelled = Align(unlabelled, o);
+  ASSERT_TRUE(labelled.ok()) << labelled.status().ToString();
+  EXPECT_EQ(labelled->test_pairs, 50);
+  EXPECT_EQ(labelled->rounds.front().all.n, 50);
+  EXPECT_EQ(labelled->sources, 72);
+  EXPECT_GT(labelled->candidates, 72);
+  o.faithful = true;
+  EXPECT_EQ(Align(*data, o).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(AlignTest, SeedsNotBelowPairCountFailsAsInvalidArgument) {
   TEA_REQUIRE_DATA("testdata");
   auto data = LoadDataset(DataDir("testdata"));

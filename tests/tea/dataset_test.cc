@@ -31,7 +31,7 @@ TEST(DatasetTest, LoadsYagoWiki20kCounts) {
 class BadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(DataDir("testdata"))) GTEST_SKIP() << "shared data folder missing";
+    TEA_REQUIRE_DATA("testdata");
     dir_ = fs::temp_directory_path() /
            ("tea_bad_input_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());

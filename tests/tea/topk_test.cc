@@ -44,8 +44,25 @@ Mat RandomUnitRows(int64_t rows, int64_t cols, uint64_t seed) {
   return m;
 }
 
-TEST(TopKTest, FastSearchMatchesExactTopK) {
-  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
+// The int8 search on one kernel path (cpu.h); every path this CPU can run is tested, and the
+// others are reported as skipped with the features the CPU lacks.
+class Int8PathTest : public ::testing::TestWithParam<KernelPath> {
+ protected:
+  void SetUp() override {
+    if (!KernelPathSupported(GetParam())) {
+      GTEST_SKIP() << "this CPU cannot run the " << KernelPathName(GetParam())
+                   << " kernels; it has " << CpuFeatureList();
+    }
+  }
+  SearchOptions Fast() const {
+    SearchOptions o;
+    o.exact = false;
+    o.kernel = GetParam();
+    return o;
+  }
+};
+
+TEST_P(Int8PathTest, FastSearchMatchesExactTopK) {
   // Queries correlated with some candidates, as in alignment, plus noise.
   Mat c = RandomUnitRows(3000, 272, 1);
   Mat q = RandomUnitRows(333, 272, 2);
@@ -55,9 +72,10 @@ TEST(TopKTest, FastSearchMatchesExactTopK) {
   o.k = 100;
   o.exact = true;
   TopK exact = TopKInnerProduct(q, c, o);
-  o.exact = false;
-  o.rerank = o.k;  // re-score every candidate: the exact top-k
-  TopK fast = TopKInnerProduct(q, c, o);
+  SearchOptions f = Fast();
+  f.k = o.k;
+  f.rerank = o.k;  // re-score every candidate: the exact top-k
+  TopK fast = TopKInnerProduct(q, c, f);
   ASSERT_EQ(fast.idx.size(), exact.idx.size());
   int64_t differ = 0;
   for (size_t j = 0; j < exact.idx.size(); ++j) differ += exact.idx[j] != fast.idx[j];
@@ -67,8 +85,7 @@ TEST(TopKTest, FastSearchMatchesExactTopK) {
   }
 }
 
-TEST(TopKTest, PartialRerankKeepsExactHeadAndCloseTail) {
-  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
+TEST_P(Int8PathTest, PartialRerankKeepsExactHeadAndCloseTail) {
   Mat c = RandomUnitRows(2000, 512, 3);
   Mat q = RandomUnitRows(200, 512, 4);
   for (int64_t i = 0; i < q.rows(); ++i) q.row(i) += 0.7f * c.row(i * 9);
@@ -78,8 +95,10 @@ TEST(TopKTest, PartialRerankKeepsExactHeadAndCloseTail) {
   o.rerank = 10;
   o.exact = true;
   TopK exact = TopKInnerProduct(q, c, o);
-  o.exact = false;
-  TopK fast = TopKInnerProduct(q, c, o);
+  SearchOptions f = Fast();
+  f.k = o.k;
+  f.rerank = o.rerank;
+  TopK fast = TopKInnerProduct(q, c, f);
   int64_t same_head = 0;
   for (int64_t i = 0; i < q.rows(); ++i) {
     same_head += fast.idx[i * o.k] == exact.idx[i * o.k];
@@ -91,6 +110,31 @@ TEST(TopKTest, PartialRerankKeepsExactHeadAndCloseTail) {
   EXPECT_EQ(same_head, q.rows());
 }
 
+// The int8 dot products are exact integers and the re-scoring sums in one fixed order, so every
+// path returns the same candidates and scores as the portable kernels, bit for bit, including
+// the int8 estimates of the tail (partial re-ranking).
+TEST_P(Int8PathTest, SameCandidatesAndScoresAsPortableKernels) {
+  Mat c = RandomUnitRows(1000, 2720 / 4 + 3, 21);  // width not a multiple of 4 or 8
+  Mat q = RandomUnitRows(90, c.cols(), 22);
+  for (int64_t i = 0; i < q.rows(); ++i) q.row(i) += 0.4f * c.row(i * 11);
+  NormalizeRows(q.data(), q.rows(), q.cols(), q.cols(), 1);
+  SearchOptions f = Fast();
+  f.k = 60;
+  f.rerank = 8;
+  TopK got = TopKInnerProduct(q, c, f);
+  f.kernel = KernelPath::kGeneric;
+  TopK want = TopKInnerProduct(q, c, f);
+  EXPECT_EQ(got.idx, want.idx);
+  EXPECT_EQ(got.score, want.score);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, Int8PathTest,
+                         ::testing::Values(KernelPath::kAvx512, KernelPath::kAvx2,
+                                           KernelPath::kGeneric),
+                         [](const ::testing::TestParamInfo<KernelPath>& p) {
+                           return std::string(KernelPathName(p.param));
+                         });
+
 }  // namespace
 }  // namespace baton::tea
 
@@ -98,7 +142,7 @@ namespace baton::tea {
 namespace {
 
 // The subset search must equal a separate search over the gathered rows and columns.
-void CheckSubsetEqualsSeparateSearch(bool exact) {
+void CheckSubsetEqualsSeparateSearch(bool exact, KernelPath path = DetectedKernelPath()) {
   Mat c = RandomUnitRows(1500, 256, 5);
   Mat q = RandomUnitRows(400, 256, 6);
   for (int64_t i = 0; i < q.rows(); ++i) q.row(i) += 0.6f * c.row(i * 3);
@@ -110,6 +154,7 @@ void CheckSubsetEqualsSeparateSearch(bool exact) {
   SearchOptions o;
   o.k = 80;
   o.exact = exact;
+  o.kernel = path;
   o.rerank = 80;
   TopK full = TopKInnerProduct(q, c, o, nullptr, &sub);
   Mat qs(sub.rows.size(), q.cols()), cs(sub.cols.size(), c.cols());
@@ -129,7 +174,7 @@ void CheckSubsetEqualsSeparateSearch(bool exact) {
 // A query without features ties at exactly 0 with every candidate; like the official flat search,
 // the result is then the first k candidates in the order the subset lists them (faithful mode
 // lists them in CPython set order, quirk Q5).
-void CheckZeroQueryTakesFirstListedCandidates(bool exact) {
+void CheckZeroQueryTakesFirstListedCandidates(bool exact, KernelPath path = DetectedKernelPath()) {
   Mat c = RandomUnitRows(1200, 256, 7);
   Mat q = RandomUnitRows(3, 256, 8);
   q.row(1).setZero();
@@ -140,6 +185,7 @@ void CheckZeroQueryTakesFirstListedCandidates(bool exact) {
   SearchOptions o;
   o.k = 60;
   o.exact = exact;
+  o.kernel = path;
   TopK full = TopKInnerProduct(q, c, o, nullptr, &sub);
   std::vector<int32_t> got(full.idx.begin() + o.k, full.idx.begin() + 2 * o.k);
   std::sort(got.begin(), got.end());
@@ -157,17 +203,24 @@ TEST(TopKTest, ZeroQueryTakesFirstListedCandidatesExactPath) {
   CheckZeroQueryTakesFirstListedCandidates(true);
 }
 
-TEST(TopKTest, ZeroQueryTakesFirstListedCandidatesInt8Path) {
-  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
-  CheckZeroQueryTakesFirstListedCandidates(false);
+class Int8SubsetPathTest : public Int8PathTest {};
+
+TEST_P(Int8SubsetPathTest, ZeroQueryTakesFirstListedCandidates) {
+  CheckZeroQueryTakesFirstListedCandidates(false, GetParam());
 }
 
 TEST(TopKTest, SubsetSearchEqualsSeparateSearchExactPath) { CheckSubsetEqualsSeparateSearch(true); }
 
-TEST(TopKTest, SubsetSearchEqualsSeparateSearchInt8Path) {
-  if (!FastSearchSupported()) GTEST_SKIP() << "CPU without AVX-512 VNNI: only fp32 search";
-  CheckSubsetEqualsSeparateSearch(false);
+TEST_P(Int8SubsetPathTest, SubsetSearchEqualsSeparateSearch) {
+  CheckSubsetEqualsSeparateSearch(false, GetParam());
 }
+
+INSTANTIATE_TEST_SUITE_P(Paths, Int8SubsetPathTest,
+                         ::testing::Values(KernelPath::kAvx512, KernelPath::kAvx2,
+                                           KernelPath::kGeneric),
+                         [](const ::testing::TestParamInfo<KernelPath>& p) {
+                           return std::string(KernelPathName(p.param));
+                         });
 
 }  // namespace
 }  // namespace baton::tea
