@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/collectives.h"
 #include "comm/process_group.h"
 #include "comm/shm_group.h"
 #include "comm/topology.h"
@@ -52,23 +53,33 @@ struct HierarchicalOptions {
   size_t shm_slot_bytes = 4 << 20;
 };
 
-class HierarchicalRing {
+// Implements Collectives (collectives.h): allreduce, reduce-scatter and all-gather as above;
+// barrier and broadcast run flat on the world group (they move no bulk data between nodes worth
+// splitting); rank() and size() are the world's.
+class HierarchicalRing : public Collectives {
  public:
   // Collective over `world`: forms the intra-node and inter-node subgroups that this rank belongs
   // to. `world` must outlive the returned object.
   static Result<std::unique_ptr<HierarchicalRing>> Create(ProcessGroup& world, Topology topology,
                                                           HierarchicalOptions options = {});
-  ~HierarchicalRing();
+  ~HierarchicalRing() override;
 
   // Whether a message of `bytes` takes the hierarchical path (same answer on every rank).
   bool Eligible(size_t bytes) const;
 
+  int rank() const override { return world_.rank(); }
+  int size() const override { return world_.size(); }
+  Status Barrier(const CallOptions& call = {}) override { return world_.Barrier(call); }
+  Status Broadcast(void* buf, size_t count, DataType type, int root,
+                   const CallOptions& call = {}) override {
+    return world_.Broadcast(buf, count, type, root, call);
+  }
   Status AllReduce(void* buf, size_t count, DataType type, ReduceOp op,
-                   const CallOptions& call = {});
+                   const CallOptions& call = {}) override;
   Status ReduceScatter(const void* in, void* out, size_t count, DataType type, ReduceOp op,
-                       const CallOptions& call = {});
+                       const CallOptions& call = {}) override;
   Status AllGather(const void* in, void* out, size_t count, DataType type,
-                   const CallOptions& call = {});
+                   const CallOptions& call = {}) override;
 
   const Topology& topology() const { return topology_; }
   ProcessGroup& world() { return world_; }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/collectives.h"
 #include "comm/store.h"
 #include "comm/types.h"
 #include "common/status.h"
@@ -39,18 +40,9 @@ struct GroupOptions {
   std::chrono::milliseconds timeout{30000};
 };
 
-// Which implementation runs a collective. kAuto picks baton's ring for allreduce, reduce-scatter
-// and all-gather, and gloo for the rest. kDirect (allreduce, reduce-scatter, all-gather) exchanges
-// with every peer in one step (direct.h): for groups on one host, where a ring's dependent steps
-// cost more than its bandwidth saves.
-enum class Algorithm { kAuto, kGloo, kRing, kDirect };
-
-struct CallOptions {
-  std::chrono::milliseconds timeout{0};  // 0: the group's default
-  Algorithm algorithm = Algorithm::kAuto;
-};
-
-class ProcessGroup {
+// The flat implementation of Collectives (collectives.h), and the base every other algorithm in
+// this module builds on.
+class ProcessGroup : public Collectives {
  public:
   // Forms the group: publishes this rank's address under `options.prefix` and connects to every
   // peer. Blocks until all `size` ranks joined or the timeout ran out. `store` must outlive the
@@ -58,12 +50,12 @@ class ProcessGroup {
   // so that writing to a dead peer fails the call instead of killing the process.
   static Result<std::unique_ptr<ProcessGroup>> Create(std::shared_ptr<Store> store,
                                                       const GroupOptions& options);
-  ~ProcessGroup();
+  ~ProcessGroup() override;
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
 
-  int rank() const;
-  int size() const;
+  int rank() const override;
+  int size() const override;
   const GroupOptions& options() const;
   // OK while healthy; after a failed call, the error that broke the group.
   Status health() const;
@@ -73,19 +65,16 @@ class ProcessGroup {
   Result<std::unique_ptr<ProcessGroup>> NewSubgroup(const std::vector<int>& ranks,
                                                     const std::string& name);
 
-  Status Barrier(const CallOptions& call = {});
-  // Copies `root`'s buffer into everyone's.
-  Status Broadcast(void* buf, size_t count, DataType type, int root, const CallOptions& call = {});
-  // In place: everyone ends with op over all ranks' buffers.
+  // Collectives (semantics in collectives.h).
+  Status Barrier(const CallOptions& call = {}) override;
+  Status Broadcast(void* buf, size_t count, DataType type, int root,
+                   const CallOptions& call = {}) override;
   Status AllReduce(void* buf, size_t count, DataType type, ReduceOp op,
-                   const CallOptions& call = {});
-  // `in` holds `count` elements on every rank; rank r receives block r of Partition(count, size())
-  // reduced over all ranks into `out` (which holds at least that block's count).
+                   const CallOptions& call = {}) override;
   Status ReduceScatter(const void* in, void* out, size_t count, DataType type, ReduceOp op,
-                       const CallOptions& call = {});
-  // `in` holds `count` elements; `out` (size() * count) ends with rank r's input at r * count.
+                       const CallOptions& call = {}) override;
   Status AllGather(const void* in, void* out, size_t count, DataType type,
-                   const CallOptions& call = {});
+                   const CallOptions& call = {}) override;
   // In-place forms for callers that lay data out in blocks themselves (HO-Ring, sharded
   // optimizers): `buf` holds `count` elements split by Partition(count, size()).
   // ReduceScatterInPlace leaves block rank() reduced (other blocks hold partial results);

@@ -82,43 +82,6 @@ Status Guard(const char* call, F&& f) {
   }
 }
 
-template <typename Group>
-Status AllReduceOn(Group& g, const at::Tensor& tensor, ReduceOp op, const CallOptions& call) {
-  return Guard("allreduce", [&]() -> Status {
-    BATON_ASSIGN_OR_RETURN(Buffer b, Check("allreduce", "tensor", tensor));
-    return g.AllReduce(b.data, b.count, b.type, op, call);
-  });
-}
-
-template <typename Group>
-Status AllGatherOn(Group& g, ProcessGroup& world, const at::Tensor& in, const at::Tensor& out,
-                   const CallOptions& call) {
-  return Guard("all_gather", [&]() -> Status {
-    const size_t n = in.defined() ? static_cast<size_t>(in.numel()) : 0;
-    const size_t size = static_cast<size_t>(world.size());
-    BATON_ASSIGN_OR_RETURN(
-        auto io, CheckPair("all_gather", in, out, n * size,
-                           "all_gather of " + std::to_string(n) + "-element tensors over " +
-                               std::to_string(size) + " ranks"));
-    return g.AllGather(io.first.data, io.second.data, io.first.count, io.first.type, call);
-  });
-}
-
-template <typename Group>
-Status ReduceScatterOn(Group& g, ProcessGroup& world, const at::Tensor& in, const at::Tensor& out,
-                       ReduceOp op, const CallOptions& call) {
-  return Guard("reduce_scatter", [&]() -> Status {
-    const size_t n = in.defined() ? static_cast<size_t>(in.numel()) : 0;
-    const Block mine = Partition(n, world.size())[static_cast<size_t>(world.rank())];
-    BATON_ASSIGN_OR_RETURN(
-        auto io,
-        CheckPair("reduce_scatter", in, out, mine.count,
-                  "rank " + std::to_string(world.rank()) + "'s block of " + std::to_string(n) +
-                      " elements over " + std::to_string(world.size()) + " ranks"));
-    return g.ReduceScatter(io.first.data, io.second.data, io.first.count, io.first.type, op, call);
-  });
-}
-
 }  // namespace
 
 Result<DataType> DataTypeOf(at::ScalarType type) {
@@ -138,41 +101,47 @@ Result<DataType> DataTypeOf(at::ScalarType type) {
   }
 }
 
-Status AllReduce(ProcessGroup& group, const at::Tensor& tensor, ReduceOp op,
+Status AllReduce(Collectives& group, const at::Tensor& tensor, ReduceOp op,
                  const CallOptions& call) {
-  return AllReduceOn(group, tensor, op, call);
+  return Guard("allreduce", [&]() -> Status {
+    BATON_ASSIGN_OR_RETURN(Buffer b, Check("allreduce", "tensor", tensor));
+    return group.AllReduce(b.data, b.count, b.type, op, call);
+  });
 }
 
-Status AllReduce(HierarchicalRing& hring, const at::Tensor& tensor, ReduceOp op,
-                 const CallOptions& call) {
-  return AllReduceOn(hring, tensor, op, call);
-}
-
-Status Broadcast(ProcessGroup& group, const at::Tensor& tensor, int root, const CallOptions& call) {
+Status Broadcast(Collectives& group, const at::Tensor& tensor, int root, const CallOptions& call) {
   return Guard("broadcast", [&]() -> Status {
     BATON_ASSIGN_OR_RETURN(Buffer b, Check("broadcast", "tensor", tensor));
     return group.Broadcast(b.data, b.count, b.type, root, call);
   });
 }
 
-Status AllGather(ProcessGroup& group, const at::Tensor& in, const at::Tensor& out,
+Status AllGather(Collectives& group, const at::Tensor& in, const at::Tensor& out,
                  const CallOptions& call) {
-  return AllGatherOn(group, group, in, out, call);
+  return Guard("all_gather", [&]() -> Status {
+    const size_t n = in.defined() ? static_cast<size_t>(in.numel()) : 0;
+    const size_t size = static_cast<size_t>(group.size());
+    BATON_ASSIGN_OR_RETURN(
+        auto io, CheckPair("all_gather", in, out, n * size,
+                           "all_gather of " + std::to_string(n) + "-element tensors over " +
+                               std::to_string(size) + " ranks"));
+    return group.AllGather(io.first.data, io.second.data, io.first.count, io.first.type, call);
+  });
 }
 
-Status AllGather(HierarchicalRing& hring, const at::Tensor& in, const at::Tensor& out,
-                 const CallOptions& call) {
-  return AllGatherOn(hring, hring.world(), in, out, call);
-}
-
-Status ReduceScatter(ProcessGroup& group, const at::Tensor& in, const at::Tensor& out, ReduceOp op,
+Status ReduceScatter(Collectives& group, const at::Tensor& in, const at::Tensor& out, ReduceOp op,
                      const CallOptions& call) {
-  return ReduceScatterOn(group, group, in, out, op, call);
-}
-
-Status ReduceScatter(HierarchicalRing& hring, const at::Tensor& in, const at::Tensor& out,
-                     ReduceOp op, const CallOptions& call) {
-  return ReduceScatterOn(hring, hring.world(), in, out, op, call);
+  return Guard("reduce_scatter", [&]() -> Status {
+    const size_t n = in.defined() ? static_cast<size_t>(in.numel()) : 0;
+    const Block mine = Partition(n, group.size())[static_cast<size_t>(group.rank())];
+    BATON_ASSIGN_OR_RETURN(
+        auto io,
+        CheckPair("reduce_scatter", in, out, mine.count,
+                  "rank " + std::to_string(group.rank()) + "'s block of " + std::to_string(n) +
+                      " elements over " + std::to_string(group.size()) + " ranks"));
+    return group.ReduceScatter(io.first.data, io.second.data, io.first.count, io.first.type, op,
+                               call);
+  });
 }
 
 }  // namespace baton::comm

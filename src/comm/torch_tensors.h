@@ -1,6 +1,7 @@
-// Collectives on torch tensors: a thin adapter over ProcessGroup and HierarchicalRing for callers
-// that hold at::Tensor. It lives in its own library, baton_comm_torch, built only where libtorch is
-// found, so that baton_comm and everything else that uses it stay torch-free.
+// Collectives on torch tensors: a thin adapter over the Collectives interface (collectives.h:
+// ProcessGroup, HierarchicalRing) for callers that hold at::Tensor. It lives in its own library,
+// baton_comm_torch, built only where libtorch is found, so that baton_comm and everything else that
+// uses it stay torch-free.
 //
 // Each call checks its tensors before anything is sent: defined, dense, on the CPU, contiguous, of
 // a supported dtype (float32, float64, int64, bfloat16, mapped to DataType), the same dtype for
@@ -21,8 +22,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "comm/hierarchical_ring.h"
-#include "comm/process_group.h"
+#include "comm/collectives.h"
 #include "comm/types.h"
 #include "common/status.h"
 
@@ -32,28 +32,22 @@ namespace baton::comm {
 Result<DataType> DataTypeOf(at::ScalarType type);
 
 // In place: every rank's `tensor` ends with op over all ranks' tensors.
-Status AllReduce(ProcessGroup& group, const at::Tensor& tensor, ReduceOp op,
-                 const CallOptions& call = {});
-Status AllReduce(HierarchicalRing& hring, const at::Tensor& tensor, ReduceOp op,
+Status AllReduce(Collectives& group, const at::Tensor& tensor, ReduceOp op,
                  const CallOptions& call = {});
 
 // Copies `root`'s tensor into everyone's.
-Status Broadcast(ProcessGroup& group, const at::Tensor& tensor, int root,
+Status Broadcast(Collectives& group, const at::Tensor& tensor, int root,
                  const CallOptions& call = {});
 
 // `out` holds size() * in.numel() elements (e.g. shape [size, *in.shape] or
 // [size * in.size(0), ...]) and ends with rank r's `in` at element r * in.numel().
-Status AllGather(ProcessGroup& group, const at::Tensor& in, const at::Tensor& out,
-                 const CallOptions& call = {});
-Status AllGather(HierarchicalRing& hring, const at::Tensor& in, const at::Tensor& out,
+Status AllGather(Collectives& group, const at::Tensor& in, const at::Tensor& out,
                  const CallOptions& call = {});
 
 // `in` holds the same element count N on every rank; `out` receives this rank's block of
 // Partition(N, size()) reduced over all ranks, so out.numel() must equal that block's count
 // (N / size() when size() divides N, as torch's reduce_scatter_tensor requires).
-Status ReduceScatter(ProcessGroup& group, const at::Tensor& in, const at::Tensor& out, ReduceOp op,
+Status ReduceScatter(Collectives& group, const at::Tensor& in, const at::Tensor& out, ReduceOp op,
                      const CallOptions& call = {});
-Status ReduceScatter(HierarchicalRing& hring, const at::Tensor& in, const at::Tensor& out,
-                     ReduceOp op, const CallOptions& call = {});
 
 }  // namespace baton::comm

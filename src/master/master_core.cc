@@ -415,6 +415,9 @@ void MasterCore::MonitorTick() {
   }
   (void)WaitDurable(seq);
   SampleRate(now);
+  // After dead nodes are marked (their actions are dropped) and before finalizing: a finished job
+  // has nothing left to steer.
+  if (!finalized_) controller_.Tick(now);
   if (!finalized_ && dds_->Finished()) {
     DdsCounts c = dds_->Counts();
     Status s = output_.Finalize(c);

@@ -13,6 +13,7 @@
 #include "baton/v1/baton.pb.h"
 #include "common/status.h"
 #include "launch/job_spec.h"
+#include "master/controller.h"
 #include "master/dds.h"
 #include "master/metrics.h"
 #include "master/output_committer.h"
@@ -45,6 +46,8 @@ class MasterCore {
   const JobSpec& spec() const { return spec_; }
   Dds& dds() { return *dds_; }
   OutputCommitter& output() { return output_; }
+  // Where policies plug in (controller.h); add them before the monitor starts. None by default.
+  Controller& controller() { return controller_; }
 
   // Node service.
   // Calls `finish` with the handler's final status: at once if nothing must become durable, else
@@ -67,8 +70,8 @@ class MasterCore {
   Status ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply);
 
   // One pass of the monitor and controller: expires leases, declares silent nodes dead and revokes
-  // their leases, gives up when no agent is left (agents_gone), finalizes the job when every
-  // shard is settled, refreshes metrics.
+  // their leases, runs the controller's policies while the job is unfinished, finalizes the job
+  // when every shard is settled, gives up when no agent is left (agents_gone), refreshes metrics.
   void MonitorTick();
   bool finished() const { return finalized_.load(); }
   // Not OK once the state store has failed (a full or broken disk): the master can no longer
@@ -104,6 +107,7 @@ class MasterCore {
   int64_t metrics_updated_ms_ = 0;            // monitor thread only
   OutputCommitter output_;
   Registry registry_;
+  Controller controller_{registry_};  // ticked by the monitor thread only
   std::unique_ptr<RunClock> clock_;
   int64_t active_ms_before_;       // running time of earlier lives of the master
   int64_t started_ms_;             // this life's start, on clock_

@@ -113,6 +113,14 @@ void Registry::QueueAction(const std::string& node_id, const v1::Action& action)
   if (it != nodes_.end()) it->second.pending.push_back(action);
 }
 
+bool Registry::QueueActionIfAlive(const std::string& node_id, const v1::Action& action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end() || !it->second.alive) return false;
+  it->second.pending.push_back(action);
+  return true;
+}
+
 int Registry::QueueActionForAll(const v1::Action& action) {
   std::lock_guard<std::mutex> lock(mu_);
   int n = 0;
@@ -147,11 +155,40 @@ double Registry::SpeedLocked(const Worker& w) const {
   return static_cast<double>(r1 - r0) * 1000.0 / static_cast<double>(t1 - t0);
 }
 
-void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
+ClusterView Registry::Snapshot(int64_t now_ms) const {
   std::lock_guard<std::mutex> lock(mu_);
+  ClusterView view;
+  view.now_ms = now_ms;
+  view.nodes.reserve(nodes_.size());
   for (const auto& [id, n] : nodes_) {
+    view.nodes.push_back(NodeSignals{.node_id = id,
+                                     .rank = n.rank,
+                                     .alive = n.alive,
+                                     .last_heartbeat_ms = n.last_heartbeat_ms,
+                                     .workers_running = n.workers_running,
+                                     .restarts = n.restarts});
+  }
+  view.workers.reserve(workers_.size());
+  for (const auto& [id, w] : workers_) {
+    view.workers.push_back(WorkerSignals{
+        .worker_id = id,
+        .node_id = w.node_id,
+        .records_per_s = now_ms - w.last_seen_ms > speed_window_ms_ ? 0.0 : SpeedLocked(w),
+        .records_total = std::max(w.records_total, w.records_committed),
+        .shards_committed = w.shards_committed,
+        .cpu_seconds = w.cpu_seconds,
+        .rss_bytes = w.rss_bytes,
+        .last_seen_ms = w.last_seen_ms ? w.last_seen_ms : -1,
+        .counters = w.counters});
+  }
+  return view;
+}
+
+void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
+  const ClusterView view = Snapshot(now_ms);
+  for (const NodeSignals& n : view.nodes) {
     auto* ns = status->add_nodes();
-    ns->set_node_id(id);
+    ns->set_node_id(n.node_id);
     ns->set_node_rank(n.rank);
     ns->set_alive(n.alive);
     // Never negative: a heartbeat taken just before the run clock left out a pause.
@@ -159,16 +196,17 @@ void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
     ns->set_workers_running(n.workers_running);
     ns->set_restarts(n.restarts);
   }
-  for (const auto& [id, w] : workers_) {
+  for (const WorkerSignals& w : view.workers) {
     auto* ws = status->add_workers();
-    ws->set_worker_id(id);
+    ws->set_worker_id(w.worker_id);
     ws->set_node_id(w.node_id);
-    ws->set_records_per_s(now_ms - w.last_seen_ms > speed_window_ms_ ? 0.0 : SpeedLocked(w));
-    ws->set_records_total(std::max(w.records_total, w.records_committed));
+    ws->set_records_per_s(w.records_per_s);
+    ws->set_records_total(w.records_total);
     ws->set_shards_committed(w.shards_committed);
     ws->set_cpu_seconds(w.cpu_seconds);
     ws->set_rss_bytes(w.rss_bytes);
-    ws->set_last_seen_ms_ago(w.last_seen_ms ? std::max<int64_t>(0, now_ms - w.last_seen_ms) : -1);
+    ws->set_last_seen_ms_ago(w.last_seen_ms >= 0 ? std::max<int64_t>(0, now_ms - w.last_seen_ms)
+                                                 : -1);
     for (const auto& [name, n] : w.counters) (*ws->mutable_counters())[name] = n;
   }
 }

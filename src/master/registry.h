@@ -1,6 +1,7 @@
 // Node registry and monitor state: which agents are alive, what their workers are doing, and how
-// fast each worker goes. The controller (master.cc) reads it to revoke the leases of dead nodes and
-// queues actions here that travel back in heartbeat replies.
+// fast each worker goes. The monitor (MasterCore::MonitorTick) reads it to revoke the leases of
+// dead nodes; the controller (controller.h) reads its snapshot (cluster_view.h) and queues actions
+// here that travel back in heartbeat replies.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include "baton/v1/baton.pb.h"
 #include "common/status.h"
+#include "master/cluster_view.h"
 
 namespace baton::master {
 
@@ -53,11 +55,17 @@ class Registry {
 
   // Queues an action for one node, or for every live node.
   void QueueAction(const std::string& node_id, const v1::Action& action);
+  // Queues an action for `node_id` only if it is registered and alive; returns whether it did. An
+  // action decided for a node that has since died would otherwise reach its next agent process.
+  bool QueueActionIfAlive(const std::string& node_id, const v1::Action& action);
   int QueueActionForAll(const v1::Action& action);
   // Whether every live node has been handed a STOP (so the master may exit).
   bool AllLiveNodesStopped() const;
   int LiveNodes() const;
 
+  // Every node's and worker's signals as of `now_ms` (run clock), taken under one lock.
+  ClusterView Snapshot(int64_t now_ms) const;
+  // The snapshot's nodes and workers, as the status RPC reports them.
   void FillStatus(v1::JobStatus* status, int64_t now_ms) const;
   uint64_t total_restarts() const;
 

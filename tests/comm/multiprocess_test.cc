@@ -33,9 +33,9 @@ TEST_P(CollectivesTest, EveryCollectiveMatchesTheReference) {
 INSTANTIATE_TEST_SUITE_P(Ranks, CollectivesTest, ::testing::Range(1, 9),
                          [](const auto& info) { return std::to_string(info.param) + "ranks"; });
 
-void ExpectHierarchicalEqualsFlat(int nodes, int per_node) {
+void ExpectHierarchicalEqualsFlat(int nodes, int per_node, const std::string& mode = "hring") {
   TempDir dir;
-  auto argv = Worker("hring", dir);
+  auto argv = Worker(mode, dir);
   argv.insert(argv.end(),
               {"--nodes", std::to_string(nodes), "--per-node", std::to_string(per_node)});
   auto codes = WaitAll(SpawnRanks(argv, nodes * per_node), kHangGuard);
@@ -45,6 +45,12 @@ void ExpectHierarchicalEqualsFlat(int nodes, int per_node) {
 TEST(HierarchicalRingTest, TwoNodesOfTwoEqualsFlatRing) { ExpectHierarchicalEqualsFlat(2, 2); }
 TEST(HierarchicalRingTest, TwoNodesOfFourEqualsFlatRing) { ExpectHierarchicalEqualsFlat(2, 4); }
 TEST(HierarchicalRingTest, ThreeNodesOfTwoEqualsFlatRing) { ExpectHierarchicalEqualsFlat(3, 2); }
+
+// Every operation of the Collectives interface, called through Collectives& on a ProcessGroup and
+// on a HierarchicalRing over it: the same results (and the reference), the same rank and size.
+TEST(CollectivesInterfaceTest, FlatAndHierarchicalAgreeThroughTheInterface) {
+  ExpectHierarchicalEqualsFlat(2, 2, "interface");
+}
 
 // Waits (bounded by kHangGuard) until every rank wrote DIR/ready.RANK, i.e. completed its first
 // collective and is looping in the next ones.

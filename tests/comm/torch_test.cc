@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "comm/file_store.h"
+#include "comm/process_group.h"
 #include "comm/torch_tensors.h"
 #include "spawn.h"
 

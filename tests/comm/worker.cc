@@ -4,6 +4,7 @@
 //   collectives  every collective x dtype (float32, float64, int64, bfloat16) x size x algorithm
 //                against the reference
 //   hring        HO-Ring (nodes x per_node topology) against the flat ring
+//   interface    the same calls through Collectives& on ProcessGroup and HierarchicalRing
 //   kill         loops allreduce until a peer is SIGKILLed, then re-forms a smaller generation
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "comm/bfloat16.h"
+#include "comm/collectives.h"
 #include "comm/file_store.h"
 #include "comm/generation.h"
 #include "comm/hierarchical_ring.h"
@@ -253,7 +255,7 @@ std::unique_ptr<ProcessGroup> Form(std::shared_ptr<Store> store, const std::stri
   return std::move(*pg);
 }
 
-int Collectives(const Args& a) {
+int CollectivesMode(const Args& a) {
   auto pg = Form(OpenStore(a.store), "collectives", a.rank, a.size, std::chrono::seconds(60));
   const std::vector<size_t> sizes = {0, 1, 7, 1000};
   RunCollectives<float>(*pg, sizes, false);
@@ -336,6 +338,62 @@ int Hring(const Args& a) {
   auto small = variant("small_slots", [](auto& o) { o.shm_slot_bytes = 4096; });
   CompareHierarchical<double>(*small, 20011);
   CompareHierarchical<BF16>(*small, 4099);
+  return failures == 0 ? 0 : 1;
+}
+
+// What one sequence of calls through the interface produced on this rank.
+struct InterfaceResults {
+  int rank = -1, size = -1;
+  std::vector<float> allreduce, reduce_scatter, all_gather, broadcast;
+};
+
+// Knows the implementation only as Collectives&: what training code will do.
+InterfaceResults RunThroughInterface(Collectives& c, size_t n) {
+  const DataType t = DataType::kFloat32;
+  InterfaceResults r;
+  r.rank = c.rank();
+  r.size = c.size();
+  EXPECT_OK(c.Barrier());
+  r.allreduce = Input<float>(r.rank, n);
+  EXPECT_OK(c.AllReduce(r.allreduce.data(), n, t, ReduceOp::kSum));
+  const auto in = Input<float>(r.rank, n);
+  r.reduce_scatter.resize(Partition(n, r.size)[static_cast<size_t>(r.rank)].count);
+  EXPECT_OK(c.ReduceScatter(in.data(), r.reduce_scatter.data(), n, t, ReduceOp::kSum));
+  r.all_gather.resize(n * static_cast<size_t>(r.size));
+  EXPECT_OK(c.AllGather(in.data(), r.all_gather.data(), n, t));
+  r.broadcast = Input<float>(r.rank, n);
+  EXPECT_OK(c.Broadcast(r.broadcast.data(), n, t, /*root=*/r.size - 1));
+  EXPECT_OK(c.Barrier());
+  return r;
+}
+
+int Interface(const Args& a) {
+  auto pg = Form(OpenStore(a.store), "interface", a.rank, a.size, std::chrono::seconds(60));
+  HierarchicalOptions opts;
+  opts.threshold_bytes = 0;  // every size takes the hierarchical path
+  auto h = HierarchicalRing::Create(*pg, Topology::Uniform(a.nodes, a.per_node), opts);
+  EXPECT_OK(h.status());
+  if (!(*h)->Eligible(1)) {
+    std::fprintf(stderr, "rank %d: topology %dx%d not eligible\n", a.rank, a.nodes, a.per_node);
+    return 1;
+  }
+  for (size_t n : {size_t{1}, size_t{1000}, size_t{4099}}) {
+    const InterfaceResults flat = RunThroughInterface(*pg, n);
+    const InterfaceResults hier = RunThroughInterface(**h, n);
+    if (flat.rank != a.rank || hier.rank != a.rank || flat.size != a.size || hier.size != a.size) {
+      std::fprintf(stderr, "rank %d: rank/size through the interface: flat %d/%d, hring %d/%d\n",
+                   a.rank, flat.rank, flat.size, hier.rank, hier.size);
+      ++failures;
+    }
+    const std::string sfx = "/" + std::to_string(n);
+    Check(hier.allreduce, flat.allreduce, "interface allreduce hring vs flat" + sfx);
+    Check(flat.allreduce, Reference<float>(a.size, n, ReduceOp::kSum),
+          "interface allreduce vs reference" + sfx);
+    Check(hier.reduce_scatter, flat.reduce_scatter, "interface reduce_scatter hring vs flat" + sfx);
+    Check(hier.all_gather, flat.all_gather, "interface all_gather hring vs flat" + sfx);
+    Check(hier.broadcast, flat.broadcast, "interface broadcast hring vs flat" + sfx);
+    Check(flat.broadcast, Input<float>(a.size - 1, n), "interface broadcast vs root's" + sfx);
+  }
   return failures == 0 ? 0 : 1;
 }
 
@@ -424,8 +482,9 @@ int main(int argc, char** argv) {
       a.per_node = std::atoi(v.c_str());
   }
   baton::comm::g_rank = a.rank;
-  if (a.mode == "collectives") return baton::comm::Collectives(a);
+  if (a.mode == "collectives") return baton::comm::CollectivesMode(a);
   if (a.mode == "hring") return baton::comm::Hring(a);
+  if (a.mode == "interface") return baton::comm::Interface(a);
   if (a.mode == "kill") return baton::comm::Kill(a);
   if (a.mode == "shm_kill") return baton::comm::ShmKill(a);
   std::fprintf(stderr, "unknown mode %s\n", a.mode.c_str());

@@ -1,0 +1,139 @@
+// The controller seam (master/controller.h): policies see the registry's per-worker signals and
+// their actions reach the agents' heartbeat replies through the Registry.
+#include "master/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "master/registry.h"
+
+namespace baton::master {
+namespace {
+
+constexpr size_t kMaxNodes = 16;
+
+// A test policy: restarts every worker slower than half the fastest one and remembers the last
+// view it was shown.
+class RestartSlowWorkers : public Policy {
+ public:
+  explicit RestartSlowWorkers(ClusterView* seen) : seen_(seen) {}
+  std::string_view name() const override { return "restart-slow-workers"; }
+  std::vector<PolicyAction> Evaluate(const ClusterView& view) override {
+    *seen_ = view;
+    double fastest = 0;
+    for (const WorkerSignals& w : view.workers) fastest = std::max(fastest, w.records_per_s);
+    std::vector<PolicyAction> out;
+    for (const WorkerSignals& w : view.workers) {
+      if (w.records_per_s >= fastest / 2) continue;
+      PolicyAction a;
+      a.node_id = w.node_id;
+      a.action.set_kind(v1::Action::KIND_RESTART_WORKER);
+      a.action.set_local_rank(std::stoi(w.worker_id.substr(w.worker_id.find('/') + 1)));
+      a.action.set_reason(w.worker_id + " is slow");
+      out.push_back(a);
+    }
+    return out;
+  }
+
+ private:
+  ClusterView* seen_;
+};
+
+void Progress(Registry& r, const std::string& worker, uint64_t records, int64_t now_ms) {
+  v1::ReportProgressRequest req;
+  req.set_node_id(worker.substr(0, worker.find('/')));
+  req.set_worker_id(worker);
+  req.set_records_total(records);
+  req.set_cpu_seconds(1.5);
+  req.set_rss_bytes(1 << 20);
+  (*req.mutable_counters())["batches"] = records / 10;
+  r.RecordProgress(req, now_ms);
+}
+
+std::vector<v1::Action> Heartbeat(Registry& r, const std::string& node, int64_t now_ms) {
+  v1::HeartbeatRequest req;
+  req.set_node_id(node);
+  std::vector<v1::Action> actions;
+  EXPECT_TRUE(r.Heartbeat(req, now_ms, &actions)) << node;
+  return actions;
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(registry_.RegisterNode("fast", 100, 0, kMaxNodes).ok());
+    ASSERT_TRUE(registry_.RegisterNode("slow", 200, 0, kMaxNodes).ok());
+    // fast/0: 1000 records/s, slow/1: 100 records/s, over one second.
+    Progress(registry_, "fast/0", 0, 0);
+    Progress(registry_, "slow/1", 0, 0);
+    Progress(registry_, "fast/0", 1000, 1000);
+    Progress(registry_, "slow/1", 100, 1000);
+    registry_.RecordCommit("slow/1", 100);
+  }
+
+  Registry registry_{/*speed_window_ms=*/10000};
+  Controller controller_{registry_};
+  ClusterView seen_;
+};
+
+TEST_F(ControllerTest, PolicySeesPerWorkerSignalsAndItsActionsReachTheHeartbeatReply) {
+  controller_.AddPolicy(std::make_unique<RestartSlowWorkers>(&seen_));
+  EXPECT_EQ(controller_.Tick(1500), 1u);
+
+  EXPECT_EQ(seen_.now_ms, 1500);
+  ASSERT_EQ(seen_.nodes.size(), 2u);
+  EXPECT_TRUE(seen_.nodes[0].alive);
+  ASSERT_EQ(seen_.workers.size(), 2u);
+  const WorkerSignals& fast = seen_.workers[0];
+  const WorkerSignals& slow = seen_.workers[1];
+  EXPECT_EQ(fast.worker_id, "fast/0");
+  EXPECT_DOUBLE_EQ(fast.records_per_s, 1000.0);
+  EXPECT_EQ(fast.last_seen_ms, 1000);
+  EXPECT_EQ(fast.shards_committed, 0u);
+  EXPECT_DOUBLE_EQ(fast.cpu_seconds, 1.5);
+  EXPECT_EQ(fast.rss_bytes, 1 << 20);
+  EXPECT_EQ(fast.counters.at("batches"), 100u);
+  EXPECT_EQ(slow.worker_id, "slow/1");
+  EXPECT_EQ(slow.node_id, "slow");
+  EXPECT_DOUBLE_EQ(slow.records_per_s, 100.0);
+  EXPECT_EQ(slow.shards_committed, 1u);
+
+  EXPECT_TRUE(Heartbeat(registry_, "fast", 1600).empty());
+  const auto actions = Heartbeat(registry_, "slow", 1600);
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].kind(), v1::Action::KIND_RESTART_WORKER);
+  EXPECT_EQ(actions[0].local_rank(), 1);
+  EXPECT_EQ(actions[0].reason(), "slow/1 is slow");
+  // Delivered once.
+  EXPECT_TRUE(Heartbeat(registry_, "slow", 1700).empty());
+}
+
+TEST_F(ControllerTest, ActionForANodeThatDiedIsNotDeliveredToItsNextAgent) {
+  controller_.AddPolicy(std::make_unique<RestartSlowWorkers>(&seen_));
+  // "slow" stops heartbeating and is declared dead before the policy runs.
+  Heartbeat(registry_, "fast", 5000);
+  ASSERT_EQ(registry_.CollectDeadNodes(5000, 3000), std::vector<std::string>{"slow"});
+  // The policy still asks to restart slow/1 (its last reports are within the speed window).
+  EXPECT_EQ(controller_.Tick(5000), 0u);
+  ASSERT_EQ(seen_.workers.size(), 2u);
+  EXPECT_DOUBLE_EQ(seen_.workers[1].records_per_s, 100.0);
+  ASSERT_EQ(seen_.nodes.size(), 2u);
+  EXPECT_FALSE(seen_.nodes[1].alive);
+  // A new agent process registers the node again: it must not inherit the stale restart.
+  ASSERT_TRUE(registry_.RegisterNode("slow", 201, 6000, kMaxNodes).ok());
+  EXPECT_TRUE(Heartbeat(registry_, "slow", 6000).empty());
+}
+
+TEST_F(ControllerTest, WithoutPoliciesTickQueuesNothing) {
+  EXPECT_EQ(controller_.policies(), 0u);
+  EXPECT_EQ(controller_.Tick(1500), 0u);
+  EXPECT_TRUE(Heartbeat(registry_, "slow", 1600).empty());
+  EXPECT_TRUE(Heartbeat(registry_, "fast", 1600).empty());
+}
+
+}  // namespace
+}  // namespace baton::master
