@@ -17,11 +17,11 @@
 #include "common/job_limits.h"
 #include "common/parent_death.h"
 #include "common/secret.h"
-#include "launch/job_spec.h"
 #include "launch/local_run.h"
 #include "launch/preflight.h"
 #include "launch/status_client.h"
 #include "master/master.h"
+#include "spec/job_spec.h"
 #include "tea/tea_command.h"
 
 namespace {

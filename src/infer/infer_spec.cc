@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -12,8 +11,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/files.h"
-#include "common/spec_problems.h"
 #include "infer/json_text.h"
+#include "spec/schema_reader.h"
+#include "spec/spec_problems.h"
 
 namespace baton::infer {
 namespace {
@@ -43,131 +43,21 @@ constexpr std::string_view kPipelineKeys[] = {
     "max_readers", "max_preprocessors", "max_predictors",
     "max_writers", "queue_batches",     "max_batch_wait_ms"};
 
-int LineOf(const YAML::Node& n, int fallback) {
-  return n.Mark().line >= 0 ? n.Mark().line + 1 : fallback;
-}
-
-std::string Describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Scalar:
-      return "\"" + n.Scalar().substr(0, 60) + "\"";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    default:
-      return "nothing";
-  }
-}
+// The sections the infer reader owns, for "did you mean infer.pipeline.readers" hints when a key
+// is put at the wrong level.
+constexpr schema::SectionKeys kInferSchema[] = {
+    {"infer", kInferKeys},
+    {"infer.image", kImageKeys},
+    {"infer.pipeline", kPipelineKeys},
+};
 
 using Problems = SpecProblems;
-
-// A mapping checked against its known keys; typed getters report wrong values.
-class Map {
- public:
-  Map(const YAML::Node& node, std::string path, int line, std::span<const std::string_view> known,
-      Problems* p)
-      : node_(node), path_(std::move(path)), line_(line), p_(p) {
-    if (!node_ || node_.IsNull()) return;
-    if (!node_.IsMap()) {
-      p_->Expected(line_, path_, "a mapping", Describe(node_));
-      ok_ = false;
-      return;
-    }
-    for (const auto& kv : node_) {
-      const std::string k = kv.first.Scalar();
-      if (std::find(known.begin(), known.end(), k) == known.end()) {
-        std::string list;
-        for (auto s : known) list += (list.empty() ? "" : ", ") + std::string(s);
-        p_->Add(LineOf(kv.first, line_), Key(k), "unknown key (expected one of: " + list + ")");
-      }
-    }
-  }
-  bool ok() const { return ok_ && node_ && node_.IsMap(); }
-  bool Has(std::string_view k) const {
-    return ok() && node_[std::string(k)] && !node_[std::string(k)].IsNull();
-  }
-  // Undefined (false) when absent.
-  YAML::Node Get(std::string_view k) const {
-    return Has(k) ? node_[std::string(k)] : YAML::Node(YAML::NodeType::Undefined);
-  }
-  int LineOfKey(std::string_view k) const {
-    if (!ok()) return line_;
-    for (const auto& kv : node_) {
-      if (kv.first.Scalar() == k) return LineOf(kv.first, line_);
-    }
-    return line_;
-  }
-  std::string Key(std::string_view k) const {
-    return path_.empty() ? std::string(k) : path_ + "." + std::string(k);
-  }
-  int line() const { return line_; }
-
-  bool String(std::string_view k, std::string* out, std::string_view expected = "a string") {
-    YAML::Node n = Get(k);
-    if (!n || n.IsNull()) return false;
-    if (!n.IsScalar()) return Wrong(k, expected, n);
-    *out = n.Scalar();
-    return true;
-  }
-  template <typename T>
-  bool Int(std::string_view k, int64_t lo, T* out) {
-    YAML::Node n = Get(k);
-    if (!n || n.IsNull()) return false;
-    int64_t v = 0;
-    const std::string s = n.IsScalar() ? n.Scalar() : "";
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    std::string rule = lo == 0 ? "a non-negative integer" : "an integer >= " + std::to_string(lo);
-    if (lo == 1) rule = "a positive integer";
-    if (!n.IsScalar() || ec != std::errc() || end != s.data() + s.size() || v < lo) {
-      return Wrong(k, rule, n);
-    }
-    *out = static_cast<T>(v);
-    return true;
-  }
-  bool Float(std::string_view k, double lo, double hi, double* out) {
-    YAML::Node n = Get(k);
-    if (!n || n.IsNull()) return false;
-    double v = 0;
-    const std::string s = n.IsScalar() ? n.Scalar() : "";
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (!n.IsScalar() || ec != std::errc() || end != s.data() + s.size() || !(v >= lo) ||
-        !(v <= hi)) {
-      return Wrong(k, "a number in [" + Num(lo) + ", " + Num(hi) + "]", n);
-    }
-    *out = v;
-    return true;
-  }
-  bool Bool(std::string_view k, bool* out) {
-    YAML::Node n = Get(k);
-    if (!n || n.IsNull()) return false;
-    const std::string s = n.IsScalar() ? n.Scalar() : "";
-    if (s == "true") {
-      *out = true;
-    } else if (s == "false") {
-      *out = false;
-    } else {
-      return Wrong(k, "true or false", n);
-    }
-    return true;
-  }
-  bool Wrong(std::string_view k, std::string_view expected, const YAML::Node& n) {
-    p_->Expected(LineOfKey(k), Key(k), std::string(expected), Describe(n));
-    return false;
-  }
-
- private:
-  static std::string Num(double v) {
-    char buf[32];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    return std::string(buf, end);
-  }
-  YAML::Node node_;
-  std::string path_;
-  int line_;
-  Problems* p_;
-  bool ok_ = true;
-};
+using schema::Describe;
+using schema::Field;
+using schema::LineOf;
+using schema::Quote;
+using schema::Reader;
+using schema::Section;
 
 bool IsName(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -198,28 +88,33 @@ std::optional<std::vector<std::string>> ExpandColumns(const std::string& s) {
   return out;
 }
 
-bool StringList(const YAML::Node& n, const std::string& key, int line, Problems& p,
-                std::vector<std::string>* out, bool expand_ranges) {
-  if (!n.IsSequence() || n.size() == 0) {
-    p.Expected(line, key, "a non-empty list of strings", Describe(n));
-    return false;
+// A non-empty list of non-empty strings; with expand_ranges, items like "d0..d12" expand.
+bool NameList(Reader& r, const Section& s, std::string_view key, std::vector<std::string>* out,
+              bool expand_ranges) {
+  const Field* f = s.Find(key);
+  if (f == nullptr) return true;
+  if (!f->value.IsSequence() || f->value.size() == 0) {
+    return r.Wrong(s, key, "a non-empty list of strings");
   }
+  const int line = LineOf(f->key, s.line);
   bool ok = true;
-  for (size_t i = 0; i < n.size(); ++i) {
-    const std::string item_key = key + "[" + std::to_string(i) + "]";
-    if (!n[i].IsScalar() || n[i].Scalar().empty()) {
-      p.Expected(LineOf(n[i], line), item_key, "a non-empty string", Describe(n[i]));
+  for (size_t i = 0; i < f->value.size(); ++i) {
+    const YAML::Node item = f->value[i];
+    const std::string item_key = s.KeyPath(key) + "[" + std::to_string(i) + "]";
+    if (!item.IsScalar() || item.Scalar().empty()) {
+      r.problems().Expected(LineOf(item, line), item_key, "a non-empty string", Describe(item));
       ok = false;
       continue;
     }
     if (!expand_ranges) {
-      out->push_back(n[i].Scalar());
+      out->push_back(item.Scalar());
       continue;
     }
-    auto expanded = ExpandColumns(n[i].Scalar());
+    auto expanded = ExpandColumns(item.Scalar());
     if (!expanded) {
-      p.Expected(LineOf(n[i], line), item_key,
-                 "a column name or a range like d0..d12 (same prefix, ascending)", Describe(n[i]));
+      r.problems().Expected(LineOf(item, line), item_key,
+                            "a column name or a range like d0..d12 (same prefix, ascending)",
+                            Describe(item));
       ok = false;
       continue;
     }
@@ -228,89 +123,96 @@ bool StringList(const YAML::Node& n, const std::string& key, int line, Problems&
   return ok;
 }
 
-void ReadFloat3(Map& m, std::string_view k, std::array<float, 3>* out, Problems& p) {
-  YAML::Node n = m.Get(k);
-  if (!n) return;
-  if (!n.IsSequence() || n.size() != 3) {
-    m.Wrong(k, "a list of 3 numbers (R, G, B)", n);
+void ReadFloat3(Reader& r, const Section& s, std::string_view k, std::array<float, 3>* out) {
+  const Field* f = s.Find(k);
+  if (f == nullptr) return;
+  if (!f->value.IsSequence() || f->value.size() != 3) {
+    r.Wrong(s, k, "a list of 3 numbers (R, G, B)");
     return;
   }
   for (size_t i = 0; i < 3; ++i) {
-    double v = 0;
-    const std::string s = n[i].IsScalar() ? n[i].Scalar() : "";
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || (k == "std" && v <= 0)) {
-      m.Wrong(k, k == "std" ? "3 positive numbers" : "3 numbers", n);
+    std::optional<double> v = schema::ParseNumber(f->value[i]);
+    if (!v || (k == "std" && *v <= 0)) {
+      r.Wrong(s, k, k == "std" ? "3 positive numbers" : "3 numbers");
       return;
     }
-    (*out)[i] = static_cast<float>(v);
+    (*out)[i] = static_cast<float>(*v);
   }
 }
 
-void ReadModel(const YAML::Node& n, size_t index, const fs::path& base, Problems& p,
+void ReadModel(Reader& r, const YAML::Node& n, size_t index, const fs::path& base,
                InferSpec& spec) {
+  Problems& p = r.problems();
   const std::string key = "infer.models[" + std::to_string(index) + "]";
   const int line = LineOf(n, 1);
   if (!n.IsMap()) {
     p.Expected(line, key, "a mapping with name and path", Describe(n));
     return;
   }
-  Map m(n, key, line, kModelKeys, &p);
+  Section m = r.Open(n, key, line, kModelKeys);
   ModelSpec model;
   model.line = line;
-  if (!m.String("name", &model.name) || !IsName(model.name)) {
-    if (m.Has("name")) {
-      m.Wrong("name", "a model name matching [A-Za-z0-9_-]+", m.Get("name"));
-    } else {
-      p.Add(line, key + ".name", "missing (expected a model name)");
-    }
+  constexpr std::string_view kNameRule = "a model name matching [A-Za-z0-9_-]+";
+  if (!m.Has("name")) {
+    p.Add(line, key + ".name", "missing (expected a model name)");
+  } else if (r.String(m, "name", &model.name, kNameRule) && !IsName(model.name)) {
+    r.Wrong(m, "name", kNameRule);
   }
-  if (m.String("path", &model.path)) {
+  if (!m.Has("path")) {
+    p.Add(line, key + ".path", "missing (expected a TorchScript model file)");
+  } else if (r.String(m, "path", &model.path)) {
     model.path = (fs::path(model.path).is_absolute() ? fs::path(model.path) : base / model.path)
                      .lexically_normal()
                      .string();
-  } else if (!m.Has("path")) {
-    p.Add(line, key + ".path", "missing (expected a TorchScript model file)");
   }
-  m.String("after", &model.after);
+  r.String(m, "after", &model.after);
   std::string emit = "outputs";
-  if (m.String("emit", &emit)) {
+  if (r.String(m, "emit", &emit)) {
     if (emit == "outputs") {
       model.emit = EmitKind::kOutputs;
     } else if (emit == "crops") {
       model.emit = EmitKind::kCrops;
     } else {
-      m.Wrong("emit", "one of outputs, crops", m.Get("emit"));
+      r.Wrong(m, "emit", "one of outputs, crops");
     }
   }
   double threshold = model.score_threshold;
-  if (m.Float("score_threshold", 0.0, 1.0, &threshold)) {
+  if (r.Number(m, "score_threshold", 0.0, 1.0, &threshold)) {
     model.score_threshold = static_cast<float>(threshold);
   }
-  m.Int("crop_width", 1, &model.crop_width);
-  m.Int("crop_height", 1, &model.crop_height);
-  m.Int("batch_size", 1, &model.batch_size);
-  m.Int("predictors", 1, &model.predictors);
+  r.Int(m, "crop_width", 1, &model.crop_width);
+  r.Int(m, "crop_height", 1, &model.crop_height);
+  r.Int(m, "batch_size", 1, &model.batch_size);
+  r.Int(m, "predictors", 1, &model.predictors);
   if (m.Has("outputs")) {
-    StringList(m.Get("outputs"), key + ".outputs", m.LineOfKey("outputs"), p, &model.outputs,
-               false);
+    NameList(r, m, "outputs", &model.outputs, false);
     // Output names become JSONL field names: two equal ones, or one equal to a field the writer
     // adds, would make a row with a duplicate field whose values readers merge.
+    const int outputs_line = r.LineOfKey(m, "outputs");
     std::set<std::string> seen;
     for (const std::string& o : model.outputs) {
       if (!IsName(o)) {
-        p.Add(m.LineOfKey("outputs"), key + ".outputs",
+        p.Add(outputs_line, key + ".outputs",
               "\"" + ReadableText(o) + "\" is not a name ([A-Za-z0-9_-]+)");
       } else if (o == "key" || o == "key_base64" || o == "model" || o == "item") {
-        p.Add(m.LineOfKey("outputs"), key + ".outputs",
+        p.Add(outputs_line, key + ".outputs",
               "\"" + o + "\" is a field every output row has (key, key_base64, model, item)");
       } else if (!seen.insert(o).second) {
-        p.Add(m.LineOfKey("outputs"), key + ".outputs", "\"" + o + "\" names two outputs");
+        p.Add(outputs_line, key + ".outputs", "\"" + o + "\" names two outputs");
       }
     }
   }
-  model.write_set = m.Bool("write", &model.write);
+  model.write_set = m.Has("write");
+  r.Bool(m, "write", &model.write);
   spec.models.push_back(std::move(model));
+}
+
+// A section of the control plane (input, output): the job spec reports its problems; the infer
+// reader reads the values it needs with the same rules.
+Section Borrowed(Reader& r, const Section& top, std::string_view key) {
+  const Field* f = top.Find(key);
+  if (f == nullptr) return Section{std::string(key), top.line, {}, false};
+  return r.Borrow(f->value, std::string(key), LineOf(f->key, top.line));
 }
 
 // Orders models root first, parents before children; reports a missing or second root, unknown
@@ -408,12 +310,14 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
   spec.spec_path = absolute.string();
   const fs::path base = absolute.parent_path();
   Problems p(spec_path);
+  Reader r(&p, kInferSchema);
   try {
     if (!root.IsMap()) return Status::InvalidArgument(spec_path + ":1: expected a mapping");
-    // The parts of the control-plane sections the worker needs (already validated there).
-    const YAML::Node input = root["input"];
-    std::string format = input && input["format"] ? input["format"].as<std::string>("") : "";
-    const int format_line = input && input["format"] ? LineOf(input["format"], 1) : 1;
+    const Section top = r.Borrow(root, "", 1);
+    // The parts of the control-plane sections the worker needs (validated by the job spec).
+    const Section input = Borrowed(r, top, "input");
+    std::string format;
+    r.String(input, "format", &format);
     if (format == "csv") {
       spec.input = InputKind::kCsv;
     } else if (format == "tsv") {
@@ -423,149 +327,148 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
     } else if (format == "images") {
       spec.input = InputKind::kImages;
     } else {
-      p.Expected(format_line, "input.format", "one of csv, tsv, jsonl, images for kind: infer",
-                 format.empty() ? "nothing" : "\"" + format + "\"");
+      p.Expected(r.LineOfKey(input, "format"), "input.format",
+                 "one of csv, tsv, jsonl, images for kind: infer",
+                 format.empty() ? "nothing" : Quote(format));
     }
-    spec.input_has_header =
-        input && input["skip_header"] && input["skip_header"].as<std::string>("") == "true";
-    const YAML::Node output = root["output"];
-    if (!output || !output["dir"] || !output["dir"].IsScalar()) {
-      p.Add(output ? LineOf(output, 1) : 1, "output.dir",
+    r.Bool(input, "skip_header", &spec.input_has_header);
+    const Section output = Borrowed(r, top, "output");
+    const Field* dir = output.Find("dir");
+    if (dir == nullptr || !dir->value.IsScalar()) {
+      p.Add(r.LineOfKey(output, "dir"), "output.dir",
             "missing (kind: infer writes one part file per shard there)");
     } else {
-      const std::string dir = output["dir"].Scalar();
+      const std::string& d = dir->value.Scalar();
       spec.output_dir =
-          (fs::path(dir).is_absolute() ? fs::path(dir) : base / dir).lexically_normal().string();
+          (fs::path(d).is_absolute() ? fs::path(d) : base / d).lexically_normal().string();
       spec.errors_dir = spec.output_dir + "/_errors";
     }
-    const std::string suffix =
-        output && output["suffix"] ? output["suffix"].as<std::string>("") : ".jsonl";
+    std::string suffix = ".jsonl";
+    r.String(output, "suffix", &suffix);
     if (suffix == ".csv") {
       spec.output = OutputFormat::kCsv;
     } else if (suffix == ".jsonl" || suffix.empty()) {
       spec.output = OutputFormat::kJsonl;
     } else {
-      p.Expected(LineOf(output["suffix"], 1), "output.suffix",
+      p.Expected(r.LineOfKey(output, "suffix"), "output.suffix",
                  "\".csv\" or \".jsonl\" for kind: infer (it picks the output format)",
-                 "\"" + suffix + "\"");
+                 Quote(suffix));
     }
 
-    const YAML::Node infer_node = root["infer"];
-    if (!infer_node) {
+    const Field* infer_field = top.Find("infer");
+    if (infer_field == nullptr) {
       p.Add(1, "infer", "missing (kind: infer needs an infer section with models)");
       return p.ToStatus();
     }
-    const int infer_line = LineOf(infer_node, 1);
-    Map infer(infer_node, "infer", infer_line, kInferKeys, &p);
-    if (!infer.ok()) return p.ToStatus();
+    const Section infer =
+        r.Open(infer_field->value, "infer", LineOf(infer_field->key, 1), kInferKeys);
+    if (infer.malformed) return p.ToStatus();
 
-    if (!infer.String("key", &spec.key) && spec.input != InputKind::kImages) {
-      if (!infer.Has("key")) {
-        p.Add(infer_line, "infer.key", "missing (expected the column that identifies a row)");
+    if (!infer.Has("key")) {
+      if (spec.input != InputKind::kImages) {
+        p.Add(infer.line, "infer.key", "missing (expected the column that identifies a row)");
       }
+    } else {
+      r.String(infer, "key", &spec.key);
     }
-    if (infer.Has("header")) {
-      StringList(infer.Get("header"), "infer.header", infer.LineOfKey("header"), p, &spec.header,
-                 true);
-    }
+    NameList(r, infer, "header", &spec.header, true);
     if (spec.input == InputKind::kCsv || spec.input == InputKind::kTsv) {
-      if (!spec.input_has_header && spec.header.empty()) {
-        p.Add(infer_line, "infer.header",
+      if (!spec.input_has_header && spec.header.empty() && !infer.Has("header")) {
+        p.Add(infer.line, "infer.header",
               "missing (the input has no header line: set input.skip_header: true if it has "
               "one, or list the column names here)");
       }
     }
 
     if (spec.input != InputKind::kImages) {
-      YAML::Node tensors = infer.Get("tensors");
-      if (!tensors || !tensors.IsSequence() || tensors.size() == 0) {
-        p.Expected(infer.LineOfKey("tensors"), "infer.tensors",
+      const Field* tensors = infer.Find("tensors");
+      if (tensors == nullptr || !tensors->value.IsSequence() || tensors->value.size() == 0) {
+        p.Expected(r.LineOfKey(infer, "tensors"), "infer.tensors",
                    "a non-empty list of {name, type, columns}: the root model's inputs",
-                   tensors ? Describe(tensors) : "nothing");
+                   tensors != nullptr ? Describe(tensors->value) : "nothing");
       } else {
-        for (size_t i = 0; i < tensors.size(); ++i) {
+        for (size_t i = 0; i < tensors->value.size(); ++i) {
+          const YAML::Node item = tensors->value[i];
           const std::string key = "infer.tensors[" + std::to_string(i) + "]";
-          Map t(tensors[i], key, LineOf(tensors[i], infer_line), kTensorKeys, &p);
-          if (!t.ok()) continue;
+          const Section t = r.Open(item, key, LineOf(item, infer.line), kTensorKeys);
+          if (t.malformed) continue;
           TensorSpec ts;
-          ts.line = t.line();
-          t.String("name", &ts.name);
+          ts.line = t.line;
+          r.String(t, "name", &ts.name);
           if (ts.name.empty()) ts.name = "input" + std::to_string(i);
           std::string type = "float32";
-          if (t.String("type", &type)) {
+          if (r.String(t, "type", &type)) {
             if (type == "float32" || type == "float") {
               ts.type = TensorType::kFloat32;
             } else if (type == "int64" || type == "long") {
               ts.type = TensorType::kInt64;
             } else {
-              t.Wrong("type", "one of float32, int64", t.Get("type"));
+              r.Wrong(t, "type", "one of float32, int64");
             }
           }
           if (!t.Has("columns")) {
             p.Add(ts.line, key + ".columns", "missing (expected a list of column names)");
           } else {
-            StringList(t.Get("columns"), key + ".columns", t.LineOfKey("columns"), p, &ts.columns,
-                       true);
+            NameList(r, t, "columns", &ts.columns, true);
           }
           spec.tensors.push_back(std::move(ts));
         }
       }
     } else if (infer.Has("tensors")) {
-      p.Add(infer.LineOfKey("tensors"), "infer.tensors",
+      p.Add(r.LineOfKey(infer, "tensors"), "infer.tensors",
             "not used with input.format: images (see infer.image)");
     }
 
-    Map image(infer.Get("image"), "infer.image", infer.LineOfKey("image"), kImageKeys, &p);
-    image.Int("width", 1, &spec.image.width);
-    image.Int("height", 1, &spec.image.height);
-    if (image.ok()) {
-      ReadFloat3(image, "mean", &spec.image.mean, p);
-      ReadFloat3(image, "std", &spec.image.std, p);
-    }
+    const Section image = r.Sub(infer, "image", kImageKeys);
+    r.Int(image, "width", 1, &spec.image.width);
+    r.Int(image, "height", 1, &spec.image.height);
+    ReadFloat3(r, image, "mean", &spec.image.mean);
+    ReadFloat3(r, image, "std", &spec.image.std);
 
-    YAML::Node models = infer.Get("models");
-    if (!models || !models.IsSequence() || models.size() == 0) {
-      p.Expected(infer.LineOfKey("models"), "infer.models",
+    const Field* models = infer.Find("models");
+    if (models == nullptr || !models->value.IsSequence() || models->value.size() == 0) {
+      p.Expected(r.LineOfKey(infer, "models"), "infer.models",
                  "a non-empty list of models ({name, path, ...})",
-                 models ? Describe(models) : "nothing");
+                 models != nullptr ? Describe(models->value) : "nothing");
     } else {
       const size_t before = p.size();
-      for (size_t i = 0; i < models.size(); ++i) ReadModel(models[i], i, base, p, spec);
+      for (size_t i = 0; i < models->value.size(); ++i) {
+        ReadModel(r, models->value[i], i, base, spec);
+      }
       if (p.size() == before) CheckGraph(p, spec);
     }
 
-    Map pipe(infer.Get("pipeline"), "infer.pipeline", infer.LineOfKey("pipeline"), kPipelineKeys,
-             &p);
+    const Section pipe = r.Sub(infer, "pipeline", kPipelineKeys);
     std::string mode = "pipelined";
-    if (pipe.String("mode", &mode)) {
+    if (r.String(pipe, "mode", &mode)) {
       if (mode == "pipelined" || mode == "sequential") {
         spec.pipeline.pipelined = mode == "pipelined";
       } else {
-        pipe.Wrong("mode", "one of pipelined, sequential", pipe.Get("mode"));
+        r.Wrong(pipe, "mode", "one of pipelined, sequential");
       }
     }
-    pipe.Int("readers", 1, &spec.pipeline.readers);
-    pipe.Int("preprocessors", 1, &spec.pipeline.preprocessors);
-    pipe.Int("writers", 1, &spec.pipeline.writers);
-    pipe.Bool("autoscale", &spec.pipeline.autoscale);
-    pipe.Int("autoscale_period_ms", 100, &spec.pipeline.autoscale_period_ms);
-    pipe.Int("max_readers", 0, &spec.pipeline.max_readers);
-    pipe.Int("max_preprocessors", 0, &spec.pipeline.max_preprocessors);
-    pipe.Int("max_predictors", 0, &spec.pipeline.max_predictors);
-    pipe.Int("max_writers", 0, &spec.pipeline.max_writers);
-    pipe.Int("queue_batches", 1, &spec.pipeline.queue_batches);
-    pipe.Int("max_batch_wait_ms", 0, &spec.pipeline.max_batch_wait_ms);
+    r.Int(pipe, "readers", 1, &spec.pipeline.readers);
+    r.Int(pipe, "preprocessors", 1, &spec.pipeline.preprocessors);
+    r.Int(pipe, "writers", 1, &spec.pipeline.writers);
+    r.Bool(pipe, "autoscale", &spec.pipeline.autoscale);
+    r.Int(pipe, "autoscale_period_ms", 100, &spec.pipeline.autoscale_period_ms);
+    r.Int(pipe, "max_readers", 0, &spec.pipeline.max_readers);
+    r.Int(pipe, "max_preprocessors", 0, &spec.pipeline.max_preprocessors);
+    r.Int(pipe, "max_predictors", 0, &spec.pipeline.max_predictors);
+    r.Int(pipe, "max_writers", 0, &spec.pipeline.max_writers);
+    r.Int(pipe, "queue_batches", 1, &spec.pipeline.queue_batches);
+    r.Int(pipe, "max_batch_wait_ms", 0, &spec.pipeline.max_batch_wait_ms);
 
-    infer.Int("intra_op_threads", 1, &spec.intra_op_threads);
-    if (infer.String("device", &spec.device) && spec.device != "cpu" &&
+    r.Int(infer, "intra_op_threads", 1, &spec.intra_op_threads);
+    if (r.String(infer, "device", &spec.device) && spec.device != "cpu" &&
         !spec.device.starts_with("cuda")) {
-      infer.Wrong("device", "cpu or cuda[:N]", infer.Get("device"));
+      r.Wrong(infer, "device", "cpu or cuda[:N]");
     }
-    infer.Float("max_error_rate", 0.0, 1.0, &spec.max_error_rate);
-    infer.Int("predict_timeout_ms", 1, &spec.predict_timeout_ms);
-    infer.Int("memory_limit_mb", 0, &spec.memory_limit_mb);
-    std::string non_finite;
-    if (infer.String("non_finite", &non_finite)) {
+    r.Number(infer, "max_error_rate", 0.0, 1.0, &spec.max_error_rate);
+    r.Int(infer, "predict_timeout_ms", 1, &spec.predict_timeout_ms);
+    r.Int(infer, "memory_limit_mb", 0, &spec.memory_limit_mb);
+    std::string non_finite = "null";
+    if (r.String(infer, "non_finite", &non_finite)) {
       if (non_finite == "null") {
         spec.non_finite = NonFinite::kNull;
       } else if (non_finite == "string") {
@@ -573,7 +476,7 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
       } else if (non_finite == "error") {
         spec.non_finite = NonFinite::kError;
       } else {
-        infer.Wrong("non_finite", "one of null, string, error", infer.Get("non_finite"));
+        r.Wrong(infer, "non_finite", "one of null, string, error");
       }
     }
   } catch (const YAML::Exception& e) {

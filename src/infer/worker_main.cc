@@ -17,8 +17,8 @@
 #include "infer/infer_spec.h"
 #include "infer/model_backend.h"
 #include "infer/preflight.h"
-#include "launch/job_spec.h"
 #include "sdk/worker.h"
+#include "spec/job_spec.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

@@ -17,11 +17,11 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/secret.h"
-#include "launch/job_spec.h"
 #include "launch/preflight.h"
 #include "launch/run_lock.h"
 #include "launch/status_client.h"
 #include "master/master.h"
+#include "spec/job_spec.h"
 
 namespace baton::launch {
 namespace {

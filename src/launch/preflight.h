@@ -4,7 +4,7 @@
 #pragma once
 
 #include "common/status.h"
-#include "launch/job_spec.h"
+#include "spec/job_spec.h"
 
 namespace baton::launch {
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "launch/job_spec.h"
+#include "spec/job_spec.h"
 
 namespace baton::master {
 

@@ -12,7 +12,6 @@
 
 #include "baton/v1/baton.pb.h"
 #include "common/status.h"
-#include "launch/job_spec.h"
 #include "master/controller.h"
 #include "master/dds.h"
 #include "master/metrics.h"
@@ -20,6 +19,7 @@
 #include "master/registry.h"
 #include "master/run_clock.h"
 #include "master/state_store.h"
+#include "spec/job_spec.h"
 
 namespace baton::master {
 

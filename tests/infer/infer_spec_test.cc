@@ -191,5 +191,94 @@ TEST(InferSpec, OutputNamesThatWouldDuplicateAJsonFieldAreRejected) {
   }
 }
 
+// The infer section is read by the same schema reader as the rest of the job spec
+// (spec/schema_reader.h), so it follows the same rules.
+TEST(InferSpec, AQuotedNumberIsAStringNotAnInteger) {
+  auto spec = Parse(R"(infer:
+  key: id
+  tensors: [{name: x, columns: [a]}]
+  models:
+    - {name: m, path: m.pt, batch_size: "10"}
+  pipeline: {autoscale: "true"}
+  max_error_rate: "0.5"
+)");
+  ASSERT_FALSE(spec.ok());
+  const std::string& m = spec.status().message();
+  EXPECT_NE(m.find("/tmp/job.yaml:9: infer.models[0].batch_size: expected a positive integer, "
+                   "got the string \"10\""),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("/tmp/job.yaml:10: infer.pipeline.autoscale: expected true or false, got the "
+                   "string \"true\""),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("/tmp/job.yaml:11: infer.max_error_rate: expected a number in [0, 1], got the "
+                   "string \"0.5\""),
+            std::string::npos)
+      << m;
+}
+
+TEST(InferSpec, UnknownKeysGetASuggestion) {
+  auto spec = Parse(R"(infer:
+  key: id
+  tensors: [{name: x, colums: [a]}]
+  models:
+    - {name: m, path: m.pt, batch_sise: 8}
+  queue_batches: 2
+  pipeline: {zzz: 1}
+)");
+  ASSERT_FALSE(spec.ok());
+  const std::string& m = spec.status().message();
+  EXPECT_NE(m.find("/tmp/job.yaml:7: infer.tensors[0].colums: unknown key (did you mean "
+                   "\"columns\"?)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("/tmp/job.yaml:9: infer.models[0].batch_sise: unknown key (did you mean "
+                   "\"batch_size\"?)"),
+            std::string::npos)
+      << m;
+  // A key of another section, put at the wrong level.
+  EXPECT_NE(m.find("/tmp/job.yaml:10: infer.queue_batches: unknown key (did you mean "
+                   "\"infer.pipeline.queue_batches\"?)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("/tmp/job.yaml:11: infer.pipeline.zzz: unknown key (expected one of: mode, "),
+            std::string::npos)
+      << m;
+}
+
+TEST(InferSpec, ADuplicateKeyIsAnError) {
+  auto spec = Parse(R"(infer:
+  key: id
+  tensors: [{name: x, columns: [a]}]
+  models:
+    - {name: m, path: m.pt}
+  intra_op_threads: 2
+  intra_op_threads: 4
+)");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find(
+                "/tmp/job.yaml:11: infer.intra_op_threads: duplicate key (first set on line 10)"),
+            std::string::npos)
+      << spec.status().message();
+}
+
+// input.skip_header means what the job spec says it means: YAML's booleans, `yes` included.
+TEST(InferSpec, ReadsControlPlaneValuesWithTheJobSpecRules) {
+  auto spec = ParseInferSpec(R"(name: t
+kind: infer
+input: {paths: [rows.csv], format: csv, skip_header: yes}
+output: {dir: out}
+infer:
+  key: id
+  tensors: [{name: x, columns: [a]}]
+  models:
+    - {name: m, path: m.pt}
+)",
+                             "/tmp/job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_TRUE(spec->input_has_header);
+}
+
 }  // namespace
 }  // namespace baton::infer

@@ -1,4 +1,4 @@
-#include "launch/job_spec.h"
+#include "spec/job_spec.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -2,7 +2,8 @@
 //
 // Every field documents its default and its trade-off; docs/job-spec.md says the same for users.
 // LoadJobSpec validates the whole file before anything starts and reports every problem at once
-// as "FILE:LINE: key.path: what was expected" lines.
+// as "FILE:LINE: key.path: what was expected" lines. It lives in the spec layer (src/spec/), which
+// master, launch and the data plane depend on; every section is read with spec/schema_reader.h.
 #pragma once
 
 #include <cstdint>

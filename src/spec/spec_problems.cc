@@ -1,4 +1,4 @@
-#include "common/spec_problems.h"
+#include "spec/spec_problems.h"
 
 #include <algorithm>
 

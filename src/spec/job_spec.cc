@@ -1,4 +1,4 @@
-#include "launch/job_spec.h"
+#include "spec/job_spec.h"
 
 #include <unistd.h>
 
@@ -19,12 +19,22 @@
 
 #include "common/files.h"
 #include "common/job_limits.h"
-#include "common/spec_problems.h"
+#include "spec/schema_reader.h"
+#include "spec/spec_problems.h"
 
 namespace baton {
 namespace {
 
 namespace fs = std::filesystem;
+using schema::Describe;
+using schema::Field;
+using schema::IntRange;
+using schema::LineOf;
+using schema::ParseInt;
+using schema::Quote;
+using schema::Reader;
+using schema::Section;
+using Problems = SpecProblems;
 
 // The schema: every key a section accepts. Anything else is reported, so that a typo such as
 // `lease_ms` at the top level is an error instead of a silently ignored setting.
@@ -47,11 +57,7 @@ constexpr std::string_view kTimeoutKeys[] = {
 constexpr std::string_view kFailureKeys[] = {"max_shard_retries", "allow_partial",
                                              "max_error_bytes", "master_restarts"};
 
-struct SchemaSection {
-  std::string_view path;
-  std::span<const std::string_view> keys;
-};
-constexpr SchemaSection kSchema[] = {
+constexpr schema::SectionKeys kSchema[] = {
     {"", kTopKeys},
     {"input", kInputKeys},
     {"output", kOutputKeys},
@@ -63,125 +69,11 @@ constexpr SchemaSection kSchema[] = {
 
 constexpr std::string_view kNameRule = "a job name matching [A-Za-z0-9_.-]+";
 
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, substitute});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string Join(std::span<const std::string_view> items, std::string_view sep) {
-  std::string out;
-  for (std::string_view item : items) {
-    if (!out.empty()) out += sep;
-    out += item;
-  }
-  return out;
-}
-
-// "unknown key (...)": the closest key of the same section within two edits, else the same key in
-// another section (a setting put at the wrong level), else the list of keys the section accepts.
-std::string UnknownKeyMessage(std::string_view section, std::span<const std::string_view> known,
-                              std::string_view key) {
-  std::string_view best;
-  size_t best_distance = 3;
-  for (std::string_view candidate : known) {
-    size_t d = EditDistance(key, candidate);
-    if (d < best_distance) {
-      best = candidate;
-      best_distance = d;
-    }
-  }
-  if (!best.empty()) return "unknown key (did you mean \"" + std::string(best) + "\"?)";
-  for (const SchemaSection& other : kSchema) {
-    if (other.path == section) continue;
-    if (std::find(other.keys.begin(), other.keys.end(), key) != other.keys.end()) {
-      std::string where =
-          other.path.empty() ? std::string(key) : std::string(other.path) + "." + std::string(key);
-      return "unknown key (did you mean \"" + where + "\"?)";
-    }
-  }
-  return "unknown key (expected one of: " + Join(known, ", ") + ")";
-}
-
-std::string Quote(std::string_view s) {
-  constexpr size_t kMax = 60;  // keeps a pasted blob from flooding the terminal
-  if (s.size() > kMax) return "\"" + std::string(s.substr(0, kMax)) + "...\"";
-  return "\"" + std::string(s) + "\"";
-}
-
-// yaml-cpp tags a quoted scalar "!"; a quoted "10" is a string, not an integer.
-bool IsQuoted(const YAML::Node& n) { return n.Tag() == "!"; }
-
-// What the user wrote, for the "got ..." half of a message.
-std::string Describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Scalar:
-      return IsQuoted(n) ? "the string " + Quote(n.Scalar()) : Quote(n.Scalar());
-    case YAML::NodeType::Sequence:
-      return n.size() == 0 ? "an empty list" : "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Null:
-      return "null";
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-// 1-based line of `n`; yaml-cpp lines are 0-based and some nodes (an empty value) have none.
-int LineOf(const YAML::Node& n, int fallback) {
-  const YAML::Mark mark = n.Mark();
-  return mark.line >= 0 ? mark.line + 1 : fallback;
-}
-
-std::optional<int64_t> ParseInt(const YAML::Node& n) {
-  if (!n.IsScalar() || IsQuoted(n)) return std::nullopt;
-  const std::string& s = n.Scalar();
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-std::optional<uint64_t> ParseUint(const YAML::Node& n) {
-  if (!n.IsScalar() || IsQuoted(n)) return std::nullopt;
-  const std::string& s = n.Scalar();
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// "a positive integer", or "an integer in 0..65535" when the bound is the key's own (not merely
-// the field type's).
-std::string IntRange(int64_t lo, std::optional<int64_t> hi) {
-  if (hi) return "an integer in " + std::to_string(lo) + ".." + std::to_string(*hi);
-  if (lo == 0) return "a non-negative integer";
-  if (lo == 1) return "a positive integer";
-  return "an integer >= " + std::to_string(lo);
-}
-
 bool IsJobName(std::string_view s) {
   if (s.empty() || s == "." || s == "..") return false;  // would escape .baton/ as a directory
   return std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '.' || c == '-';
-  });
-}
-
-bool IsEnvName(std::string_view s) {
-  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
   });
 }
 
@@ -202,192 +94,6 @@ std::string Resolve(const fs::path& base_dir, const std::string& p) {
 
 using Problems = SpecProblems;
 
-struct Field {
-  YAML::Node key;
-  YAML::Node value;
-};
-
-// One mapping of the spec (the top level, `input`, `worker`, ...) after its keys were checked.
-struct Section {
-  std::string path;  // "" for the top level
-  int line = 1;      // where it starts; "missing key" problems point here
-  std::map<std::string, Field, std::less<>> fields;
-  // Not a mapping (already reported): its required keys are not reported missing on top of that.
-  bool malformed = false;
-
-  std::string KeyPath(std::string_view key) const {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-  const Field* Find(std::string_view key) const {
-    auto it = fields.find(key);
-    return it == fields.end() ? nullptr : &it->second;
-  }
-};
-
-// Typed reads from a Section. Each returns false only when the key is present and wrong (the
-// problem is recorded and the default stays); an absent key keeps the default and returns true,
-// so that cross-field checks can run on whatever values are known to be good.
-class Reader {
- public:
-  explicit Reader(Problems* problems) : problems_(problems) {}
-
-  Section Open(const YAML::Node& node, std::string path, int line,
-               std::span<const std::string_view> known) {
-    Section s{std::move(path), line, {}, false};
-    if (!node.IsDefined() || node.IsNull()) return s;  // `input:` with nothing under it: defaults
-    if (!node.IsMap()) {
-      problems_->Expected(line, s.path.empty() ? "(top level)" : s.path, "a mapping of keys",
-                          Describe(node));
-      s.malformed = true;
-      return s;
-    }
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
-      int key_line = LineOf(key, line);
-      if (!key.IsScalar()) {
-        problems_->Expected(key_line, s.path.empty() ? "(top level)" : s.path, "a key name",
-                            Describe(key));
-        continue;
-      }
-      const std::string& name = key.Scalar();
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
-        problems_->Add(key_line, s.KeyPath(name), UnknownKeyMessage(s.path, known, name));
-        continue;
-      }
-      if (const Field* first = s.Find(name)) {
-        problems_->Add(
-            key_line, s.KeyPath(name),
-            "duplicate key (first set on line " + std::to_string(LineOf(first->key, line)) + ")");
-        continue;
-      }
-      s.fields.emplace(name, Field{key, it->second});
-    }
-    return s;
-  }
-
-  // Reports a required key that is absent.
-  void Missing(const Section& s, std::string_view key, std::string_view expected) {
-    if (s.malformed) return;
-    problems_->Expected(s.line, s.KeyPath(key), expected, "nothing");
-  }
-
-  // An integer >= lo; with `max`, also <= *max (a bound of the key's own, named in the message).
-  template <typename T>
-  bool Int(const Section& s, std::string_view key, int64_t lo, T* out,
-           std::optional<int64_t> max = std::nullopt) {
-    const Field* f = s.Find(key);
-    if (f == nullptr) return true;
-    const int64_t hi = std::numeric_limits<T>::max();
-    std::optional<int64_t> v = ParseInt(f->value);
-    if (max && (!v || *v < lo || *v > *max)) return Wrong(s, key, *f, IntRange(lo, *max));
-    if (!v || *v < lo) return Wrong(s, key, *f, IntRange(lo, std::nullopt));
-    if (*v > hi)
-      return Wrong(s, key, *f,
-                   IntRange(lo, std::nullopt) + " (at most " + std::to_string(hi) + ")");
-    *out = static_cast<T>(*v);
-    return true;
-  }
-
-  bool Uint64(const Section& s, std::string_view key, uint64_t* out) {
-    const Field* f = s.Find(key);
-    if (f == nullptr) return true;
-    std::optional<uint64_t> v = ParseUint(f->value);
-    if (!v) return Wrong(s, key, *f, "a non-negative integer");
-    *out = *v;
-    return true;
-  }
-
-  bool Bool(const Section& s, std::string_view key, bool* out) {
-    const Field* f = s.Find(key);
-    if (f == nullptr) return true;
-    bool b = false;
-    if (!f->value.IsScalar() || IsQuoted(f->value) || !YAML::convert<bool>::decode(f->value, b)) {
-      return Wrong(s, key, *f, "true or false");
-    }
-    *out = b;
-    return true;
-  }
-
-  bool String(const Section& s, std::string_view key, std::string* out,
-              std::string_view expected = "a string") {
-    const Field* f = s.Find(key);
-    if (f == nullptr) return true;
-    if (!f->value.IsScalar()) return Wrong(s, key, *f, expected);
-    *out = f->value.Scalar();
-    return true;
-  }
-
-  // A list of strings; `lines` gets each item's line, for problems found later about one item.
-  bool StringList(const Section& s, std::string_view key, std::string_view expected,
-                  std::vector<std::string>* out, std::vector<int>* lines) {
-    const Field* f = s.Find(key);
-    if (f == nullptr) return true;
-    const int key_line = LineOf(f->key, s.line);
-    if (!f->value.IsSequence() || f->value.size() == 0) return Wrong(s, key, *f, expected);
-    bool ok = true;
-    size_t index = 0;
-    for (const YAML::Node& item : f->value) {
-      std::string item_path = s.KeyPath(key) + "[" + std::to_string(index++) + "]";
-      int item_line = LineOf(item, key_line);
-      if (!item.IsScalar()) {
-        problems_->Expected(item_line, item_path, "a string", Describe(item));
-        ok = false;
-        continue;
-      }
-      out->push_back(item.Scalar());
-      lines->push_back(item_line);
-    }
-    return ok;
-  }
-
-  bool EnvMap(const Section& s, std::string_view key, std::map<std::string, std::string>* out) {
-    const Field* f = s.Find(key);
-    if (f == nullptr) return true;
-    if (!f->value.IsMap()) {
-      if (f->value.IsNull()) return true;  // `env:` with nothing under it
-      return Wrong(s, key, *f, "a mapping of variable names to strings");
-    }
-    const int key_line = LineOf(f->key, s.line);
-    bool ok = true;
-    for (auto it = f->value.begin(); it != f->value.end(); ++it) {
-      const YAML::Node& name = it->first;
-      const YAML::Node& value = it->second;
-      int line = LineOf(name, key_line);
-      if (!name.IsScalar() || !IsEnvName(name.Scalar())) {
-        problems_->Expected(line, s.KeyPath(key), "a variable name matching [A-Za-z_][A-Za-z0-9_]*",
-                            Describe(name));
-        ok = false;
-        continue;
-      }
-      std::string path = s.KeyPath(key) + "." + name.Scalar();
-      if (!value.IsScalar()) {
-        problems_->Expected(line, path, "a string", Describe(value));
-        ok = false;
-        continue;
-      }
-      if (!out->emplace(name.Scalar(), value.Scalar()).second) {
-        problems_->Add(line, path, "duplicate key");
-        ok = false;
-      }
-    }
-    return ok;
-  }
-
-  // Line of `key` in `s`, or of the section when the key is absent.
-  int LineOfKey(const Section& s, std::string_view key) const {
-    const Field* f = s.Find(key);
-    return f == nullptr ? s.line : LineOf(f->key, s.line);
-  }
-
- private:
-  bool Wrong(const Section& s, std::string_view key, const Field& f, std::string_view expected) {
-    problems_->Expected(LineOf(f.key, s.line), s.KeyPath(key), expected, Describe(f.value));
-    return false;
-  }
-
-  Problems* problems_;
-};
-
 // What the filesystem checks need from the YAML pass: which lists were well-formed, and the lines
 // the input paths and the command came from.
 struct Lines {
@@ -404,9 +110,7 @@ struct Lines {
 Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpec& spec) {
   Section top = r.Open(root, "", LineOf(root, 1), kTopKeys);
   auto sub = [&](std::string_view key, std::span<const std::string_view> known) {
-    const Field* f = top.Find(key);
-    if (f == nullptr) return Section{std::string(key), top.line, {}, top.malformed};
-    return r.Open(f->value, std::string(key), LineOf(f->key, top.line), known);
+    return r.Sub(top, key, known);
   };
   Lines lines;
 
@@ -539,20 +243,9 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
                       "an empty string");
   }
   constexpr int64_t kMaxPort = 65535;
-  auto port = [&](std::string_view key, int32_t* out) {
-    const Field* f = master.Find(key);
-    if (f == nullptr) return true;
-    std::optional<int64_t> v = ParseInt(f->value);
-    if (!v || *v < 0 || *v > kMaxPort) {
-      problems.Expected(LineOf(f->key, master.line), master.KeyPath(key), IntRange(0, kMaxPort),
-                        Describe(f->value));
-      return false;
-    }
-    *out = static_cast<int32_t>(*v);
-    return true;
-  };
-  const bool port_ok = port("port", &spec.master.port);
-  const bool metrics_port_ok = port("metrics_port", &spec.master.metrics_port);
+  const bool port_ok = r.Int(master, "port", 0, &spec.master.port, kMaxPort);
+  const bool metrics_port_ok =
+      r.Int(master, "metrics_port", 0, &spec.master.metrics_port, kMaxPort);
   if (port_ok && metrics_port_ok && spec.master.port != 0 &&
       spec.master.port == spec.master.metrics_port) {
     problems.Expected(r.LineOfKey(master, "metrics_port"), "master.metrics_port",
@@ -739,7 +432,7 @@ Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& pa
   spec.base_dir = absolute.parent_path().string();
 
   Problems problems(path);
-  Reader reader(&problems);
+  Reader reader(&problems, kSchema);
   try {
     Lines lines = ReadSections(root, reader, problems, spec);
     if (lines.paths_ok) CheckInputs(lines, problems, spec);

@@ -1,7 +1,7 @@
 // Collects the problems found while validating a spec file, so that a user sees all of them at
 // once, each as "FILE:LINE: key.path: message", sorted by line so the report reads top to bottom
-// like the file. Shared by the job spec (launch/job_spec.cc) and the infer section
-// (infer/infer_spec.cc).
+// like the file. Shared by every section reader (spec/schema_reader.h): the job spec
+// (spec/job_spec.cc) and each job kind's section (e.g. infer/infer_spec.cc).
 #pragma once
 
 #include <cstddef>
