@@ -1,6 +1,6 @@
-// Checks a job's data-plane settings before anything starts. For kind: infer this runs
-// `baton-infer-worker --check --spec FILE` (the control plane does not link the model runtime),
-// which loads the models and compares them with the schema and the input files.
+// Checks a job's data-plane settings before anything starts, by running its job kind's checker
+// program (JobKind::PreflightCommand in spec/job_kind.h) as a separate process: the control plane
+// does not link any kind's runtime (e.g. a model runtime).
 #pragma once
 
 #include "common/status.h"
@@ -8,8 +8,9 @@
 
 namespace baton::launch {
 
-// Ok for kind: command. For kind: infer: InvalidArgument with the checker's "FILE:LINE: ..."
-// lines when it finds problems, FailedPrecondition when the checker cannot be run.
+// Ok when the kind has no checker (kind: command) or the checker exits 0. InvalidArgument with the
+// checker's "FILE:LINE: ..." lines when it exits 2, FailedPrecondition when it cannot be run or
+// fails otherwise.
 Status PreflightJob(const JobSpec& spec);
 
 }  // namespace baton::launch

@@ -19,6 +19,7 @@
 
 #include "common/files.h"
 #include "common/job_limits.h"
+#include "spec/job_kind.h"
 #include "spec/schema_reader.h"
 #include "spec/spec_problems.h"
 
@@ -30,7 +31,6 @@ using schema::Describe;
 using schema::Field;
 using schema::IntRange;
 using schema::LineOf;
-using schema::ParseInt;
 using schema::Quote;
 using schema::Reader;
 using schema::Section;
@@ -38,8 +38,9 @@ using Problems = SpecProblems;
 
 // The schema: every key a section accepts. Anything else is reported, so that a typo such as
 // `lease_ms` at the top level is an error instead of a silently ignored setting.
-constexpr std::string_view kTopKeys[] = {"name",   "kind",   "nodes",    "input",   "output",
-                                         "worker", "master", "timeouts", "failure", "infer"};
+// The control plane's own top-level keys; each registered job kind adds its section's key.
+constexpr std::string_view kTopKeys[] = {"name",   "kind",   "nodes",    "input",  "output",
+                                         "worker", "master", "timeouts", "failure"};
 constexpr std::string_view kInputKeys[] = {
     "paths", "format", "records_per_shard", "skip_header", "epochs", "shuffle", "seed"};
 constexpr std::string_view kOutputKeys[] = {"dir", "suffix"};
@@ -57,15 +58,31 @@ constexpr std::string_view kTimeoutKeys[] = {
 constexpr std::string_view kFailureKeys[] = {"max_shard_retries", "allow_partial",
                                              "max_error_bytes", "master_restarts"};
 
-constexpr schema::SectionKeys kSchema[] = {
-    {"", kTopKeys},
-    {"input", kInputKeys},
-    {"output", kOutputKeys},
-    {"worker", kWorkerKeys},
-    {"master", kMasterKeys},
-    {"timeouts", kTimeoutKeys},
-    {"failure", kFailureKeys},
+constexpr schema::SectionKeys kSections[] = {
+    {"input", kInputKeys},   {"output", kOutputKeys},    {"worker", kWorkerKeys},
+    {"master", kMasterKeys}, {"timeouts", kTimeoutKeys}, {"failure", kFailureKeys},
 };
+
+// The keys the top level accepts: the control plane's and every job kind's section.
+std::vector<std::string_view> TopKeys() {
+  std::vector<std::string_view> keys(std::begin(kTopKeys), std::end(kTopKeys));
+  for (const JobKind* kind : JobKinds()) {
+    if (!kind->Section().empty()) keys.push_back(kind->Section());
+  }
+  return keys;
+}
+
+// "one of command, ...": the registered kinds.
+std::string KindRule() {
+  std::string rule = "one of ";
+  bool first = true;
+  for (const JobKind* kind : JobKinds()) {
+    if (!first) rule += ", ";
+    rule += kind->Name();
+    first = false;
+  }
+  return rule;
+}
 
 constexpr std::string_view kNameRule = "a job name matching [A-Za-z0-9_.-]+";
 
@@ -107,8 +124,9 @@ struct Lines {
 };
 
 // Reads every section into `spec`; returns the lines the filesystem checks need.
-Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpec& spec) {
-  Section top = r.Open(root, "", LineOf(root, 1), kTopKeys);
+Lines ReadSections(const YAML::Node& root, std::span<const std::string_view> top_keys, Reader& r,
+                   Problems& problems, JobSpec& spec) {
+  Section top = r.Open(root, "", LineOf(root, 1), top_keys);
   auto sub = [&](std::string_view key, std::span<const std::string_view> known) {
     return r.Sub(top, key, known);
   };
@@ -121,25 +139,32 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
     spec.name.clear();
   }
   r.Int(top, "nodes", 1, &spec.nodes);
-  std::string kind = "command";
-  if (r.String(top, "kind", &kind, "one of command, infer")) {
-    if (kind == "command") {
-      spec.kind = JobKind::kCommand;
-    } else if (kind == "infer") {
-      spec.kind = JobKind::kInfer;
-    } else {
-      problems.Expected(r.LineOfKey(top, "kind"), "kind", "one of command, infer", Quote(kind));
+  const std::string kind_rule = KindRule();
+  const JobKind* kind = FindJobKind(spec.kind);
+  if (r.String(top, "kind", &spec.kind, kind_rule)) {
+    kind = FindJobKind(spec.kind);
+    if (kind == nullptr) {
+      problems.Expected(r.LineOfKey(top, "kind"), "kind", kind_rule, Quote(spec.kind));
     }
   }
-  // The infer section belongs to the data plane (infer/infer_spec.h checks its contents).
-  if (const Field* f = top.Find("infer")) {
-    if (spec.kind != JobKind::kInfer) {
-      problems.Add(LineOf(f->key, top.line), "infer", "only with kind: infer");
+  // A kind's own section: required with that kind (as a mapping), refused with any other. Its
+  // contents are the kind's to check (JobKind::PreflightCommand).
+  for (const JobKind* other : JobKinds()) {
+    const std::string_view key = other->Section();
+    if (key.empty()) continue;
+    const Field* f = top.Find(key);
+    if (other != kind) {
+      if (f != nullptr) {
+        problems.Add(LineOf(f->key, top.line), key,
+                     "only with kind: " + std::string(other->Name()));
+      }
+    } else if (f == nullptr) {
+      problems.Add(r.LineOfKey(top, "kind"), key,
+                   "missing (kind: " + std::string(kind->Name()) + " needs its " +
+                       std::string(key) + " section)");
     } else if (!f->value.IsMap()) {
-      problems.Expected(LineOf(f->key, top.line), "infer", "a mapping", Describe(f->value));
+      problems.Expected(LineOf(f->key, top.line), key, "a mapping", Describe(f->value));
     }
-  } else if (spec.kind == JobKind::kInfer) {
-    problems.Add(r.LineOfKey(top, "kind"), "infer", "missing (kind: infer needs an infer section)");
   }
 
   constexpr std::string_view kPathsRule = "a non-empty list of input files or directories";
@@ -186,9 +211,11 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
 
   constexpr std::string_view kCommandRule = "a non-empty list: the program and its arguments";
   Section worker = sub("worker", kWorkerKeys);
-  if (worker.Find("command") == nullptr && spec.kind == JobKind::kInfer) {
-    spec.worker.command = {InferWorkerPath(), "--spec", spec.spec_path};
-    lines.command_ok = false;  // ours: nothing of the user's to check
+  std::vector<std::string> default_command;
+  if (kind != nullptr) default_command = kind->DefaultCommand(spec);
+  if (worker.Find("command") == nullptr && !default_command.empty()) {
+    spec.worker.command = std::move(default_command);
+    lines.command_ok = false;  // the kind's: nothing of the user's to check
   } else if (worker.Find("command") == nullptr) {
     r.Missing(worker, "command", kCommandRule);
     lines.command_ok = false;
@@ -204,21 +231,14 @@ Lines ReadSections(const YAML::Node& root, Reader& r, Problems& problems, JobSpe
     if (!command_lines.empty()) lines.command0 = command_lines[0];
   }
   r.EnvMap(worker, "env", &spec.worker.env);
-  if (spec.kind == JobKind::kInfer) {
-    // The math libraries under libtorch size their thread pools from the environment when they
-    // load, before the worker's main() runs: give them infer.intra_op_threads from the start
-    // (the worker re-executes itself to set them when they are missing, costing a second load of
-    // libtorch). infer/infer_spec.cc validates the value; a bad one is left to its message.
-    std::string threads = "1";
-    if (const Field* f = top.Find("infer"); f != nullptr && f->value.IsMap()) {
-      const YAML::Node t = f->value["intra_op_threads"];
-      if (std::optional<int64_t> v = t ? ParseInt(t) : std::nullopt; v && *v >= 1) {
-        threads = std::to_string(*v);
-      }
+  if (kind != nullptr) {
+    YAML::Node section;  // undefined unless the kind has a well-formed section
+    if (const Field* f = kind->Section().empty() ? nullptr : top.Find(kind->Section());
+        f != nullptr && f->value.IsMap()) {
+      section = f->value;
     }
-    for (const char* var :
-         {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BATON_INFER_THREADS"}) {
-      spec.worker.env.emplace(var, threads);  // a value the user set wins
+    for (auto& [name, value] : kind->WorkerEnv(section)) {
+      spec.worker.env.emplace(name, value);  // a value the user set wins
     }
   }
   r.Int(worker, "per_node", 1, &spec.worker.per_node, kMaxWorkersPerNode);
@@ -406,13 +426,6 @@ std::string RecordFormatName(RecordFormat f) {
   return "unknown";
 }
 
-std::string InferWorkerPath() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "baton-infer-worker";  // looked up on PATH
-  return (self.parent_path() / "baton-infer-worker").string();
-}
-
 Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& path) {
   YAML::Node root;
   try {
@@ -432,9 +445,13 @@ Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& pa
   spec.base_dir = absolute.parent_path().string();
 
   Problems problems(path);
-  Reader reader(&problems, kSchema);
+  // The schema, for "did you mean section.key" hints: the top level as registered kinds extend it.
+  const std::vector<std::string_view> top_keys = TopKeys();
+  std::vector<schema::SectionKeys> sections = {{"", top_keys}};
+  sections.insert(sections.end(), std::begin(kSections), std::end(kSections));
+  Reader reader(&problems, sections);
   try {
-    Lines lines = ReadSections(root, reader, problems, spec);
+    Lines lines = ReadSections(root, top_keys, reader, problems, spec);
     if (lines.paths_ok) CheckInputs(lines, problems, spec);
     if (lines.command_ok) CheckCommand(lines.command0, problems, spec);
     if (!spec.output.dir.empty()) {

@@ -16,14 +16,9 @@
 
 namespace baton {
 
-// kTsv and kImages (a manifest: one image path a line) are for kind: infer; the control plane
-// splits every format the same way, by lines.
+// kTsv and kImages (a manifest: one image path a line) are for job kinds that read columns or
+// images; the control plane splits every format the same way, by lines.
 enum class RecordFormat { kLines, kCsv, kJsonl, kTsv, kImages };
-
-// What the workers run. kCommand: worker.command, any program using the SDK. kInfer: the batch
-// inference worker (baton-infer-worker, next to the baton binary) driven by the `infer:` section,
-// which the data plane validates (`baton-infer-worker --check`) before the job starts.
-enum class JobKind { kCommand, kInfer };
 
 struct InputSpec {
   // Input files (each newline-delimited: one record a line). Relative paths are relative to the
@@ -53,8 +48,8 @@ struct OutputSpec {
 
 struct WorkerSpec {
   // The worker program and its arguments. argv[0] is resolved relative to the spec file's directory
-  // when it contains a '/', else looked up on PATH. Required for kind: command; for kind: infer
-  // it defaults to [<baton's directory>/baton-infer-worker, --spec, <this spec>].
+  // when it contains a '/', else looked up on PATH. Required unless the job kind gives a default
+  // (JobKind::DefaultCommand).
   std::vector<std::string> command;
   std::map<std::string, std::string> env;  // extra environment; default none
   int32_t per_node = 1;  // worker processes per node, 1..kMaxWorkersPerNode (1024); default 1
@@ -112,7 +107,9 @@ struct JobSpec {
   std::string spec_path;  // absolute path of the spec file (filled by LoadJobSpec)
   std::string base_dir;   // its directory; relative paths in the spec are resolved against it
   int32_t nodes = 1;      // agents the local backend starts; default 1
-  JobKind kind = JobKind::kCommand;  // default command
+  // What the workers run: the name of a registered job kind (spec/job_kind.h). Default
+  // "command": worker.command, any program using the SDK.
+  std::string kind = "command";
   InputSpec input;
   OutputSpec output;
   WorkerSpec worker;
@@ -133,8 +130,5 @@ Result<JobSpec> LoadJobSpec(const std::string& path);
 Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& path);
 
 std::string RecordFormatName(RecordFormat f);
-
-// The infer worker program: `baton-infer-worker` in the directory of the running executable.
-std::string InferWorkerPath();
 
 }  // namespace baton

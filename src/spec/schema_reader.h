@@ -1,5 +1,5 @@
 // The one typed YAML reader every section of a job spec is validated with: the control plane's
-// sections (spec/job_spec.cc) and each job kind's own section (infer/infer_spec.cc) follow the
+// sections (spec/job_spec.cc) and each job kind's own section (e.g. infer/infer_spec.cc) follow the
 // same rules, so that a user meets one set of them in one file:
 //   - every problem is "FILE:LINE: key.path: expected WHAT, got WHAT" (spec_problems.h);
 //   - a key a mapping does not accept is an error, with a did-you-mean suggestion (the closest key

@@ -458,7 +458,7 @@ TEST_F(JobSpecTest, InferJobsDefaultToTheInferWorkerAndNeedAnInferSection) {
   auto spec =
       Load("name: j\nkind: infer\ninput: {paths: [rows.csv], format: csv}\ninfer: {key: id}\n");
   ASSERT_TRUE(spec.ok()) << spec.status().message();
-  EXPECT_EQ(spec->kind, JobKind::kInfer);
+  EXPECT_EQ(spec->kind, "infer");
   ASSERT_EQ(spec->worker.command.size(), 3u);
   EXPECT_TRUE(spec->worker.command[0].ends_with("/baton-infer-worker"));
   EXPECT_EQ(spec->worker.command[1], "--spec");
@@ -470,8 +470,9 @@ TEST_F(JobSpecTest, InferJobsDefaultToTheInferWorkerAndNeedAnInferSection) {
   ASSERT_TRUE(threads.ok()) << threads.status().message();
   EXPECT_EQ(threads->worker.env.at("OPENBLAS_NUM_THREADS"), "3");
   EXPECT_EQ(threads->worker.env.at("MKL_NUM_THREADS"), "4");  // the user's value wins
-  EXPECT_EQ(Problems("name: j\nkind: infer\ninput: {paths: [rows.csv]}\n"),
-            std::vector<std::string>{At(2, "infer: missing (kind: infer needs an infer section)")});
+  EXPECT_EQ(
+      Problems("name: j\nkind: infer\ninput: {paths: [rows.csv]}\n"),
+      std::vector<std::string>{At(2, "infer: missing (kind: infer needs its infer section)")});
   EXPECT_EQ(Problems("name: j\nkind: batch\ninput: {paths: [rows.csv]}\nworker: {command: "
                      "[cat]}\ninfer: {}\n"),
             (std::vector<std::string>{At(2, "kind: expected one of command, infer, got \"batch\""),
