@@ -152,6 +152,35 @@ std::string Fingerprint(const JobSpec& spec) {
   return hex;
 }
 
+class RendezvousServiceImpl final : public v1::RendezvousService::CallbackService {
+ public:
+  explicit RendezvousServiceImpl(MasterCore* core) : core_(core) {}
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* req,
+                                 v1::JoinReply* reply) override {
+    BATON_DURABLE_HANDLER(ctx, core_->Join(*req, reply, &deferred));
+  }
+  grpc::ServerUnaryReactor* GetGeneration(grpc::CallbackServerContext* ctx,
+                                          const v1::GetGenerationRequest*,
+                                          v1::Generation* reply) override {
+    BATON_HANDLER(ctx, (core_->GetGeneration(reply), Status::Ok()));
+  }
+  grpc::ServerUnaryReactor* KvSet(grpc::CallbackServerContext* ctx, const v1::KvSetRequest* req,
+                                  v1::KvSetReply*) override {
+    BATON_DURABLE_HANDLER(ctx, core_->KvSet(*req, &deferred));
+  }
+  grpc::ServerUnaryReactor* KvGet(grpc::CallbackServerContext* ctx, const v1::KvGetRequest* req,
+                                  v1::KvGetReply* reply) override {
+    BATON_HANDLER(ctx, core_->KvGet(*req, reply));
+  }
+  grpc::ServerUnaryReactor* KvAdd(grpc::CallbackServerContext* ctx, const v1::KvAddRequest* req,
+                                  v1::KvAddReply* reply) override {
+    BATON_DURABLE_HANDLER(ctx, core_->KvAdd(*req, reply, &deferred));
+  }
+
+ private:
+  MasterCore* core_;
+};
+
 class MasterImpl final : public Master {
  public:
   MasterImpl(MasterOptions options, std::unique_ptr<MasterCore> core, int lock_fd)
@@ -160,6 +189,7 @@ class MasterImpl final : public Master {
         node_service_(core_.get()),
         shard_service_(core_.get()),
         job_service_(core_.get()),
+        rendezvous_service_(core_.get()),
         lock_fd_(lock_fd) {}
 
   ~MasterImpl() override {
@@ -184,6 +214,7 @@ class MasterImpl final : public Master {
     builder.RegisterService(&node_service_);
     builder.RegisterService(&shard_service_);
     builder.RegisterService(&job_service_);
+    builder.RegisterService(&rendezvous_service_);
     server_ = builder.BuildAndStart();
     if (!server_ || bound == 0) {
       return Status::Unavailable("cannot listen on " + host + ":" + std::to_string(port) +
@@ -263,6 +294,7 @@ class MasterImpl final : public Master {
   NodeServiceImpl node_service_;
   ShardServiceImpl shard_service_;
   JobServiceImpl job_service_;
+  RendezvousServiceImpl rendezvous_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::thread monitor_;
@@ -354,6 +386,7 @@ Result<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
   auto core = std::make_unique<MasterCore>(spec, options.token, spec.name, std::move(*store),
                                            std::move(*dds), std::move(*metrics), std::move(clock),
                                            std::move(restored));
+  if (Status s = core->RestoreRendezvous(*values); !s.ok()) return fail(s);
   auto master = std::make_unique<MasterImpl>(std::move(options), std::move(core), lock_fd);
   BATON_RETURN_IF_ERROR(master->Serve());
   return std::unique_ptr<Master>(std::move(master));

@@ -21,6 +21,10 @@ MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
       metrics_(std::move(metrics)),
       output_(spec_.output.dir, spec_.output.suffix),
       registry_(spec_.timeouts.speed_window_ms),
+      rendezvous_(RendezvousOptions{.timeout_ms = spec_.rendezvous.timeout_ms,
+                                    .min_workers = spec_.rendezvous.min_workers},
+                  *store_),
+      workers_per_node_(spec_.worker.per_node),
       clock_(std::move(clock)),
       active_ms_before_(restored.active_ms),
       started_ms_(clock_->Now()),
@@ -89,6 +93,10 @@ Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::Register
     uint64_t seq = dds_->RevokeWorkersWithPrefix(
         req.node_id() + "/", "agent of node " + req.node_id() + " was replaced", &lost);
     d->seq = std::max(d->seq, seq);
+    d->seq = std::max(d->seq, rendezvous_.LeaveNode(req.node_id(),
+                                                    "the agent of node " + req.node_id() +
+                                                        " was replaced (its workers died)",
+                                                    clock_->Now()));
     DiscardLost(lost);
     if (!lost.empty()) {
       spdlog::warn("node {} came back with a new agent: {} lease(s) of its old workers re-queued",
@@ -157,6 +165,8 @@ Status MasterCore::ReportExit(const v1::ReportExitRequest& req, Deferred* d) {
   }
   std::vector<LostLease> lost;
   d->seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &lost);
+  d->seq =
+      std::max(d->seq, rendezvous_.Leave(worker, "worker " + worker + " " + reason, clock_->Now()));
   DiscardLost(lost);
   size_t revoked = lost.size();
   if (req.kind() != v1::EXIT_KIND_EXITED || req.exit_code() != 0 || revoked > 0) {
@@ -388,7 +398,77 @@ Status MasterCore::ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWor
   a.set_worker_count(req.workers_per_node());
   a.set_reason("scale requested");
   reply->set_nodes_notified(registry_.QueueActionForAll(a));
+  if (workers_per_node_.exchange(req.workers_per_node()) != req.workers_per_node()) {
+    // The planned membership changed: the survivors re-form at once with the new set (the new
+    // workers are planned, so the next generation waits for them, not for a timeout). Both are
+    // persisted with the next group commit; a master that dies first still has the old count,
+    // and the new workers' joins end the generation it restores.
+    (void)store_->AppendMeta(kWorkersPerNodeMetaKey, std::to_string(req.workers_per_node()));
+    (void)rendezvous_.End("scaled to " + std::to_string(req.workers_per_node()) +
+                          " worker(s) per node");
+  }
   return Status::Ok();
+}
+
+Status MasterCore::RestoreRendezvous(const std::map<std::string, std::string>& meta_values) {
+  if (auto it = meta_values.find(kWorkersPerNodeMetaKey); it != meta_values.end()) {
+    workers_per_node_ = static_cast<int32_t>(std::strtol(it->second.c_str(), nullptr, 10));
+  }
+  return rendezvous_.Restore(meta_values);
+}
+
+Result<std::pair<int32_t, int32_t>> MasterCore::RendezvousCaller(const std::string& worker_id) {
+  BATON_RETURN_IF_ERROR(CheckWorkerId("worker_id", worker_id));
+  const size_t slash = worker_id.rfind('/');
+  const std::string node = worker_id.substr(0, slash);
+  std::optional<int32_t> rank = registry_.LiveNodeRank(node);
+  if (!rank) {
+    // Usually transient (a restarted master the agent has not re-registered with yet): the
+    // SDK retries UNAVAILABLE.
+    return Status::Unavailable("node " + node + " of worker " + worker_id +
+                               " is not registered with the master or not alive");
+  }
+  return std::pair<int32_t, int32_t>{*rank, std::stoi(worker_id.substr(slash + 1))};
+}
+
+Status MasterCore::Join(const v1::JoinRequest& req, v1::JoinReply* reply, Deferred* d) {
+  BATON_ASSIGN_OR_RETURN(auto caller, RendezvousCaller(req.worker_id()));
+  {
+    std::lock_guard<std::mutex> lock(departed_mu_);
+    departed_.erase(req.worker_id());
+  }
+  return rendezvous_.Join(req, caller.first, caller.second, clock_->Now(), reply, &d->seq);
+}
+
+Status MasterCore::KvSet(const v1::KvSetRequest& req, Deferred* d) {
+  return rendezvous_.KvSet(req, &d->seq);
+}
+
+Status MasterCore::KvGet(const v1::KvGetRequest& req, v1::KvGetReply* reply) {
+  return rendezvous_.KvGet(req, reply);
+}
+
+Status MasterCore::KvAdd(const v1::KvAddRequest& req, v1::KvAddReply* reply, Deferred* d) {
+  return rendezvous_.KvAdd(req, reply, &d->seq);
+}
+
+uint64_t MasterCore::PlanRendezvous(int64_t now_ms) {
+  std::vector<RendezvousMember> planned;
+  const int32_t per_node = workers_per_node_;
+  std::lock_guard<std::mutex> lock(departed_mu_);
+  for (const NodeSignals& n : registry_.Snapshot(now_ms).nodes) {
+    if (!n.alive) continue;
+    for (int32_t local = 0; local < per_node; ++local) {
+      if (departed_.contains(n.node_id + "/" + std::to_string(local))) continue;
+      planned.push_back(RendezvousMember{.worker_id = n.node_id + "/" + std::to_string(local),
+                                         .node_rank = n.rank,
+                                         .local_rank = local});
+    }
+  }
+  // Until every node the job runs has registered once, the planned set is partial: a generation
+  // formed from it would end again as soon as the rest arrive.
+  const bool complete = registry_.KnownNodes() >= static_cast<size_t>(spec_.nodes);
+  return rendezvous_.SetPlanned(std::move(planned), complete, now_ms);
 }
 
 void MasterCore::MonitorTick() {
@@ -405,10 +485,12 @@ void MasterCore::MonitorTick() {
   for (const std::string& node : registry_.CollectDeadNodes(now, spec_.timeouts.node_dead_ms)) {
     size_t before = lost.size();
     seq = std::max(seq, dds_->RevokeWorkersWithPrefix(node + "/", "node " + node + " died", &lost));
+    seq = std::max(seq, rendezvous_.LeaveNode(node, "node " + node + " died", now));
     spdlog::warn("node {} silent for {} ms: declared dead, {} lease(s) re-queued", node,
                  spec_.timeouts.node_dead_ms, lost.size() - before);
   }
   DiscardLost(lost);
+  seq = std::max(seq, PlanRendezvous(now));
   if (MonoMillis() - meta_persisted_ms_ >= 1000) {
     meta_persisted_ms_ = MonoMillis();
     seq = std::max(seq, PersistProgressMeta());

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "baton/v1/baton.pb.h"
@@ -17,6 +18,7 @@
 #include "master/metrics.h"
 #include "master/output_committer.h"
 #include "master/registry.h"
+#include "master/rendezvous_host.h"
 #include "master/run_clock.h"
 #include "master/state_store.h"
 #include "spec/job_spec.h"
@@ -25,6 +27,9 @@ namespace baton::master {
 
 // What a handler must wait for before it answers: its transitions durable (seq), then optional
 // follow-up work (promoting a committed output). Handlers never block on the store themselves.
+// Job-level values in the state store (StateStore::AppendMeta).
+inline constexpr const char* kWorkersPerNodeMetaKey = "workers_per_node";
+
 struct Deferred {
   uint64_t seq = 0;
   std::function<Status()> then;
@@ -68,6 +73,14 @@ class MasterCore {
   Status ReportProgress(const v1::ReportProgressRequest& req);
   void GetStatus(v1::JobStatus* status);
   Status ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWorkersReply* reply);
+  // Rendezvous service (rendezvous_host.h): callers are workers of live registered nodes.
+  Status Join(const v1::JoinRequest& req, v1::JoinReply* reply, Deferred* d);
+  void GetGeneration(v1::Generation* reply) { rendezvous_.GetGeneration(reply); }
+  Status KvSet(const v1::KvSetRequest& req, Deferred* d);
+  Status KvGet(const v1::KvGetRequest& req, v1::KvGetReply* reply);
+  Status KvAdd(const v1::KvAddRequest& req, v1::KvAddReply* reply, Deferred* d);
+  // Before serving: what earlier lives of this master left (StateStore::LoadMetaValues).
+  Status RestoreRendezvous(const std::map<std::string, std::string>& meta_values);
 
   // One pass of the monitor and controller: expires leases, declares silent nodes dead and revokes
   // their leases, runs the controller's policies while the job is unfinished, finalizes the job
@@ -93,6 +106,10 @@ class MasterCore {
   void DiscardLost(const std::vector<LostLease>& lost);
   // Running time of the job over every life of its master.
   int64_t ActiveMillis() const;
+  // A rendezvous caller's (node rank, local rank); Unavailable when its node is not live here.
+  Result<std::pair<int32_t, int32_t>> RendezvousCaller(const std::string& worker_id);
+  // The rendezvous' planned set from the live nodes; forms a generation whose time has come.
+  uint64_t PlanRendezvous(int64_t now_ms);
   // Queues the counters and running time for the store (they survive a restart).
   uint64_t PersistProgressMeta();
   // Monitor thread: sets agents_gone_ when no node has been alive for too long.
@@ -108,6 +125,13 @@ class MasterCore {
   OutputCommitter output_;
   Registry registry_;
   Controller controller_{registry_};  // ticked by the monitor thread only
+  RendezvousHost rendezvous_;
+  // Workers each node's agent runs: worker.per_node until `baton scale` changes it (persisted).
+  std::atomic<int32_t> workers_per_node_;
+  // Workers that exited for good (the agent will not restart them: done, or out of restarts):
+  // not planned in a generation, so the others do not wait for them. A join takes one back.
+  std::mutex departed_mu_;
+  std::set<std::string> departed_;
   std::unique_ptr<RunClock> clock_;
   int64_t active_ms_before_;       // running time of earlier lives of the master
   int64_t started_ms_;             // this life's start, on clock_

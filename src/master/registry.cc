@@ -64,6 +64,18 @@ void Registry::RecordExit(const v1::ReportExitRequest& req) {
   if (it != nodes_.end() && req.will_restart()) ++it->second.restarts;
 }
 
+std::optional<int32_t> Registry::LiveNodeRank(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end() || !it->second.alive) return std::nullopt;
+  return it->second.rank;
+}
+
+size_t Registry::KnownNodes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ranks_.size();
+}
+
 bool Registry::KnownNode(const std::string& node_id) const {
   std::lock_guard<std::mutex> lock(mu_);
   return ranks_.count(node_id) > 0;

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ class Registry {
   // Whether `node_id` has ever registered in this job (in this life of the master or an earlier
   // one): only such nodes' workers are tracked.
   bool KnownNode(const std::string& node_id) const;
+  // The node's rank if it is registered with this master and alive.
+  std::optional<int32_t> LiveNodeRank(const std::string& node_id) const;
+  // Distinct nodes ever registered in this job.
+  size_t KnownNodes() const;
   // Records a heartbeat. Returns false if the node is unknown (the master restarted) so the
   // agent re-registers. Moves queued actions into `actions`.
   bool Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms, std::vector<v1::Action>* actions);

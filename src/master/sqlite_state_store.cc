@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS shards (
   error TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, rank INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (scope INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+                               PRIMARY KEY (scope, key));
 )sql";
 
 struct MetaWrite {
@@ -40,7 +42,14 @@ struct NodeRankWrite {
   std::string node_id;
   int32_t rank;
 };
-using PendingWrite = std::variant<ShardUpdate, MetaWrite, NodeRankWrite>;
+struct KvWrite {
+  int64_t scope;
+  std::string key, value;
+};
+struct KvEraseBelow {
+  int64_t scope;
+};
+using PendingWrite = std::variant<ShardUpdate, MetaWrite, NodeRankWrite, KvWrite, KvEraseBelow>;
 
 class Statement {
  public:
@@ -73,6 +82,8 @@ class SqliteStateStore final : public StateStore {
     update_.Finalize();
     upsert_meta_.Finalize();
     insert_node_.Finalize();
+    upsert_kv_.Finalize();
+    erase_kv_.Finalize();
     sqlite3_close(db_);
   }
 
@@ -93,6 +104,9 @@ class SqliteStateStore final : public StateStore {
         upsert_meta_.Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)"));
     BATON_RETURN_IF_ERROR(
         insert_node_.Prepare(db_, "INSERT OR REPLACE INTO nodes(node_id, rank) VALUES (?1, ?2)"));
+    BATON_RETURN_IF_ERROR(upsert_kv_.Prepare(
+        db_, "INSERT OR REPLACE INTO kv(scope, key, value) VALUES (?1, ?2, ?3)"));
+    BATON_RETURN_IF_ERROR(erase_kv_.Prepare(db_, "DELETE FROM kv WHERE scope < ?1"));
     return Status::Ok();
   }
 
@@ -162,6 +176,21 @@ class SqliteStateStore final : public StateStore {
     return Queue(NodeRankWrite{std::move(node_id), rank});
   }
 
+  uint64_t AppendKv(int64_t scope, std::string key, std::string value) override {
+    return Queue(KvWrite{scope, std::move(key), std::move(value)});
+  }
+  uint64_t AppendKvEraseBelow(int64_t scope) override { return Queue(KvEraseBelow{scope}); }
+
+  Status LoadKv(const std::function<void(int64_t, std::string, std::string)>& sink) override {
+    Statement st;
+    BATON_RETURN_IF_ERROR(st.Prepare(db_, "SELECT scope, key, value FROM kv"));
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      sink(sqlite3_column_int64(st.get(), 0), Blob(st.get(), 1), Blob(st.get(), 2));
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : Err("load kv");
+  }
+
   Result<std::map<std::string, std::string>> LoadMetaValues() override {
     std::map<std::string, std::string> values;
     Statement st;
@@ -217,6 +246,12 @@ class SqliteStateStore final : public StateStore {
     std::lock_guard<std::mutex> lock(mu_);
     pending_.push_back(std::move(write));
     return ++appended_;
+  }
+
+  static std::string Blob(sqlite3_stmt* q, int col) {
+    const void* b = sqlite3_column_blob(q, col);
+    const int n = sqlite3_column_bytes(q, col);
+    return b ? std::string(static_cast<const char*>(b), static_cast<size_t>(n)) : std::string();
   }
 
   static std::string Text(sqlite3_stmt* q, int col) {
@@ -352,6 +387,20 @@ class SqliteStateStore final : public StateStore {
     return Step(q, "write rank of node " + n.node_id);
   }
 
+  Status Write(const KvWrite& w) {
+    sqlite3_stmt* q = upsert_kv_.get();
+    sqlite3_bind_int64(q, 1, w.scope);
+    sqlite3_bind_blob(q, 2, w.key.data(), static_cast<int>(w.key.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(q, 3, w.value.data(), static_cast<int>(w.value.size()), SQLITE_STATIC);
+    return Step(q, "write kv key of scope " + std::to_string(w.scope));
+  }
+
+  Status Write(const KvEraseBelow& e) {
+    sqlite3_stmt* q = erase_kv_.get();
+    sqlite3_bind_int64(q, 1, e.scope);
+    return Step(q, "erase kv scopes below " + std::to_string(e.scope));
+  }
+
   Status Step(sqlite3_stmt* q, const std::string& what) {
     int rc = sqlite3_step(q);
     Status s = rc == SQLITE_DONE ? Status::Ok() : Err(what);
@@ -364,6 +413,8 @@ class SqliteStateStore final : public StateStore {
   Statement update_;
   Statement upsert_meta_;
   Statement insert_node_;
+  Statement upsert_kv_;
+  Statement erase_kv_;
   std::mutex mu_;
   std::condition_variable durable_cv_;
   std::multimap<uint64_t, std::function<void(const Status&)>> callbacks_;  // by seq

@@ -63,6 +63,13 @@ class StateStore {
   // master must keep them across restarts: workers' global ranks are built from them.
   virtual uint64_t AppendNodeRank(std::string node_id, int32_t rank) = 0;
   virtual Result<std::map<std::string, int32_t>> LoadNodeRanks() = 0;
+  // The rendezvous key-value store (kv_store.h): values by (scope, key), where a scope is a
+  // generation id. Queued and durable like shard transitions. EraseBelow drops every scope below
+  // `scope` (ended generations).
+  virtual uint64_t AppendKv(int64_t scope, std::string key, std::string value) = 0;
+  virtual uint64_t AppendKvEraseBelow(int64_t scope) = 0;
+  // Streams every stored (scope, key, value). Called before serving starts.
+  virtual Status LoadKv(const std::function<void(int64_t, std::string, std::string)>& sink) = 0;
   // Blocks until every transition up to `seq` is durable, or the store has failed.
   virtual Status WaitDurable(uint64_t seq) = 0;
   // Calls `done` once every transition up to `seq` is durable (OK) or the store has failed: inline

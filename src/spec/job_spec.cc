@@ -39,8 +39,8 @@ using Problems = SpecProblems;
 // The schema: every key a section accepts. Anything else is reported, so that a typo such as
 // `lease_ms` at the top level is an error instead of a silently ignored setting.
 // The control plane's own top-level keys; each registered job kind adds its section's key.
-constexpr std::string_view kTopKeys[] = {"name",   "kind",   "nodes",    "input",  "output",
-                                         "worker", "master", "timeouts", "failure"};
+constexpr std::string_view kTopKeys[] = {"name",   "kind",   "nodes",    "input",   "output",
+                                         "worker", "master", "timeouts", "failure", "rendezvous"};
 constexpr std::string_view kInputKeys[] = {
     "paths", "format", "records_per_shard", "skip_header", "epochs", "shuffle", "seed"};
 constexpr std::string_view kOutputKeys[] = {"dir", "suffix"};
@@ -55,12 +55,14 @@ constexpr std::string_view kMasterKeys[] = {"host", "port", "metrics_port", "sta
 constexpr std::string_view kTimeoutKeys[] = {
     "lease_ms",        "heartbeat_interval_ms", "node_dead_ms",
     "speed_window_ms", "master_unreachable_ms", "agents_gone_ms"};
+constexpr std::string_view kRendezvousKeys[] = {"timeout_ms", "min_workers"};
 constexpr std::string_view kFailureKeys[] = {"max_shard_retries", "allow_partial",
                                              "max_error_bytes", "master_restarts"};
 
 constexpr schema::SectionKeys kSections[] = {
-    {"input", kInputKeys},   {"output", kOutputKeys},    {"worker", kWorkerKeys},
-    {"master", kMasterKeys}, {"timeouts", kTimeoutKeys}, {"failure", kFailureKeys},
+    {"input", kInputKeys},           {"output", kOutputKeys},    {"worker", kWorkerKeys},
+    {"master", kMasterKeys},         {"timeouts", kTimeoutKeys}, {"failure", kFailureKeys},
+    {"rendezvous", kRendezvousKeys},
 };
 
 // The keys the top level accepts: the control plane's and every job kind's section.
@@ -297,6 +299,10 @@ Lines ReadSections(const YAML::Node& root, std::span<const std::string_view> top
   r.Bool(failure, "allow_partial", &spec.failure.allow_partial);
   r.Int(failure, "max_error_bytes", 1, &spec.failure.max_error_bytes);
   r.Int(failure, "master_restarts", 0, &spec.failure.master_restarts);
+
+  Section rendezvous = sub("rendezvous", kRendezvousKeys);
+  r.Int(rendezvous, "timeout_ms", 1, &spec.rendezvous.timeout_ms);
+  r.Int(rendezvous, "min_workers", 1, &spec.rendezvous.min_workers);
   return lines;
 }
 

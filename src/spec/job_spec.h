@@ -102,6 +102,15 @@ struct FailureSpec {
   int32_t master_restarts = 5;
 };
 
+// How workers that train together form a generation (master/rendezvous.h). Jobs whose workers do
+// not join a rendezvous never use it.
+struct RendezvousSpec {
+  // With fewer than every planned worker joined, a generation forms this long after the first
+  // join, with at least min_workers. Default 30 s; 1 worker.
+  int64_t timeout_ms = 30000;
+  int32_t min_workers = 1;
+};
+
 struct JobSpec {
   std::string name;       // job name, [A-Za-z0-9_.-]+; required
   std::string spec_path;  // absolute path of the spec file (filled by LoadJobSpec)
@@ -116,6 +125,7 @@ struct JobSpec {
   MasterSpec master;
   TimeoutSpec timeouts;
   FailureSpec failure;
+  RendezvousSpec rendezvous;
 };
 
 // Parses and validates `path`. On success, every path in the result is absolute (master.state_dir

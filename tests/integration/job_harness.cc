@@ -85,17 +85,19 @@ WordcountJob::WordcountJob(const WordcountJobOptions& o) {
     in << "\n";
   }
   in.close();
+  worker_bin_ = o.worker_bin.empty() ? std::string(WORDCOUNT_BIN) : o.worker_bin;
   std::ofstream spec(spec_path());
   spec << "name: wordcount-test\n"
        << "nodes: " << o.nodes << "\n"
        << "input:\n  paths: [input.txt]\n  records_per_shard: " << o.records_per_shard << "\n"
        << "output:\n  dir: out\n  suffix: .tsv\n"
-       << "worker:\n  command: [" << WORDCOUNT_BIN << "]\n  per_node: " << o.workers_per_node
+       << "worker:\n  command: [" << worker_bin_ << "]\n  per_node: " << o.workers_per_node
        << "\n  restart_backoff_ms: 100\n  stop_grace_ms: 2000\n"
        << "  env:\n    WORDCOUNT_DELAY_US_PER_RECORD: \"" << o.delay_us_per_record << "\"\n"
        << "    WORDCOUNT_SLOW_RANK: \"" << o.slow_rank << "\"\n"
        << "    WORDCOUNT_SLOW_FACTOR: \"" << o.slow_factor << "\"\n"
-       << "master:\n  state_dir: state\n  metrics_port: " << o.metrics_port << "\n"
+       << o.extra_env_yaml << "master:\n  state_dir: state\n  metrics_port: " << o.metrics_port
+       << "\n"
        << "timeouts:\n  lease_ms: " << o.lease_ms << "\n  heartbeat_interval_ms: 200\n"
        << "  node_dead_ms: " << o.node_dead_ms << "\n"
        << (o.master_unreachable_ms >= 0
@@ -172,7 +174,7 @@ std::vector<pid_t> WordcountJob::WorkerPids() const {
     // Workers run in the spec's directory (worker.working_dir is the spec's base dir).
     std::error_code ec;
     auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
-    return cmd[0] == WORDCOUNT_BIN && !ec && cwd.string() == dir_;
+    return cmd[0] == worker_bin_ && !ec && cwd.string() == dir_;
   });
 }
 

@@ -28,6 +28,8 @@ struct WordcountJobOptions {
   int64_t master_unreachable_ms = -1;  // timeouts.master_unreachable_ms; -1: not in the spec
   int64_t agents_gone_ms = -1;         // timeouts.agents_gone_ms; -1: not in the spec
   std::string extra_yaml = "";         // appended verbatim
+  std::string worker_bin = "";         // the worker program; empty: wordcount
+  std::string extra_env_yaml = "";     // lines under worker.env, each "    NAME: \"value\"\n"
 };
 
 class WordcountJob {
@@ -78,6 +80,7 @@ class WordcountJob {
   std::string dir_;
   pid_t run_pid_ = 0;
   std::map<std::string, uint64_t> expected_;
+  std::string worker_bin_;
 };
 
 // True while `pid` runs (a zombie counts as gone).

@@ -1,0 +1,76 @@
+// Rendezvous from a worker: join a generation of the workers that train together, and bootstrap
+// process groups through the master's key-value store (no shared filesystem needed).
+//
+//   auto rdzv = sdk::Rendezvous::Connect(identity);
+//   auto gen = (*rdzv)->Join(std::chrono::minutes(5));        // blocks until the master forms it
+//   comm::GroupOptions o{.prefix = "dp", .rank = gen->rank, .size = gen->size()};
+//   auto group = comm::ProcessGroup::Create((*rdzv)->Store(gen->id), o);
+//   ... train; when a collective fails or Active(gen->id) is false, Join again ...
+//
+// The master (master/rendezvous.h) decides: a generation forms once every planned worker joined
+// (or after rendezvous.timeout_ms with rendezvous.min_workers) and ends on any membership change.
+// Ranks follow (node rank, local rank), so a rank's node and local index are in `members`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/store.h"
+#include "common/status.h"
+#include "sdk/worker.h"
+
+namespace baton::sdk {
+
+struct GenerationMember {
+  std::string worker_id;
+  int32_t node_rank = 0;
+  int32_t local_rank = 0;
+};
+
+struct Generation {
+  int64_t id = 0;
+  int rank = -1;                          // this worker's rank
+  std::vector<GenerationMember> members;  // index = rank
+  int size() const { return static_cast<int>(members.size()); }
+  // Members on this worker's node, and this worker's index among them.
+  int local_size() const;
+  int local_rank() const;
+  // Distinct nodes, in rank order.
+  int nodes() const;
+};
+
+struct RendezvousChannel;  // the stub and token, shared with the stores handed out
+
+class Rendezvous {
+ public:
+  ~Rendezvous();
+  // Leaves the process's parent-death setup to Worker::Connect; this only opens a channel.
+  static Result<std::unique_ptr<Rendezvous>> Connect(const WorkerIdentity& identity);
+
+  // Joins the next generation and waits (polling every `poll`) until the master forms it.
+  // kDeadlineExceeded after `timeout`; retries an unreachable master meanwhile.
+  Result<Generation> Join(std::chrono::milliseconds timeout,
+                          std::chrono::milliseconds poll = std::chrono::milliseconds(20));
+  // Whether generation `id` is still active (one call). A worker checks it between steps, or
+  // after a collective failed, to tell a membership change from a fault of its own.
+  Result<bool> Active(int64_t id);
+  // Why the last generation ended (empty while it is active).
+  Result<std::string> EndReason();
+  // The bootstrap store of generation `id`: its keys are the generation's, dropped when the next
+  // forms; calls fail with kFailedPrecondition once `id` is no longer active.
+  std::shared_ptr<comm::Store> Store(int64_t id);
+
+  // The last generation this process belonged to (0: none).
+  int64_t known_generation() const { return known_generation_; }
+
+ private:
+  explicit Rendezvous(WorkerIdentity identity);
+  WorkerIdentity identity_;
+  int64_t known_generation_ = 0;
+  std::shared_ptr<RendezvousChannel> impl_;
+};
+
+}  // namespace baton::sdk
