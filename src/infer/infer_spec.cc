@@ -32,7 +32,6 @@ constexpr std::string_view kInferKeys[] = {"key",
                                            "predict_timeout_ms",
                                            "memory_limit_mb",
                                            "non_finite"};
-constexpr std::string_view kTensorKeys[] = {"name", "type", "columns"};
 constexpr std::string_view kImageKeys[] = {"width", "height", "mean", "std"};
 constexpr std::string_view kModelKeys[] = {
     "name",       "path",       "after",   "emit", "score_threshold", "crop_width", "crop_height",
@@ -64,63 +63,6 @@ bool IsName(std::string_view s) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
   });
-}
-
-// "d0..d12" → d0..d12; anything else → itself. nullopt when it looks like a range but is not one.
-std::optional<std::vector<std::string>> ExpandColumns(const std::string& s) {
-  size_t dots = s.find("..");
-  if (dots == std::string::npos) return std::vector<std::string>{s};
-  auto split = [](std::string_view t) -> std::optional<std::pair<std::string, int64_t>> {
-    size_t i = t.size();
-    while (i > 0 && t[i - 1] >= '0' && t[i - 1] <= '9') --i;
-    if (i == t.size()) return std::nullopt;
-    int64_t v = 0;
-    std::from_chars(t.data() + i, t.data() + t.size(), v);
-    return std::make_pair(std::string(t.substr(0, i)), v);
-  };
-  auto a = split(std::string_view(s).substr(0, dots));
-  auto b = split(std::string_view(s).substr(dots + 2));
-  if (!a || !b || a->first != b->first || b->second < a->second || b->second - a->second > 100000) {
-    return std::nullopt;
-  }
-  std::vector<std::string> out;
-  for (int64_t v = a->second; v <= b->second; ++v) out.push_back(a->first + std::to_string(v));
-  return out;
-}
-
-// A non-empty list of non-empty strings; with expand_ranges, items like "d0..d12" expand.
-bool NameList(Reader& r, const Section& s, std::string_view key, std::vector<std::string>* out,
-              bool expand_ranges) {
-  const Field* f = s.Find(key);
-  if (f == nullptr) return true;
-  if (!f->value.IsSequence() || f->value.size() == 0) {
-    return r.Wrong(s, key, "a non-empty list of strings");
-  }
-  const int line = LineOf(f->key, s.line);
-  bool ok = true;
-  for (size_t i = 0; i < f->value.size(); ++i) {
-    const YAML::Node item = f->value[i];
-    const std::string item_key = s.KeyPath(key) + "[" + std::to_string(i) + "]";
-    if (!item.IsScalar() || item.Scalar().empty()) {
-      r.problems().Expected(LineOf(item, line), item_key, "a non-empty string", Describe(item));
-      ok = false;
-      continue;
-    }
-    if (!expand_ranges) {
-      out->push_back(item.Scalar());
-      continue;
-    }
-    auto expanded = ExpandColumns(item.Scalar());
-    if (!expanded) {
-      r.problems().Expected(LineOf(item, line), item_key,
-                            "a column name or a range like d0..d12 (same prefix, ascending)",
-                            Describe(item));
-      ok = false;
-      continue;
-    }
-    out->insert(out->end(), expanded->begin(), expanded->end());
-  }
-  return ok;
 }
 
 void ReadFloat3(Reader& r, const Section& s, std::string_view k, std::array<float, 3>* out) {
@@ -185,7 +127,7 @@ void ReadModel(Reader& r, const YAML::Node& n, size_t index, const fs::path& bas
   r.Int(m, "batch_size", 1, &model.batch_size);
   r.Int(m, "predictors", 1, &model.predictors);
   if (m.Has("outputs")) {
-    NameList(r, m, "outputs", &model.outputs, false);
+    ReadNameList(r, m, "outputs", &model.outputs, false);
     // Output names become JSONL field names: two equal ones, or one equal to a field the writer
     // adds, would make a row with a duplicate field whose values readers merge.
     const int outputs_line = r.LineOfKey(m, "outputs");
@@ -205,14 +147,6 @@ void ReadModel(Reader& r, const YAML::Node& n, size_t index, const fs::path& bas
   model.write_set = m.Has("write");
   r.Bool(m, "write", &model.write);
   spec.models.push_back(std::move(model));
-}
-
-// A section of the control plane (input, output): the job spec reports its problems; the infer
-// reader reads the values it needs with the same rules.
-Section Borrowed(Reader& r, const Section& top, std::string_view key) {
-  const Field* f = top.Find(key);
-  if (f == nullptr) return Section{std::string(key), top.line, {}, false};
-  return r.Borrow(f->value, std::string(key), LineOf(f->key, top.line));
 }
 
 // Orders models root first, parents before children; reports a missing or second root, unknown
@@ -315,24 +249,9 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
     if (!root.IsMap()) return Status::InvalidArgument(spec_path + ":1: expected a mapping");
     const Section top = r.Borrow(root, "", 1);
     // The parts of the control-plane sections the worker needs (validated by the job spec).
-    const Section input = Borrowed(r, top, "input");
-    std::string format;
-    r.String(input, "format", &format);
-    if (format == "csv") {
-      spec.input = InputKind::kCsv;
-    } else if (format == "tsv") {
-      spec.input = InputKind::kTsv;
-    } else if (format == "jsonl") {
-      spec.input = InputKind::kJsonl;
-    } else if (format == "images") {
-      spec.input = InputKind::kImages;
-    } else {
-      p.Expected(r.LineOfKey(input, "format"), "input.format",
-                 "one of csv, tsv, jsonl, images for kind: infer",
-                 format.empty() ? "nothing" : Quote(format));
-    }
-    r.Bool(input, "skip_header", &spec.input_has_header);
-    const Section output = Borrowed(r, top, "output");
+    const Section input = r.BorrowSub(top, "input");
+    ReadRecordFormat(r, input, "infer", /*allow_images=*/true, &spec);
+    const Section output = r.BorrowSub(top, "output");
     const Field* dir = output.Find("dir");
     if (dir == nullptr || !dir->value.IsScalar()) {
       p.Add(r.LineOfKey(output, "dir"), "output.dir",
@@ -364,60 +283,7 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
         r.Open(infer_field->value, "infer", LineOf(infer_field->key, 1), kInferKeys);
     if (infer.malformed) return p.ToStatus();
 
-    if (!infer.Has("key")) {
-      if (spec.input != InputKind::kImages) {
-        p.Add(infer.line, "infer.key", "missing (expected the column that identifies a row)");
-      }
-    } else {
-      r.String(infer, "key", &spec.key);
-    }
-    NameList(r, infer, "header", &spec.header, true);
-    if (spec.input == InputKind::kCsv || spec.input == InputKind::kTsv) {
-      if (!spec.input_has_header && spec.header.empty() && !infer.Has("header")) {
-        p.Add(infer.line, "infer.header",
-              "missing (the input has no header line: set input.skip_header: true if it has "
-              "one, or list the column names here)");
-      }
-    }
-
-    if (spec.input != InputKind::kImages) {
-      const Field* tensors = infer.Find("tensors");
-      if (tensors == nullptr || !tensors->value.IsSequence() || tensors->value.size() == 0) {
-        p.Expected(r.LineOfKey(infer, "tensors"), "infer.tensors",
-                   "a non-empty list of {name, type, columns}: the root model's inputs",
-                   tensors != nullptr ? Describe(tensors->value) : "nothing");
-      } else {
-        for (size_t i = 0; i < tensors->value.size(); ++i) {
-          const YAML::Node item = tensors->value[i];
-          const std::string key = "infer.tensors[" + std::to_string(i) + "]";
-          const Section t = r.Open(item, key, LineOf(item, infer.line), kTensorKeys);
-          if (t.malformed) continue;
-          TensorSpec ts;
-          ts.line = t.line;
-          r.String(t, "name", &ts.name);
-          if (ts.name.empty()) ts.name = "input" + std::to_string(i);
-          std::string type = "float32";
-          if (r.String(t, "type", &type)) {
-            if (type == "float32" || type == "float") {
-              ts.type = TensorType::kFloat32;
-            } else if (type == "int64" || type == "long") {
-              ts.type = TensorType::kInt64;
-            } else {
-              r.Wrong(t, "type", "one of float32, int64");
-            }
-          }
-          if (!t.Has("columns")) {
-            p.Add(ts.line, key + ".columns", "missing (expected a list of column names)");
-          } else {
-            NameList(r, t, "columns", &ts.columns, true);
-          }
-          spec.tensors.push_back(std::move(ts));
-        }
-      }
-    } else if (infer.Has("tensors")) {
-      p.Add(r.LineOfKey(infer, "tensors"), "infer.tensors",
-            "not used with input.format: images (see infer.image)");
-    }
+    ReadRecordColumns(r, infer, &spec);
 
     const Section image = r.Sub(infer, "image", kImageKeys);
     r.Int(image, "width", 1, &spec.image.width);

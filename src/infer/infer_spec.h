@@ -14,16 +14,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "infer/record_schema.h"
 
 namespace baton::infer {
-
-// How each record (one line of an input file) is read.
-enum class InputKind {
-  kCsv,     // comma-separated, optional "quoted" fields; columns named by the header line
-  kTsv,     // tab-separated, no quoting
-  kJsonl,   // one JSON object a line; columns are its top-level fields
-  kImages,  // a manifest: one image path a line (relative to the manifest's directory)
-};
 
 enum class OutputFormat { kCsv, kJsonl };  // chosen by output.suffix: .csv or .jsonl (default)
 // How NaN and infinite float outputs are written (infer.non_finite). JSON has no literal for
@@ -32,16 +25,6 @@ enum class NonFinite {
   kNull,    // JSON null; an empty CSV field (default)
   kString,  // the strings "NaN", "Infinity", "-Infinity" (CSV: those words)
   kError,   // the record goes to the errors file (stage output:<model>), no output row
-};
-enum class TensorType { kFloat32, kInt64 };
-
-// One model input built from row columns: a [batch, columns.size()] tensor.
-struct TensorSpec {
-  std::string name;
-  TensorType type = TensorType::kFloat32;
-  // Column names. "d0..d12" in the YAML expands to d0, d1, ..., d12.
-  std::vector<std::string> columns;
-  int line = 0;  // in the spec file, for messages
 };
 
 // Image preprocessing: decode (JPEG/PNG/... whatever OpenCV reads), convert to RGB, resize
@@ -105,15 +88,10 @@ struct PipelineSpec {
   int64_t max_batch_wait_ms = 20;
 };
 
-struct InferSpec {
+// The record schema (input format, header, key, tensors: record_schema.h) is the root model's
+// input; the key identifies a row in the output.
+struct InferSpec : RecordSchema {
   std::string spec_path;  // the job spec file (absolute)
-  InputKind input = InputKind::kCsv;
-  bool input_has_header = false;  // = input.skip_header: the first line of each file names columns
-  // Column names when the files have no header line (CSV/TSV without input.skip_header).
-  std::vector<std::string> header;
-  // The column (or JSON field) that identifies a row in the output. Images: the manifest entry.
-  std::string key;
-  std::vector<TensorSpec> tensors;  // the root model's inputs, in forward() order
   ImageSpec image;
   std::vector<ModelSpec> models;  // models[0] is the root; every parent precedes its children
   PipelineSpec pipeline;

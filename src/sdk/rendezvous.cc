@@ -1,6 +1,8 @@
 #include "sdk/rendezvous.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <utility>
@@ -185,6 +187,46 @@ Result<std::string> Rendezvous::EndReason() {
   BATON_RETURN_IF_ERROR(impl_->Call(
       [&](grpc::ClientContext* ctx) { return impl_->stub->GetGeneration(ctx, req, &reply); }));
   return reply.active() ? std::string() : reply.end_reason();
+}
+
+struct GenerationWatch::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+};
+
+GenerationWatch::GenerationWatch(std::shared_ptr<RendezvousChannel> channel, int64_t id,
+                                 std::chrono::milliseconds period)
+    : state_(std::make_shared<State>()) {
+  thread_ = std::thread([this, channel = std::move(channel), id, period, state = state_] {
+    std::unique_lock<std::mutex> lock(state->mu);
+    while (!state->stop && !ended_) {
+      lock.unlock();
+      v1::GetGenerationRequest req;
+      v1::Generation reply;
+      grpc::ClientContext ctx;
+      PrepareContext(ctx, channel->token, std::max(period, std::chrono::milliseconds(1000)));
+      // One attempt per period: an unreachable master says nothing about the generation.
+      if (channel->stub->GetGeneration(&ctx, req, &reply).ok()) {
+        if (reply.id() != id || !reply.active()) ended_ = true;
+      }
+      lock.lock();
+      state->cv.wait_for(lock, period, [&] { return state->stop; });
+    }
+  });
+}
+
+GenerationWatch::~GenerationWatch() {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->stop = true;
+  }
+  state_->cv.notify_all();
+  thread_.join();
+}
+
+std::unique_ptr<GenerationWatch> Rendezvous::Watch(int64_t id, std::chrono::milliseconds period) {
+  return std::make_unique<GenerationWatch>(impl_, id, period);
 }
 
 std::shared_ptr<comm::Store> Rendezvous::Store(int64_t id) {

@@ -12,10 +12,12 @@
 // Ranks follow (node rank, local rank), so a rank's node and local index are in `members`.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "comm/store.h"
@@ -44,6 +46,25 @@ struct Generation {
 
 struct RendezvousChannel;  // the stub and token, shared with the stores handed out
 
+// Watches one generation from a background thread: ended() turns true within `period` of the
+// master ending it. A training loop checks it between steps (a flag read, no call), and leaves a
+// generation that a scale-up or a controller ended even though its own collectives still work.
+class GenerationWatch {
+ public:
+  GenerationWatch(std::shared_ptr<RendezvousChannel> channel, int64_t id,
+                  std::chrono::milliseconds period);
+  ~GenerationWatch();
+  GenerationWatch(const GenerationWatch&) = delete;
+  GenerationWatch& operator=(const GenerationWatch&) = delete;
+  bool ended() const { return ended_.load(std::memory_order_relaxed); }
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+  std::atomic<bool> ended_{false};
+  std::thread thread_;
+};
+
 class Rendezvous {
  public:
   ~Rendezvous();
@@ -57,6 +78,10 @@ class Rendezvous {
   // Whether generation `id` is still active (one call). A worker checks it between steps, or
   // after a collective failed, to tell a membership change from a fault of its own.
   Result<bool> Active(int64_t id);
+  // A background watch of generation `id` (see GenerationWatch); an unreachable master is not
+  // an end (the generation survives master restarts).
+  std::unique_ptr<GenerationWatch> Watch(
+      int64_t id, std::chrono::milliseconds period = std::chrono::milliseconds(200));
   // Why the last generation ended (empty while it is active).
   Result<std::string> EndReason();
   // The bootstrap store of generation `id`: its keys are the generation's, dropped when the next

@@ -147,6 +147,12 @@ Section Reader::Sub(const Section& parent, std::string_view key,
   return Open(f->value, parent.KeyPath(key), LineOf(f->key, parent.line), known);
 }
 
+Section Reader::BorrowSub(const Section& parent, std::string_view key) {
+  const Field* f = parent.Find(key);
+  if (f == nullptr) return Section{std::string(key), parent.line, {}, false};
+  return Borrow(f->value, std::string(key), LineOf(f->key, parent.line));
+}
+
 Section Reader::Borrow(const YAML::Node& node, std::string path, int line) {
   Section s{std::move(path), line, {}, false};
   if (!node.IsDefined() || !node.IsMap()) {

@@ -81,6 +81,9 @@ class Reader {
   // A section owned by another reader (which reports its unknown and duplicate keys): read here
   // with the same typed rules, without reporting its keys a second time.
   Section Borrow(const YAML::Node& node, std::string path, int line);
+  // The mapping under `key` of `parent`, borrowed (an empty section when absent): how a job kind's
+  // reader reads the control plane's sections (input, output) that the job spec checks.
+  Section BorrowSub(const Section& parent, std::string_view key);
 
   // Reports a required key that is absent.
   void Missing(const Section& s, std::string_view key, std::string_view expected);

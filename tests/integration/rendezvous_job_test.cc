@@ -167,5 +167,58 @@ TEST_F(RendezvousJob, KilledMasterLeavesTheGenerationAndItsStoreIntact) {
   }
 }
 
+TEST_F(RendezvousJob, KilledAgentTakesItsNodesWorkersAndTheSurvivorsReformWithTheNewOnes) {
+  WordcountJobOptions o = Options(2, 1);
+  o.node_dead_ms = 1500;
+  UseLogDir(o, scratch_ + "/kill-agent");
+  WordcountJob job(o);
+  job.Start();
+  ASSERT_TRUE(job.WaitForCommittedParts(6)) << job.ReadRunLog();
+  const pid_t agent = job.AgentPid("node-1");
+  ASSERT_GT(agent, 0);
+  ASSERT_EQ(::kill(agent, SIGKILL), 0);  // its worker dies with it (parent-death signal)
+  ASSERT_EQ(job.Wait(), 0) << job.ReadRunLog();
+  ExpectExactOutput(job);
+
+  const auto logs = ReadLogs(scratch_ + "/kill-agent");
+  ASSERT_EQ(logs.size(), 2u);
+  ExpectConsistentSteps(logs);
+  // `baton run` restarted the agent, whose new worker joined the survivor in a later generation.
+  const WorkerLog& survivor = logs.at("node-0_0");
+  ASSERT_FALSE(survivor.end_reasons.empty());
+  int64_t last = 0;
+  int last_size = 0;
+  for (const Step& s : survivor.steps) last = s.gen, last_size = s.size;
+  EXPECT_GT(last, 1);
+  EXPECT_EQ(last_size, 2);
+}
+
+TEST_F(RendezvousJob, ScalingEndsTheGenerationAndTheNextHoldsTheNewWorkerCount) {
+  WordcountJobOptions o = Options(1, 2);
+  UseLogDir(o, scratch_ + "/scale");
+  WordcountJob job(o);
+  job.Start();
+  ASSERT_TRUE(job.WaitForCommittedParts(4)) << job.ReadRunLog();
+  std::string out;
+  ASSERT_EQ(
+      RunCommand({BATON_BIN, "scale", "--state-dir", job.state_dir(), "--workers", "3"}, &out), 0)
+      << out;
+  ASSERT_EQ(job.Wait(), 0) << job.ReadRunLog();
+  ExpectExactOutput(job);
+
+  const auto logs = ReadLogs(scratch_ + "/scale");
+  ASSERT_EQ(logs.size(), 3u);  // the third worker started and took part
+  ExpectConsistentSteps(logs);
+  bool grown = false;
+  for (const Step& s : logs.at("node-0_2").steps) grown |= s.size == 3;
+  EXPECT_TRUE(grown);
+  bool scaled = false;
+  for (const std::string& r : logs.at("node-0_0").end_reasons) {
+    scaled |= r.find("scaled to 3 worker(s) per node") != std::string::npos ||
+              r.find("node-0/2 joined") != std::string::npos;
+  }
+  EXPECT_TRUE(scaled);
+}
+
 }  // namespace
 }  // namespace baton::testing

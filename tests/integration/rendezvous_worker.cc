@@ -1,7 +1,8 @@
 // A data-parallel wordcount for the rendezvous tests: every worker leases shards from the DDS like
 // wordcount does, and after each shard takes part in an all-reduce with the other members of its
 // rendezvous generation, over a gloo process group bootstrapped through the master's KV store.
-// When a collective fails (a peer died) or the generation ended, it joins the next one.
+// When a collective fails (a peer died) or its generation watch sees that the master ended the
+// generation (a scale-up), it joins the next one.
 //
 // It appends one line per step to RDZV_LOG_DIR/<node>_<local>.log:
 //   step gen=G rank=R size=S sum=X          (X: the all-reduced count of members, must equal S)
@@ -36,7 +37,9 @@ std::string FileStem(const sdk::WorkerIdentity& id) {
 
 // Forms the group of the next generation; retries while generations end under it.
 std::unique_ptr<comm::ProcessGroup> FormGroup(sdk::Rendezvous& rdzv, sdk::Generation* gen,
+                                              std::unique_ptr<sdk::GenerationWatch>* watch,
                                               std::ofstream& log) {
+  watch->reset();
   for (int attempt = 0; attempt < 100; ++attempt) {
     if (gen->id > 0) {
       auto reason = rdzv.EndReason();
@@ -54,7 +57,10 @@ std::unique_ptr<comm::ProcessGroup> FormGroup(sdk::Rendezvous& rdzv, sdk::Genera
     o.size = gen->size();
     o.timeout = std::chrono::seconds(20);
     auto group = comm::ProcessGroup::Create(rdzv.Store(gen->id), o);
-    if (group.ok()) return std::move(*group);
+    if (group.ok()) {
+      *watch = rdzv.Watch(gen->id, std::chrono::milliseconds(100));
+      return std::move(*group);
+    }
     spdlog::warn("generation {}: forming the group failed: {}", gen->id, group.status().ToString());
   }
   return nullptr;
@@ -87,7 +93,8 @@ int main() {
     return 1;
   }
   sdk::Generation gen;
-  std::unique_ptr<comm::ProcessGroup> group = FormGroup(**rdzv, &gen, log);
+  std::unique_ptr<sdk::GenerationWatch> watch;
+  std::unique_ptr<comm::ProcessGroup> group = FormGroup(**rdzv, &gen, &watch, log);
   if (!group) return 1;
   while (true) {
     auto next = (*worker)->NextShard();
@@ -128,7 +135,10 @@ int main() {
     // One synchronous step with the generation; a broken one is replaced and the step retried.
     while (true) {
       int64_t members = 1;
-      Status r = group->AllReduce(&members, 1, comm::DataType::kInt64, comm::ReduceOp::kSum);
+      // A generation the master ended (scale, a new worker) is left even if it still works.
+      Status r = watch->ended()
+                     ? Status::FailedPrecondition("the master ended the generation")
+                     : group->AllReduce(&members, 1, comm::DataType::kInt64, comm::ReduceOp::kSum);
       if (r.ok()) {
         log << "step gen=" << gen.id << " rank=" << gen.rank << " size=" << gen.size()
             << " sum=" << members << std::endl;
@@ -136,7 +146,7 @@ int main() {
       }
       spdlog::info("generation {}: all-reduce failed ({}); joining the next", gen.id, r.ToString());
       group.reset();
-      group = FormGroup(**rdzv, &gen, log);
+      group = FormGroup(**rdzv, &gen, &watch, log);
       if (!group) return 1;
     }
   }
