@@ -42,4 +42,9 @@ Result<std::unique_ptr<ModelBackend>> LoadModel(const std::string& path,
 // the first LoadModel.
 void ConfigureRuntimeThreads(int intra_op);
 
+// The line of a torch error message that says what went wrong. TorchScript wraps an error in a
+// traceback ("The following operation failed in the TorchScript interpreter. ... RuntimeError:
+// index out of range"): the last "...Error: " line is the cause; otherwise the first line.
+std::string TorchErrorCause(const std::string& what);
+
 }  // namespace baton::infer

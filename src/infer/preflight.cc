@@ -29,36 +29,8 @@ Status Preflight(const InferSpec& spec, const std::vector<std::string>& input_fi
     problems.push_back(spec.spec_path + ":" + std::to_string(line) + ": " + key + ": " + message);
   };
 
-  if (spec.input == InputKind::kCsv || spec.input == InputKind::kTsv) {
-    for (const std::string& file : input_files) {
-      auto columns = ColumnsOf(spec, file);
-      if (!columns.ok()) {
-        add(1, "input.paths", columns.status().message());
-        continue;
-      }
-      auto parser = RowParser::ForDelimited(spec, *columns, file);
-      if (!parser.ok())
-        add(spec.tensors.empty() ? 1 : spec.tensors[0].line, "infer.tensors",
-            parser.status().message());
-    }
-  } else if (spec.input == InputKind::kJsonl && !input_files.empty()) {
-    // JSONL has no header: the first record (blank lines are no records) shows whether the
-    // fields are there.
-    std::ifstream in(input_files[0]);
-    std::string line;
-    bool found = false;
-    while (!found && std::getline(in, line)) found = !IsBlankLine(line);
-    if (found) {
-      RowParser parser = RowParser::ForJsonl(spec);
-      std::vector<HostTensor> batch = parser.NewBatch(1);
-      std::string key;
-      Status s = parser.Append(line, &key, &batch);
-      if (!s.ok()) {
-        add(spec.tensors.empty() ? 1 : spec.tensors[0].line, "infer.tensors",
-            "the first record of " + input_files[0] + " does not fit the schema: " + s.message());
-      }
-    }
-  }
+  for (std::string& p : CheckRecordsFit(spec, spec.spec_path, "infer", input_files))
+    problems.push_back(std::move(p));
 
   // Models: load, compare forward()'s arity, dry-run two synthetic records through the graph.
   constexpr int64_t kRows = 2;

@@ -98,7 +98,7 @@ Status SplitFields(std::string_view line, char delimiter, std::vector<std::strin
   }
 }
 
-Result<std::vector<std::string>> ColumnsOf(const InferSpec& spec, const std::string& path) {
+Result<std::vector<std::string>> ColumnsOf(const RecordSchema& spec, const std::string& path) {
   if (!spec.input_has_header) return spec.header;
   std::ifstream in(path);
   std::string line;
@@ -113,7 +113,7 @@ Result<std::vector<std::string>> ColumnsOf(const InferSpec& spec, const std::str
   return std::vector<std::string>(fields.begin(), fields.end());
 }
 
-Result<RowParser> RowParser::ForDelimited(const InferSpec& spec,
+Result<RowParser> RowParser::ForDelimited(const RecordSchema& spec,
                                           const std::vector<std::string>& columns,
                                           const std::string& file) {
   RowParser p(spec);
@@ -149,7 +149,7 @@ Result<RowParser> RowParser::ForDelimited(const InferSpec& spec,
   return p;
 }
 
-RowParser RowParser::ForJsonl(const InferSpec& spec) {
+RowParser RowParser::ForJsonl(const RecordSchema& spec) {
   RowParser p(spec);
   p.json_ = true;
   return p;
@@ -258,6 +258,47 @@ Status RowParser::AppendJson(std::string_view line, std::string* key,
   }
   CommitRow(batch);
   return Status::Ok();
+}
+
+std::vector<std::string> CheckRecordsFit(const RecordSchema& spec, const std::string& spec_path,
+                                         const std::string& section,
+                                         const std::vector<std::string>& input_files) {
+  std::vector<std::string> problems;
+  auto add = [&](int line, const std::string& key, const std::string& message) {
+    problems.push_back(spec_path + ":" + std::to_string(line) + ": " + key + ": " + message);
+  };
+  if (spec.input == InputKind::kCsv || spec.input == InputKind::kTsv) {
+    for (const std::string& file : input_files) {
+      auto columns = ColumnsOf(spec, file);
+      if (!columns.ok()) {
+        add(1, "input.paths", columns.status().message());
+        continue;
+      }
+      auto parser = RowParser::ForDelimited(spec, *columns, file);
+      if (!parser.ok())
+        add(spec.tensors.empty() ? 1 : spec.tensors[0].line, section + ".tensors",
+            parser.status().message());
+    }
+  } else if (spec.input == InputKind::kJsonl && !input_files.empty()) {
+    // JSONL has no header: the first record (blank lines are no records) shows whether the
+    // fields are there.
+    std::ifstream in(input_files[0]);
+    std::string line;
+    bool found = false;
+    while (!found && std::getline(in, line)) found = !IsBlankLine(line);
+    if (found) {
+      RowParser parser = RowParser::ForJsonl(spec);
+      std::vector<HostTensor> batch = parser.NewBatch(1);
+      std::string key;
+      Status s = parser.Append(line, &key, &batch);
+      if (!s.ok()) {
+        add(spec.tensors.empty() ? 1 : spec.tensors[0].line, section + ".tensors",
+            "the first record of " + input_files[0] + " does not fit the schema: " + s.message());
+      }
+    }
+  }
+
+  return problems;
 }
 
 }  // namespace baton::infer

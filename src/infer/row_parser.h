@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "infer/infer_spec.h"
+#include "infer/record_schema.h"
 #include "infer/tensor.h"
 
 namespace baton::infer {
@@ -25,17 +25,24 @@ Status SplitFields(std::string_view line, char delimiter, std::vector<std::strin
                    std::vector<std::string>* storage);
 
 // The column names of `path`: its first line when the input has a header, else spec.header.
-Result<std::vector<std::string>> ColumnsOf(const InferSpec& spec, const std::string& path);
+Result<std::vector<std::string>> ColumnsOf(const RecordSchema& spec, const std::string& path);
+
+// Whether the input files fit the schema: CSV/TSV columns exist in every file's header (or
+// `header`), a JSONL file's first record parses. Problems as "SPEC:LINE: SECTION.tensors: ..."
+// lines, none when it fits.
+std::vector<std::string> CheckRecordsFit(const RecordSchema& spec, const std::string& spec_path,
+                                         const std::string& section,
+                                         const std::vector<std::string>& input_files);
 
 class RowParser {
  public:
   // For CSV/TSV: maps the key and tensor columns to positions in `columns` (the file's header).
   // An unknown column is an InvalidArgument naming it, the file and the columns there are.
-  static Result<RowParser> ForDelimited(const InferSpec& spec,
+  static Result<RowParser> ForDelimited(const RecordSchema& spec,
                                         const std::vector<std::string>& columns,
                                         const std::string& file);
   // For JSONL: fields are looked up by name in each record.
-  static RowParser ForJsonl(const InferSpec& spec);
+  static RowParser ForJsonl(const RecordSchema& spec);
 
   // Empty tensors of the right types and row widths, to Append into.
   std::vector<HostTensor> NewBatch(size_t reserve_rows) const;
@@ -44,13 +51,13 @@ class RowParser {
   Status Append(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
 
  private:
-  explicit RowParser(const InferSpec& spec) : spec_(&spec) {}
+  explicit RowParser(const RecordSchema& spec) : spec_(&spec) {}
   Status AppendDelimited(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
   Status AppendJson(std::string_view line, std::string* key, std::vector<HostTensor>* batch);
   // Appends the values parsed into row_f_/row_i_ as one row of `batch`.
   void CommitRow(std::vector<HostTensor>* batch);
 
-  const InferSpec* spec_;
+  const RecordSchema* spec_;
   char delimiter_ = ',';
   bool json_ = false;
   int key_index_ = -1;

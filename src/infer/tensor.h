@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "infer/infer_spec.h"
+#include "infer/record_schema.h"
 
 namespace baton::infer {
 

@@ -20,10 +20,9 @@ std::string FirstLine(const std::string& s) {
   return line.size() > 300 ? line.substr(0, 300) + "..." : line;
 }
 
-// The line of a torch error that says what went wrong. TorchScript wraps an error in a
-// traceback ("The following operation failed in the TorchScript interpreter. ... RuntimeError:
-// index out of range"): the last "...Error: " line is the cause; otherwise the first line.
-std::string CauseOf(const std::string& what) {
+}  // namespace
+
+std::string TorchErrorCause(const std::string& what) {
   size_t begin = 0;
   std::string cause;
   while (begin < what.size()) {
@@ -36,8 +35,12 @@ std::string CauseOf(const std::string& what) {
   return cause.empty() ? FirstLine(what) : FirstLine(cause);
 }
 
+namespace {
+
 // A torch error message without the C++ backtrace libtorch appends.
-std::string TorchMessage(const c10::Error& e) { return CauseOf(e.what_without_backtrace()); }
+std::string TorchMessage(const c10::Error& e) {
+  return TorchErrorCause(e.what_without_backtrace());
+}
 
 at::Tensor ToTorch(const HostTensor& t, const torch::Device& device) {
   // from_blob borrows the host buffer; clone() when moving to another device is done by to().
@@ -103,7 +106,7 @@ class TorchScriptModel : public ModelBackend {
     } catch (const c10::Error& e) {
       return Status::InvalidArgument(TorchMessage(e));
     } catch (const std::exception& e) {
-      return Status::InvalidArgument(CauseOf(e.what()));
+      return Status::InvalidArgument(TorchErrorCause(e.what()));
     }
     return out;  // the callers check the row count (CheckOutputRows): the engine counts misses
   }

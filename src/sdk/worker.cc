@@ -365,38 +365,52 @@ void Worker::Forget(const Shard& shard) {
 
 Result<std::unique_ptr<Shard>> Worker::NextShard() {
   while (true) {
-    v1::LeaseShardReply reply;
-    bool have = false;
-    {
-      std::lock_guard<std::mutex> lock(impl_->mu);
-      if (!impl_->prefetched.empty()) {
-        reply = std::move(impl_->prefetched.front());
-        impl_->prefetched.pop_front();
-        have = true;
-      }
+    bool finished = false;
+    int64_t retry_after_ms = 0;
+    BATON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> shard, LeaseOnce(&finished, &retry_after_ms));
+    if (shard || finished) return shard;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(10, retry_after_ms)));
+  }
+}
+
+Result<std::unique_ptr<Shard>> Worker::TryNextShard(bool* finished) {
+  int64_t retry_after_ms = 0;
+  *finished = false;
+  return LeaseOnce(finished, &retry_after_ms);
+}
+
+Result<std::unique_ptr<Shard>> Worker::LeaseOnce(bool* finished, int64_t* retry_after_ms) {
+  v1::LeaseShardReply reply;
+  bool have = false;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->prefetched.empty()) {
+      reply = std::move(impl_->prefetched.front());
+      impl_->prefetched.pop_front();
+      have = true;
     }
-    if (!have) {
-      v1::LeaseShardRequest req;
-      req.set_worker_id(identity_.worker_id);
-      req.set_node_id(identity_.node_id);
-      Status s = CallMaster([&](grpc::ClientContext* ctx) {
-        reply.Clear();
-        return impl_->shards->LeaseShard(ctx, req, &reply);
-      });
-      if (!s.ok()) return s.WithContext("lease a shard from " + identity_.master_address);
-    }
-    switch (reply.outcome()) {
-      case v1::LeaseShardReply::OUTCOME_END:
-        return std::unique_ptr<Shard>();
-      case v1::LeaseShardReply::OUTCOME_WAIT:
-        std::this_thread::sleep_for(
-            std::chrono::milliseconds(std::max<int64_t>(10, reply.retry_after_ms())));
-        continue;
-      case v1::LeaseShardReply::OUTCOME_LEASED:
-        return Adopt(reply.lease());
-      default:
-        return Status::Internal("unexpected lease outcome from master");
-    }
+  }
+  if (!have) {
+    v1::LeaseShardRequest req;
+    req.set_worker_id(identity_.worker_id);
+    req.set_node_id(identity_.node_id);
+    Status s = CallMaster([&](grpc::ClientContext* ctx) {
+      reply.Clear();
+      return impl_->shards->LeaseShard(ctx, req, &reply);
+    });
+    if (!s.ok()) return s.WithContext("lease a shard from " + identity_.master_address);
+  }
+  switch (reply.outcome()) {
+    case v1::LeaseShardReply::OUTCOME_END:
+      *finished = true;
+      return std::unique_ptr<Shard>();
+    case v1::LeaseShardReply::OUTCOME_WAIT:
+      *retry_after_ms = reply.retry_after_ms();
+      return std::unique_ptr<Shard>();
+    case v1::LeaseShardReply::OUTCOME_LEASED:
+      return Adopt(reply.lease());
+    default:
+      return Status::Internal("unexpected lease outcome from master");
   }
 }
 

@@ -118,6 +118,11 @@ class Worker {
   // The next shard; null when the job has no more work. Waits while shards are in flight
   // elsewhere (one of them may come back), and retries while the master is unreachable.
   Result<std::unique_ptr<Shard>> NextShard();
+  // Like NextShard without waiting: null with *finished false when every remaining shard is
+  // leased elsewhere (one of them may come back), null with *finished true when the job has no
+  // more work. For workers in lock-step with others (training), which must not block while a
+  // peer waits for them in a collective.
+  Result<std::unique_ptr<Shard>> TryNextShard(bool* finished);
   // Flushes and fsyncs the staged output (an empty file if nothing was written: the job's output
   // has a part for every shard), then commits. FENCED: the lease was lost; drop the shard and
   // carry on with the next one. If the output cannot be written (a full disk), the shard is given
@@ -142,6 +147,7 @@ class Worker {
   Worker(WorkerIdentity identity, WorkerOptions options);
   void Forget(const Shard& shard);
   std::unique_ptr<Shard> Adopt(const v1::ShardLease& lease);
+  Result<std::unique_ptr<Shard>> LeaseOnce(bool* finished, int64_t* retry_after_ms);
   void ReportProgress(std::chrono::milliseconds deadline = std::chrono::milliseconds(1000));
   void ReportCountersIfChanged();
   // The background thread: renews every held lease on its own schedule, reports progress.

@@ -6,8 +6,8 @@
 namespace baton::infer {
 namespace {
 
-InferSpec Schema(InputKind kind) {
-  InferSpec spec;
+RecordSchema Schema(InputKind kind) {
+  RecordSchema spec;
   spec.input = kind;
   spec.key = "id";
   spec.tensors.push_back({"dense", TensorType::kFloat32, {"x", "y"}, 1});
@@ -32,7 +32,7 @@ TEST(SplitFields, HandlesQuotesEscapedQuotesAndEmptyFields) {
 }
 
 TEST(RowParser, MapsColumnsByHeaderInAnyOrderAndFillsTensors) {
-  InferSpec spec = Schema(InputKind::kCsv);
+  RecordSchema spec = Schema(InputKind::kCsv);
   auto parser = RowParser::ForDelimited(spec, {"k", "junk", "y", "id", "x"}, "f.csv");
   ASSERT_TRUE(parser.ok()) << parser.status().message();
   auto batch = parser->NewBatch(2);
@@ -47,7 +47,7 @@ TEST(RowParser, MapsColumnsByHeaderInAnyOrderAndFillsTensors) {
 }
 
 TEST(RowParser, ABadRecordNamesItsColumnAndLeavesTheBatchAsItWas) {
-  InferSpec spec = Schema(InputKind::kCsv);
+  RecordSchema spec = Schema(InputKind::kCsv);
   auto parser = RowParser::ForDelimited(spec, {"id", "x", "y", "k"}, "f.csv");
   ASSERT_TRUE(parser.ok());
   auto batch = parser->NewBatch(1);
@@ -66,7 +66,7 @@ TEST(RowParser, ABadRecordNamesItsColumnAndLeavesTheBatchAsItWas) {
 }
 
 TEST(RowParser, UnknownColumnsAreNamedWithTheColumnsTheFileHas) {
-  InferSpec spec = Schema(InputKind::kTsv);
+  RecordSchema spec = Schema(InputKind::kTsv);
   auto parser = RowParser::ForDelimited(spec, {"id", "x", "q"}, "data.tsv");
   ASSERT_FALSE(parser.ok());
   EXPECT_EQ(parser.status().message(),
@@ -74,7 +74,7 @@ TEST(RowParser, UnknownColumnsAreNamedWithTheColumnsTheFileHas) {
 }
 
 TEST(RowParser, ReadsJsonlFieldsAndRejectsWrongTypes) {
-  InferSpec spec = Schema(InputKind::kJsonl);
+  RecordSchema spec = Schema(InputKind::kJsonl);
   RowParser parser = RowParser::ForJsonl(spec);
   auto batch = parser.NewBatch(1);
   std::string key;
