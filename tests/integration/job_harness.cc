@@ -69,6 +69,11 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 
 }  // namespace
 
+std::vector<pid_t> ProcessesMatching(
+    const std::function<bool(pid_t, const std::vector<std::string>&)>& pred) {
+  return FindProcesses(pred);
+}
+
 WordcountJob::WordcountJob(const WordcountJobOptions& o) {
   char tmpl[] = "/tmp/baton-it-XXXXXX";
   dir_ = ::mkdtemp(tmpl);

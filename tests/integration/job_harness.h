@@ -83,6 +83,10 @@ class WordcountJob {
   std::string worker_bin_;
 };
 
+// Live processes (not zombies, not this one) whose command line `pred` accepts.
+std::vector<pid_t> ProcessesMatching(
+    const std::function<bool(pid_t, const std::vector<std::string>&)>& pred);
+
 // True while `pid` runs (a zombie counts as gone).
 bool ProcessAlive(pid_t pid);
 

@@ -1,0 +1,153 @@
+#include "train/data_feed.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "common/files.h"
+#include "infer/output_format.h"
+
+namespace baton::train {
+
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::LeaseAndParse(bool* finished) {
+  while (true) {
+    BATON_ASSIGN_OR_RETURN(std::unique_ptr<sdk::Shard> shard, worker_.TryNextShard(finished));
+    if (!shard) return std::unique_ptr<ParsedShard>();
+    BATON_ASSIGN_OR_RETURN(std::unique_ptr<ParsedShard> parsed, Parse(std::move(shard)));
+    if (parsed) return parsed;  // else it had too many bad records and was given back
+  }
+}
+
+Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::Parse(std::unique_ptr<sdk::Shard> shard) {
+  auto parsed = std::make_unique<ParsedShard>();
+  const std::string& file = shard->range().path;
+  Result<infer::RowParser> parser = Status::Internal("unset");
+  if (spec_.input == infer::InputKind::kJsonl) {
+    parser = infer::RowParser::ForJsonl(spec_);
+  } else {
+    BATON_ASSIGN_OR_RETURN(std::vector<std::string> columns, infer::ColumnsOf(spec_, file));
+    parser = infer::RowParser::ForDelimited(spec_, columns, file);
+  }
+  // A schema that does not fit the file is the job's error, not the shard's: the worker stops
+  // (preflight normally catches it before anything starts).
+  if (!parser.ok()) return parser.status();
+  parsed->rows = parser->NewBatch(shard->range().record_count);
+  std::string errors, key;
+  uint64_t record = shard->range().first_record, bad = 0, blank = 0;
+  Status read = shard->ForEachRecord([&](std::string_view line) {
+    const uint64_t index = record++;
+    if (infer::IsBlankLine(line)) {
+      ++blank;
+      return Status::Ok();
+    }
+    Status s = parser->Append(line, &key, &parsed->rows);
+    if (!s.ok()) {
+      ++bad;
+      errors += infer::ErrorRow(file, index, key, "parse", s.message());
+    } else {
+      ++parsed->count;
+    }
+    return Status::Ok();
+  });
+  if (!read.ok()) {
+    (void)worker_.Fail(*shard, read.ToString());
+    return read.WithContext("reading shard " + std::to_string(shard->id()));
+  }
+  bad_records_ += bad;
+  if (bad > 0) worker_.AddCounter("bad_records", bad);
+  if (!errors.empty() || !spec_.errors_dir.empty()) {
+    if (Status s = WriteErrorsFile(*shard, errors); !s.ok()) {
+      spdlog::warn("shard {}: errors file: {}", shard->id(), s.ToString());
+    }
+  }
+  const uint64_t total = shard->range().record_count - blank;
+  if (total > 0 && static_cast<double>(bad) > spec_.max_error_rate * static_cast<double>(total)) {
+    const std::string reason = std::to_string(bad) + " of " + std::to_string(total) +
+                               " records failed (train.max_error_rate " +
+                               std::to_string(spec_.max_error_rate) + ")";
+    spdlog::warn("shard {}: {}; giving it back", shard->id(), reason);
+    (void)worker_.Fail(*shard, reason);
+    return std::unique_ptr<ParsedShard>();
+  }
+  parsed->shard = std::move(shard);
+  return parsed;
+}
+
+Status DataFeed::WriteErrorsFile(const sdk::Shard& shard, const std::string& errors) {
+  if (spec_.errors_dir.empty()) return Status::Ok();
+  char name[64];
+  std::snprintf(name, sizeof name, "/part-%08llu.errors.jsonl",
+                static_cast<unsigned long long>(shard.id()));
+  const std::string path = spec_.errors_dir + name;
+  std::error_code ec;
+  if (errors.empty()) {
+    fs::remove(path, ec);  // an earlier attempt's file no longer describes the shard
+    return Status::Ok();
+  }
+  fs::create_directories(spec_.errors_dir, ec);
+  return WriteFileAtomic(path, errors);
+}
+
+Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor>* batch) {
+  Fill fill;
+  std::vector<infer::HostTensor> pieces_of_batch;
+  while (fill.rows < want) {
+    if (parsed_.empty()) {
+      bool finished = false;
+      BATON_ASSIGN_OR_RETURN(std::unique_ptr<ParsedShard> next, LeaseAndParse(&finished));
+      if (next) {
+        if (next->count == 0) {
+          handed_out_.push_back(std::move(next));  // nothing to train on: done once applied
+        } else {
+          parsed_.push_back(std::move(next));
+        }
+        continue;
+      }
+      if (finished) {
+        fill.finished = true;
+        break;
+      }
+      // Every remaining shard is held elsewhere: the step goes on with what this rank has.
+      break;
+    }
+    ParsedShard& s = *parsed_.front();
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(want - fill.rows), s.count - s.next);
+    if (batch->empty()) {
+      for (const infer::HostTensor& t : s.rows) batch->push_back(infer::SliceRows(t, 0, 0));
+    }
+    for (size_t t = 0; t < s.rows.size(); ++t) {
+      infer::HostTensor slice = infer::SliceRows(s.rows[t], s.next, s.next + n);
+      (*batch)[t] = infer::ConcatRows({&(*batch)[t], &slice});
+    }
+    s.next += n;
+    fill.rows += static_cast<size_t>(n);
+    if (s.next == s.count) {
+      handed_out_.push_back(std::move(parsed_.front()));
+      parsed_.pop_front();
+    }
+  }
+  return fill;
+}
+
+void DataFeed::MarkApplied() {
+  for (auto& s : handed_out_) applied_.push_back(std::move(s));
+  handed_out_.clear();
+}
+
+Status DataFeed::CommitApplied() {
+  for (auto& s : applied_) {
+    Status c = worker_.Commit(*s->shard);
+    if (c.code() == StatusCode::kFenced) {
+      spdlog::warn("shard {} was taken over by another worker; dropping it", s->shard->id());
+      continue;
+    }
+    if (!c.ok()) return c.WithContext("commit shard " + std::to_string(s->shard->id()));
+  }
+  applied_.clear();
+  return Status::Ok();
+}
+
+}  // namespace baton::train

@@ -1,0 +1,67 @@
+// The `train:` section of a job spec (`kind: train`): the TorchScript model to train, how records
+// become its inputs (the record schema shared with `kind: infer`, infer/record_schema.h), the
+// global batch, the optimizer and its learning-rate schedule, and where the trained model goes.
+// docs/train.md documents every key for users; defaults are stated next to each field.
+//
+// The model contract: forward(t0, t1, ...) takes the tensors of `train.tensors` in order (the
+// label among them, a column like any other) and returns the per-sample losses, a [batch] tensor
+// (or a tuple whose first element is that tensor). The gradient of a step is the sum of the
+// per-sample gradients over every rank divided by the samples of the step (train.global_batch,
+// fewer only at the end of the data), so ranks may hold unequal parts of the batch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "infer/record_schema.h"
+
+namespace baton::train {
+
+enum class OptimizerKind { kSgd, kAdam, kAdamW };
+enum class LrDecay { kConstant, kLinear, kCosine };
+
+struct OptimizerSpec {
+  OptimizerKind kind = OptimizerKind::kAdam;  // default adam
+  double lr = 1e-3;                           // peak learning rate; default 0.001
+  double momentum = 0.0;                      // sgd only; default 0
+  double beta1 = 0.9, beta2 = 0.999;          // adam, adamw; defaults 0.9, 0.999
+  double eps = 1e-8;                          // adam, adamw; default 1e-8
+  // sgd, adam: L2 penalty added to the gradient; adamw: decoupled decay. Default 0.
+  double weight_decay = 0.0;
+};
+
+struct ScheduleSpec {
+  int64_t warmup_steps = 0;  // lr rises linearly from lr/warmup_steps to lr; default 0
+  LrDecay decay = LrDecay::kConstant;
+  // Steps over which linear/cosine decay goes from lr to min_lr (counted after warm-up);
+  // required with those decays.
+  int64_t decay_steps = 0;
+  double min_lr = 0.0;
+};
+
+struct TrainSpec : infer::RecordSchema {
+  std::string spec_path;       // the job spec file (absolute)
+  std::string model_path;      // train.model: the TorchScript file to train (absolute)
+  std::string save_path;       // train.save: where the trained model goes (absolute); required
+  int64_t global_batch = 256;  // samples per step over all ranks; default 256
+  OptimizerSpec optimizer;
+  ScheduleSpec schedule;
+  double clip_grad_norm = 0.0;   // clip the global gradient norm to this; 0 (default): off
+  int32_t intra_op_threads = 1;  // torch threads per worker; default 1
+  // A shard whose bad records exceed this fraction fails (retried, then dead-lettered); its good
+  // records may already have been trained on. Default 0.01.
+  double max_error_rate = 0.01;
+  std::string errors_dir;  // output.dir + "/_errors" when the job has an output dir, else ""
+  uint64_t seed = 1;       // torch's seed (dropout and the like); default 1
+};
+
+// Reads the `train:` section (and input.format, input.skip_header, output.dir) of the job spec
+// at `spec_path`. InvalidArgument lists every problem as "FILE:LINE: key.path: expected ...".
+Result<TrainSpec> LoadTrainSpec(const std::string& spec_path);
+Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string& spec_path);
+
+// Exit code of the train worker for a bad spec or model (the agent does not restart it).
+inline constexpr int kExitBadJob = 2;
+
+}  // namespace baton::train

@@ -1,0 +1,196 @@
+#include "train/trainer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "comm/process_group.h"
+#include "common/clock.h"
+#include "train/flat_optimizer.h"
+
+namespace baton::train {
+namespace {
+
+template <typename T>
+constexpr comm::DataType kTypeOf =
+    std::is_same_v<T, double> ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
+
+// What the ranks agree on before each step (one all-reduce, SUM).
+enum Flag { kRows, kFinished, kHeld, kLossSum, kLossRows, kFlags };
+
+}  // namespace
+
+int64_t PartOfBatch(int64_t global, int rank, int world) {
+  return global / world + (rank < global % world ? 1 : 0);
+}
+
+Trainer::Trainer(const TrainSpec& spec, TrainableModel& model, sdk::Worker& worker,
+                 sdk::Rendezvous& rendezvous, TrainerOptions options)
+    : spec_(spec),
+      model_(model),
+      worker_(worker),
+      rendezvous_(rendezvous),
+      options_(options),
+      feed_(spec, worker) {}
+
+Status Trainer::Run() {
+  return model_.dtype() == comm::DataType::kFloat64 ? RunTyped<double>() : RunTyped<float>();
+}
+
+template <typename T>
+Status Trainer::RunTyped() {
+  const size_t n = model_.size();
+  T* params = static_cast<T*>(model_.params());
+  T* grads = static_cast<T*>(model_.grads());
+  FlatOptimizer<T> optimizer(spec_.optimizer, n);
+
+  sdk::Generation gen;
+  std::unique_ptr<comm::ProcessGroup> group;
+  std::unique_ptr<sdk::GenerationWatch> watch;
+  std::vector<infer::HostTensor> batch;
+  int64_t batch_rows = 0;
+  bool finished = false;
+  double loss_sum = 0;  // of this rank's last step, reported with the next step's flags
+  int64_t loss_rows = 0;
+  int64_t last_log_ms = MonoMillis(), samples_since_log = 0;
+
+  auto drop_group = [&](const Status& why) {
+    spdlog::info("generation {}: {}; joining the next", gen.id, why.ToString());
+    watch.reset();
+    group.reset();  // closes the connections: peers still in the group fail at once
+  };
+
+  // Forms the group of generation `gen` and takes the state of the member that completed the most
+  // steps.
+  auto form = [&]() -> Status {
+    comm::GroupOptions o;
+    o.prefix = "train";
+    o.rank = gen.rank;
+    o.size = gen.size();
+    o.timeout = options_.collective_timeout;
+    BATON_ASSIGN_OR_RETURN(group, comm::ProcessGroup::Create(rendezvous_.Store(gen.id), o));
+    watch = rendezvous_.Watch(gen.id);
+    int64_t most = steps_;
+    BATON_RETURN_IF_ERROR(group->AllReduce(&most, 1, comm::DataType::kInt64, comm::ReduceOp::kMax));
+    int64_t source = steps_ == most ? gen.rank : std::numeric_limits<int64_t>::max();
+    BATON_RETURN_IF_ERROR(
+        group->AllReduce(&source, 1, comm::DataType::kInt64, comm::ReduceOp::kMin));
+    const int root = static_cast<int>(source);
+    BATON_RETURN_IF_ERROR(group->Broadcast(params, n, kTypeOf<T>, root));
+    for (std::vector<T>* state : optimizer.StateBuffers()) {
+      BATON_RETURN_IF_ERROR(group->Broadcast(state->data(), n, kTypeOf<T>, root));
+    }
+    if (steps_ < most && batch_rows > 0) {
+      // The step this batch was in completed on another rank: it was applied.
+      feed_.MarkApplied();
+      batch.clear();
+      batch_rows = 0;
+    }
+    steps_ = most;
+    optimizer.set_steps(most);
+    spdlog::info("generation {}: rank {} of {} on {} node(s), from step {} (state of rank {})",
+                 gen.id, gen.rank, gen.size(), gen.nodes(), steps_, root);
+    return Status::Ok();
+  };
+
+  while (true) {
+    if (!group) {
+      BATON_ASSIGN_OR_RETURN(gen, rendezvous_.Join(options_.join_timeout));
+      if (Status s = form(); !s.ok()) {
+        drop_group(s);
+        continue;
+      }
+    }
+    if (watch->ended()) {
+      drop_group(Status::FailedPrecondition("the master ended the generation"));
+      continue;
+    }
+    const int64_t want = PartOfBatch(spec_.global_batch, gen.rank, gen.size());
+    if (batch_rows < want && !finished) {
+      BATON_ASSIGN_OR_RETURN(DataFeed::Fill fill,
+                             feed_.Take(static_cast<size_t>(want - batch_rows), &batch));
+      batch_rows += static_cast<int64_t>(fill.rows);
+      finished = fill.finished;
+    }
+    double flags[kFlags] = {};
+    flags[kRows] = static_cast<double>(batch_rows);
+    flags[kFinished] = finished && batch_rows == 0 && feed_.held() == 0 ? 1 : 0;
+    flags[kHeld] = static_cast<double>(feed_.held());
+    flags[kLossSum] = loss_sum;
+    flags[kLossRows] = static_cast<double>(loss_rows);
+    if (Status s = group->AllReduce(flags, kFlags, comm::DataType::kFloat64, comm::ReduceOp::kSum);
+        !s.ok()) {
+      drop_group(s);
+      continue;
+    }
+    loss_sum = 0;
+    loss_rows = 0;
+    const auto total_rows = static_cast<int64_t>(flags[kRows]);
+    if (total_rows == 0) {
+      if (flags[kHeld] > 0) {
+        // No rank has records left and some hold applied shards: save, then commit them (the
+        // job finishes with the last commit, so the model must be on disk first).
+        feed_.MarkApplied();
+        double saved = 0;
+        if (gen.rank == 0) {
+          BATON_RETURN_IF_ERROR(model_.Save(spec_.save_path));
+          saved = 1;
+          spdlog::info("step {}: model saved to {}", steps_, spec_.save_path);
+        }
+        if (Status s = group->AllReduce(&saved, 1, comm::DataType::kFloat64, comm::ReduceOp::kSum);
+            !s.ok()) {
+          drop_group(s);
+          continue;
+        }
+        if (saved == 1) BATON_RETURN_IF_ERROR(feed_.CommitApplied());
+        continue;
+      }
+      if (static_cast<int>(flags[kFinished]) == gen.size()) break;  // every rank is done
+      // Shards are still leased elsewhere (a dead worker's, until its lease expires).
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      finished = false;
+      continue;
+    }
+    // More steps follow this one, so shards applied in earlier steps can be committed now.
+    BATON_RETURN_IF_ERROR(feed_.CommitApplied());
+    double local_loss = 0;
+    if (batch_rows > 0) {
+      BATON_ASSIGN_OR_RETURN(local_loss, model_.ForwardBackward(batch));
+    } else {
+      model_.ZeroGrads();
+    }
+    if (Status s = group->AllReduce(grads, n, kTypeOf<T>, comm::ReduceOp::kSum); !s.ok()) {
+      drop_group(s);
+      continue;
+    }
+    const T scale = static_cast<T>(1.0 / static_cast<double>(total_rows));
+    for (size_t i = 0; i < n; ++i) grads[i] *= scale;
+    if (spec_.clip_grad_norm > 0) ClipGradNorm(grads, n, spec_.clip_grad_norm);
+    const double lr = ScheduledLr(spec_.optimizer, spec_.schedule, steps_);
+    optimizer.Update(params, grads, 0, n, lr);
+    optimizer.EndStep();
+    ++steps_;
+    feed_.MarkApplied();
+    samples_since_log += total_rows;
+    loss_sum = local_loss;
+    loss_rows = batch_rows;
+    batch.clear();
+    batch_rows = 0;
+    if (gen.rank == 0 && MonoMillis() - last_log_ms >= options_.log_every.count()) {
+      const double seconds = static_cast<double>(MonoMillis() - last_log_ms) / 1000.0;
+      const double mean_loss = flags[kLossRows] > 0 ? flags[kLossSum] / flags[kLossRows] : NAN;
+      spdlog::info("step {}: loss {:.6f}, {:.0f} samples/s, lr {:.3g}, {} rank(s)", steps_,
+                   mean_loss, static_cast<double>(samples_since_log) / seconds, lr, gen.size());
+      last_log_ms = MonoMillis();
+      samples_since_log = 0;
+    }
+  }
+  spdlog::info("training done after {} step(s)", steps_);
+  return Status::Ok();
+}
+
+}  // namespace baton::train

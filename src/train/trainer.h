@@ -1,0 +1,70 @@
+// Trainer: synchronous data-parallel training of one worker's model with the other members of its
+// rendezvous generation (sdk/rendezvous.h).
+//
+// Each step every rank takes its part of train.global_batch from its DataFeed (rank r of W gets
+// B/W, one more for r < B mod W), runs forward and backward, and the flat gradients are
+// all-reduced (SUM) and divided by the samples of the step, so unequal parts are correct. The
+// flat optimizer then updates every rank's identical copy of the parameters.
+//
+// Membership: a failed collective (a peer died) or an ended generation (GenerationWatch: scale,
+// a worker joining) drops the group; the worker joins the next generation, and the new members
+// take the parameters and optimizer state of the member that completed the most steps (a step
+// that completed anywhere was applied; a rank whose batch was in it drops the batch, the others
+// retry theirs). The loss curve goes on from where it was; new workers start from that state.
+//
+// The end: when no rank has records and some still hold shards, rank 0 saves the model
+// (train.save), and only then are those shards committed, so the job cannot finish before the
+// trained model is on disk. Seams for straggler policies and sharded optimizers: the per-rank
+// batch (PartOfBatch) and the optimizer's ranged update (FlatOptimizer::Update).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "common/status.h"
+#include "sdk/rendezvous.h"
+#include "sdk/worker.h"
+#include "train/data_feed.h"
+#include "train/model.h"
+#include "train/train_spec.h"
+
+namespace baton::train {
+
+struct TrainerOptions {
+  // Waiting for a generation to form; the master forms it as soon as every planned worker has
+  // joined, so this only bounds a job whose workers cannot start. Default 10 min.
+  std::chrono::milliseconds join_timeout{600000};
+  // Bound on forming a process group and on each collective: a peer silent this long (stopped,
+  // or a hung host) is treated as dead. Default 60 s.
+  std::chrono::milliseconds collective_timeout{60000};
+  // Rank 0 logs step, loss and throughput this often. Default 5 s.
+  std::chrono::milliseconds log_every{5000};
+};
+
+// Rank `rank` of `world`'s part of a global batch of `global` samples.
+int64_t PartOfBatch(int64_t global, int rank, int world);
+
+class Trainer {
+ public:
+  Trainer(const TrainSpec& spec, TrainableModel& model, sdk::Worker& worker,
+          sdk::Rendezvous& rendezvous, TrainerOptions options = {});
+  // Trains until the job has no more data. InvalidArgument for an error of the model (forward
+  // fails, wrong output); other errors are the master's or the network's.
+  Status Run();
+
+  int64_t steps() const { return steps_; }
+
+ private:
+  template <typename T>
+  Status RunTyped();
+
+  const TrainSpec& spec_;
+  TrainableModel& model_;
+  sdk::Worker& worker_;
+  sdk::Rendezvous& rendezvous_;
+  TrainerOptions options_;
+  DataFeed feed_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace baton::train

@@ -1,0 +1,138 @@
+// baton-train-worker: the worker program of `kind: train` jobs (started by agents), and the
+// preflight check `baton run` / `baton validate` call before a job starts.
+//
+//   baton-train-worker --spec JOB.yaml            train as one rank (needs the BATON_* environment)
+//   baton-train-worker --check --spec JOB.yaml    validate the train section, data and model
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "infer/row_parser.h"
+#include "sdk/rendezvous.h"
+#include "sdk/worker.h"
+#include "spec/job_spec.h"
+#include "train/model.h"
+#include "train/train_spec.h"
+#include "train/trainer.h"
+
+namespace {
+
+using baton::Result;
+using baton::Status;
+namespace infer = baton::infer;
+namespace train = baton::train;
+
+// Problems with the data or the model, one "SPEC:LINE: key: message" line each; none when the
+// records fit the schema and one forward and backward pass on the first records returns
+// per-sample losses.
+std::vector<std::string> Check(const train::TrainSpec& spec,
+                               const std::vector<std::string>& input_files) {
+  std::vector<std::string> problems =
+      infer::CheckRecordsFit(spec, spec.spec_path, "train", input_files);
+  auto add = [&](const std::string& key, const std::string& message) {
+    problems.push_back(spec.spec_path + ":1: " + key + ": " + message);
+  };
+  auto model = train::LoadTrainableModel(spec.model_path);
+  if (!model.ok()) {
+    add("train.model", model.status().message());
+    return problems;
+  }
+  if ((*model)->input_names().size() != spec.tensors.size()) {
+    std::string names;
+    for (const std::string& n : (*model)->input_names()) names += (names.empty() ? "" : ", ") + n;
+    add("train.tensors", "the model's forward(" + names + ") takes " +
+                             std::to_string((*model)->input_names().size()) +
+                             " tensor(s), train.tensors lists " +
+                             std::to_string(spec.tensors.size()));
+    return problems;
+  }
+  if (!problems.empty() || input_files.empty()) return problems;
+  // A dry run on the first records of the first file.
+  std::vector<infer::HostTensor> batch;
+  Result<infer::RowParser> parser = Status::Internal("unset");
+  if (spec.input == infer::InputKind::kJsonl) {
+    parser = infer::RowParser::ForJsonl(spec);
+  } else {
+    auto columns = infer::ColumnsOf(spec, input_files[0]);
+    if (!columns.ok()) return problems;
+    parser = infer::RowParser::ForDelimited(spec, *columns, input_files[0]);
+  }
+  if (!parser.ok()) return problems;
+  batch = parser->NewBatch(4);
+  std::ifstream in(input_files[0]);
+  std::string line, key;
+  if (spec.input_has_header) std::getline(in, line);
+  int rows = 0;
+  while (rows < 4 && std::getline(in, line)) {
+    if (!infer::IsBlankLine(line) && parser->Append(line, &key, &batch).ok()) ++rows;
+  }
+  if (rows == 0) return problems;  // bad records are the errors file's business
+  auto loss = (*model)->ForwardBackward(batch);
+  if (!loss.ok()) add("train.model", loss.status().message());
+  return problems;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "baton-train-worker: trains a TorchScript model as one rank of a baton job (kind: train).\n"
+      "Started by baton agents with the BATON_* environment; `--check` validates a job spec's\n"
+      "train section against its input files and model and exits 0 (fine) or 2 (problems)."};
+  std::string spec_path;
+  bool check = false;
+  app.add_option("--spec", spec_path, "the job spec (YAML)")->required();
+  app.add_flag("--check", check,
+               "validate only: schema vs inputs, the model loads and returns per-sample losses");
+  CLI11_PARSE(app, argc, argv);
+
+  auto job = baton::LoadJobSpec(spec_path);
+  if (!job.ok()) {
+    std::fprintf(stderr, "%s\n", job.status().message().c_str());
+    return train::kExitBadJob;
+  }
+  auto spec = train::LoadTrainSpec(job->spec_path);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "%s\n", spec.status().message().c_str());
+    return train::kExitBadJob;
+  }
+  train::ConfigureTorch(check ? 1 : spec->intra_op_threads, spec->seed);
+  if (check) {
+    std::vector<std::string> problems = Check(*spec, job->input.paths);
+    for (const std::string& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
+    return problems.empty() ? 0 : train::kExitBadJob;
+  }
+
+  auto identity = baton::sdk::WorkerIdentity::FromEnvironment();
+  if (!identity.ok()) {
+    std::fprintf(stderr, "baton-train-worker: %s (run it through `baton run`, or use --check)\n",
+                 identity.status().message().c_str());
+    return train::kExitBadJob;
+  }
+  spdlog::set_pattern("[%H:%M:%S.%e] [train " + identity->worker_id + "] %v");
+  auto model = train::LoadTrainableModel(spec->model_path);
+  if (!model.ok()) {
+    spdlog::error("{}", model.status().ToString());
+    return train::kExitBadJob;
+  }
+  auto worker = baton::sdk::Worker::Connect(*identity);
+  auto rendezvous = baton::sdk::Rendezvous::Connect(*identity);
+  if (!worker.ok() || !rendezvous.ok()) {
+    spdlog::error("{}", (worker.ok() ? rendezvous.status() : worker.status()).ToString());
+    return 1;
+  }
+  train::Trainer trainer(*spec, **model, **worker, **rendezvous);
+  Status s = trainer.Run();
+  if (!s.ok()) {
+    spdlog::error("{}", s.ToString());
+    return s.code() == baton::StatusCode::kInvalidArgument ? train::kExitBadJob : 1;
+  }
+  return 0;
+}

@@ -1,0 +1,76 @@
+// The `train:` section reader: defaults, every problem with file, line, key and what was expected.
+#include "train/train_spec.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace baton::train {
+namespace {
+
+const std::string kInput =
+    "name: t\nkind: train\ninput: {paths: [rows.csv], format: csv, skip_header: true}\n";
+
+TEST(TrainSpec, DefaultsAndResolvedPaths) {
+  auto spec = ParseTrainSpec(kInput +
+                                 "train:\n"
+                                 "  model: m.pt\n"
+                                 "  save: out/trained.pt\n"
+                                 "  key: id\n"
+                                 "  tensors:\n"
+                                 "    - {name: x, columns: [x0..x3]}\n"
+                                 "    - {name: y, columns: [y]}\n",
+                             "/jobs/a/job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->model_path, "/jobs/a/m.pt");
+  EXPECT_EQ(spec->save_path, "/jobs/a/out/trained.pt");
+  EXPECT_EQ(spec->global_batch, 256);
+  EXPECT_EQ(spec->optimizer.kind, OptimizerKind::kAdam);
+  EXPECT_DOUBLE_EQ(spec->optimizer.lr, 1e-3);
+  ASSERT_EQ(spec->tensors.size(), 2u);
+  EXPECT_EQ(spec->tensors[0].columns, (std::vector<std::string>{"x0", "x1", "x2", "x3"}));
+  EXPECT_TRUE(spec->input_has_header);
+  EXPECT_EQ(spec->errors_dir, "");
+}
+
+TEST(TrainSpec, EveryProblemIsNamedWithItsLine) {
+  auto spec = ParseTrainSpec(kInput +
+                                 "train:\n"                                // 4
+                                 "  key: id\n"                             // 5
+                                 "  tensors: [{columns: [x]}]\n"           // 6
+                                 "  global_batch: \"64\"\n"                // 7
+                                 "  optimizer: {kind: sgd, beta1: 0.5}\n"  // 8
+                                 "  schedule: {decay: cosine}\n"           // 9
+                                 "  clip_grad_norm: -1\n"                  // 10
+                                 "  learning_rate: 0.1\n",                 // 11
+                             "job.yaml");
+  ASSERT_FALSE(spec.ok());
+  const std::string m = spec.status().message();
+  EXPECT_NE(m.find("job.yaml:4: train.model: missing"), std::string::npos) << m;
+  EXPECT_NE(m.find("job.yaml:4: train.save: missing"), std::string::npos) << m;
+  EXPECT_NE(m.find("job.yaml:7: train.global_batch: expected"), std::string::npos) << m;
+  EXPECT_NE(m.find("train.optimizer: beta1, beta2 and eps are for adam and adamw"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("job.yaml:9: train.schedule.decay_steps: missing"), std::string::npos) << m;
+  EXPECT_NE(m.find("job.yaml:10: train.clip_grad_norm: expected"), std::string::npos) << m;
+  EXPECT_NE(m.find("job.yaml:11: train.learning_rate"), std::string::npos) << m;
+}
+
+TEST(TrainSpec, ImagesAreNotATrainingFormatAndTheSectionIsRequired) {
+  auto images = ParseTrainSpec(
+      "name: t\nkind: train\ninput: {paths: [m.txt], format: images}\n"
+      "train: {model: m.pt, save: s.pt, key: id, tensors: [{columns: [x]}]}\n",
+      "job.yaml");
+  ASSERT_FALSE(images.ok());
+  EXPECT_NE(images.status().message().find(
+                "input.format: expected one of csv, tsv, jsonl for kind: train"),
+            std::string::npos)
+      << images.status().message();
+  auto missing = ParseTrainSpec(kInput, "job.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("train: missing"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace baton::train
