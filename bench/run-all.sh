@@ -12,3 +12,5 @@ echo "== LightTEA: YAGO-WIKI20K, 5 random seeds per configuration"
 bash "$root/bench/tea/run.sh" "$root/$build_dir" 5
 echo "== batch inference: pipelined vs sequential vs PyTorch, bounds, DAG, fault cost"
 bash "$root/bench/infer/run.sh" --full "$root/$build_dir"
+echo "== training: baton vs PyTorch DDP, recovery from a killed rank, rendezvous"
+bash "$root/bench/train/run.sh" --full "$root/$build_dir"

@@ -29,7 +29,7 @@ class TrainableModel {
   virtual void* params() = 0;
   virtual void* grads() = 0;
 
-  // Forward and backward on one local batch (forward()'s inputs in order, float32 inputs
+  // Forward and backward on one local batch (the loss method's inputs in order, float32 inputs
   // converted to the parameters' type): grads() becomes the SUM over the batch's samples of the
   // per-sample loss gradients (not the mean: the trainer divides by the global batch). Returns the
   // sum of the per-sample losses. InvalidArgument when forward fails or does not return
@@ -39,14 +39,17 @@ class TrainableModel {
   // Writes the module with its current parameters as TorchScript to `path` (temporary file,
   // fsync, rename: a reader sees the old model or the new one).
   virtual Status Save(const std::string& path) = 0;
-  // forward()'s parameter names, without self.
+  // The loss method's parameter names, without self.
   virtual const std::vector<std::string>& input_names() const = 0;
 };
 
-// Loads a TorchScript file for training (train mode). NotFound when the file is missing;
-// InvalidArgument when it is not TorchScript, has no forward(), has no trainable parameters or
-// mixes parameter types.
-Result<std::unique_ptr<TrainableModel>> LoadTrainableModel(const std::string& path);
+// Loads a TorchScript file for training (train mode); `loss_method` is the method that takes the
+// batch and returns the per-sample losses ("forward", or e.g. "loss" for a model whose forward()
+// predicts, so that `kind: infer` can run the trained file unchanged). NotFound when the file is
+// missing; InvalidArgument when it is not TorchScript, lacks the method, has no trainable
+// parameters or mixes parameter types.
+Result<std::unique_ptr<TrainableModel>> LoadTrainableModel(
+    const std::string& path, const std::string& loss_method = "forward");
 
 // Sizes torch's intra-op pool and seeds its generator, once per process, before loading.
 void ConfigureTorch(int intra_op_threads, uint64_t seed);

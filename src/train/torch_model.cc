@@ -41,9 +41,12 @@ std::vector<int64_t> ContiguousStrides(at::IntArrayRef sizes) {
 
 class TorchScriptTrainable final : public TrainableModel {
  public:
-  TorchScriptTrainable(torch::jit::Module module, std::vector<at::Tensor> params,
-                       at::ScalarType type)
-      : module_(std::move(module)), params_(std::move(params)), type_(type) {
+  TorchScriptTrainable(torch::jit::Module module, std::string method,
+                       std::vector<at::Tensor> params, at::ScalarType type)
+      : module_(std::move(module)),
+        method_(std::move(method)),
+        params_(std::move(params)),
+        type_(type) {
     int64_t total = 0;
     for (const at::Tensor& p : params_) total += p.numel();
     flat_params_ = torch::empty({total}, torch::TensorOptions().dtype(type_));
@@ -60,7 +63,7 @@ class TorchScriptTrainable final : public TrainableModel {
       offsets_.push_back(offset);
       offset += n;
     }
-    for (const auto& arg : module_.get_method("forward").function().getSchema().arguments()) {
+    for (const auto& arg : module_.get_method(method_).function().getSchema().arguments()) {
       if (arg.name() != "self") input_names_.push_back(arg.name());
     }
   }
@@ -83,20 +86,21 @@ class TorchScriptTrainable final : public TrainableModel {
         args.emplace_back(ToTorch(t, type_));
         rows = t.rows();
       }
-      c10::IValue out = module_.forward(args);
+      c10::IValue out = module_.get_method(method_)(args);
       if (out.isTuple() && !out.toTupleRef().elements().empty()) {
         out = out.toTupleRef().elements()[0];
       }
       if (!out.isTensor()) {
         return Status::InvalidArgument(
-            "forward() must return the per-sample losses (a [batch] tensor, or a tuple whose "
+            method_ +
+            "() must return the per-sample losses (a [batch] tensor, or a tuple whose "
             "first element is one), got " +
             out.tagKind());
       }
       at::Tensor losses = out.toTensor();
       if (losses.dim() != 1 || losses.size(0) != rows || !losses.is_floating_point()) {
         return Status::InvalidArgument(
-            "forward() must return the per-sample losses, a float tensor of shape [" +
+            method_ + "() must return the per-sample losses, a float tensor of shape [" +
             std::to_string(rows) + "], got " + std::string(c10::toString(losses.scalar_type())) +
             " of shape " + c10::str(losses.sizes()));
       }
@@ -105,7 +109,7 @@ class TorchScriptTrainable final : public TrainableModel {
       RebindGrads();
       return sum.item<double>();
     } catch (const c10::Error& e) {
-      return Status::InvalidArgument("forward/backward failed: " + TorchMessage(e));
+      return Status::InvalidArgument(method_ + "()/backward failed: " + TorchMessage(e));
     }
   }
 
@@ -147,6 +151,7 @@ class TorchScriptTrainable final : public TrainableModel {
   }
 
   torch::jit::Module module_;
+  std::string method_;
   std::vector<at::Tensor> params_;
   std::vector<int64_t> offsets_;
   at::ScalarType type_;
@@ -165,7 +170,8 @@ void ConfigureTorch(int intra_op_threads, uint64_t seed) {
   });
 }
 
-Result<std::unique_ptr<TrainableModel>> LoadTrainableModel(const std::string& path) {
+Result<std::unique_ptr<TrainableModel>> LoadTrainableModel(const std::string& path,
+                                                           const std::string& loss_method) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     return Status::NotFound("model file " + path + " does not exist");
@@ -173,8 +179,8 @@ Result<std::unique_ptr<TrainableModel>> LoadTrainableModel(const std::string& pa
   try {
     torch::jit::Module module = torch::jit::load(path);
     module.train();
-    if (!module.find_method("forward")) {
-      return Status::InvalidArgument("model " + path + " has no forward() method");
+    if (!module.find_method(loss_method)) {
+      return Status::InvalidArgument("model " + path + " has no " + loss_method + "() method");
     }
     std::vector<at::Tensor> params;
     std::set<const void*> seen;  // a tied parameter appears once per module that holds it
@@ -197,7 +203,7 @@ Result<std::unique_ptr<TrainableModel>> LoadTrainableModel(const std::string& pa
       }
     }
     return std::unique_ptr<TrainableModel>(
-        new TorchScriptTrainable(std::move(module), std::move(params), type));
+        new TorchScriptTrainable(std::move(module), loss_method, std::move(params), type));
   } catch (const c10::Error& e) {
     return Status::InvalidArgument("model " + path +
                                    " is not a loadable TorchScript file: " + TorchMessage(e));

@@ -20,10 +20,19 @@ using schema::Quote;
 using schema::Reader;
 using schema::Section;
 
-constexpr std::string_view kTrainKeys[] = {
-    "model",          "save",      "key",      "header",         "tensors",
-    "global_batch",   "optimizer", "schedule", "clip_grad_norm", "intra_op_threads",
-    "max_error_rate", "seed"};
+constexpr std::string_view kTrainKeys[] = {"model",
+                                           "loss_method",
+                                           "save",
+                                           "key",
+                                           "header",
+                                           "tensors",
+                                           "global_batch",
+                                           "optimizer",
+                                           "schedule",
+                                           "clip_grad_norm",
+                                           "intra_op_threads",
+                                           "max_error_rate",
+                                           "seed"};
 constexpr std::string_view kOptimizerKeys[] = {"kind",  "lr",  "momentum",    "beta1",
                                                "beta2", "eps", "weight_decay"};
 constexpr std::string_view kScheduleKeys[] = {"warmup_steps", "decay", "decay_steps", "min_lr"};
@@ -135,6 +144,9 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
       p.Add(train.line, "train.save", "missing (expected where the trained model is written)");
     } else if (r.String(train, "save", &spec.save_path)) {
       spec.save_path = Resolve(base, spec.save_path);
+    }
+    if (r.String(train, "loss_method", &spec.loss_method) && spec.loss_method.empty()) {
+      r.Wrong(train, "loss_method", "the name of a method of the model");
     }
     r.Int(train, "global_batch", 1, &spec.global_batch, int64_t{1} << 24);
     ReadOptimizer(r, train, &spec.optimizer);

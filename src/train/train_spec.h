@@ -3,11 +3,13 @@
 // global batch, the optimizer and its learning-rate schedule, and where the trained model goes.
 // docs/train.md documents every key for users; defaults are stated next to each field.
 //
-// The model contract: forward(t0, t1, ...) takes the tensors of `train.tensors` in order (the
-// label among them, a column like any other) and returns the per-sample losses, a [batch] tensor
-// (or a tuple whose first element is that tensor). The gradient of a step is the sum of the
-// per-sample gradients over every rank divided by the samples of the step (train.global_batch,
-// fewer only at the end of the data), so ranks may hold unequal parts of the batch.
+// The model contract: the loss method (train.loss_method, default forward) takes the tensors of
+// `train.tensors` in order (the label among them, a column like any other) and returns the
+// per-sample losses, a [batch] tensor (or a tuple whose first element is that tensor). A model
+// whose forward() predicts and whose `loss` method trains is saved runnable by `kind: infer`. The
+// gradient of a step is the sum of the per-sample gradients over every rank divided by the samples
+// of the step (train.global_batch, fewer only at the end of the data), so ranks may hold unequal
+// parts of the batch.
 #pragma once
 
 #include <cstdint>
@@ -41,10 +43,11 @@ struct ScheduleSpec {
 };
 
 struct TrainSpec : infer::RecordSchema {
-  std::string spec_path;       // the job spec file (absolute)
-  std::string model_path;      // train.model: the TorchScript file to train (absolute)
-  std::string save_path;       // train.save: where the trained model goes (absolute); required
-  int64_t global_batch = 256;  // samples per step over all ranks; default 256
+  std::string spec_path;   // the job spec file (absolute)
+  std::string model_path;  // train.model: the TorchScript file to train (absolute)
+  std::string save_path;   // train.save: where the trained model goes (absolute); required
+  std::string loss_method = "forward";  // train.loss_method: returns the per-sample losses
+  int64_t global_batch = 256;           // samples per step over all ranks; default 256
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   double clip_grad_norm = 0.0;   // clip the global gradient norm to this; 0 (default): off

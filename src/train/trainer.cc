@@ -51,12 +51,24 @@ Status Trainer::RunTyped() {
   sdk::Generation gen;
   std::unique_ptr<comm::ProcessGroup> group;
   std::unique_ptr<sdk::GenerationWatch> watch;
+
   std::vector<infer::HostTensor> batch;
   int64_t batch_rows = 0;
   bool finished = false;
   double loss_sum = 0;  // of this rank's last step, reported with the next step's flags
   int64_t loss_rows = 0;
   int64_t last_log_ms = MonoMillis(), samples_since_log = 0;
+  // Steady throughput for the final summary: from the kSteadyFrom-th step of this process on.
+  constexpr int64_t kSteadyFrom = 50;
+  int64_t steady_start_ms = 0, steady_samples = 0, local_steps = 0;
+  // Where a step's time goes (this process, all its steps), for the summary and the status.
+  double data_ms = 0, compute_ms = 0, comm_ms = 0, update_ms = 0;
+  auto now_ms = [] {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count()) /
+           1000.0;
+  };
 
   auto drop_group = [&](const Status& why) {
     spdlog::info("generation {}: {}; joining the next", gen.id, why.ToString());
@@ -99,6 +111,7 @@ Status Trainer::RunTyped() {
 
   while (true) {
     if (!group) {
+      spdlog::info("joining a generation (last: {})", rendezvous_.known_generation());
       BATON_ASSIGN_OR_RETURN(gen, rendezvous_.Join(options_.join_timeout));
       if (Status s = form(); !s.ok()) {
         drop_group(s);
@@ -110,12 +123,15 @@ Status Trainer::RunTyped() {
       continue;
     }
     const int64_t want = PartOfBatch(spec_.global_batch, gen.rank, gen.size());
+    double t0 = now_ms();
     if (batch_rows < want && !finished) {
       BATON_ASSIGN_OR_RETURN(DataFeed::Fill fill,
                              feed_.Take(static_cast<size_t>(want - batch_rows), &batch));
       batch_rows += static_cast<int64_t>(fill.rows);
       finished = fill.finished;
     }
+    double t1 = now_ms();
+    data_ms += t1 - t0;
     double flags[kFlags] = {};
     flags[kRows] = static_cast<double>(batch_rows);
     flags[kFinished] = finished && batch_rows == 0 && feed_.held() == 0 ? 1 : 0;
@@ -127,6 +143,7 @@ Status Trainer::RunTyped() {
       drop_group(s);
       continue;
     }
+    comm_ms += now_ms() - t1;
     loss_sum = 0;
     loss_rows = 0;
     const auto total_rows = static_cast<int64_t>(flags[kRows]);
@@ -158,24 +175,32 @@ Status Trainer::RunTyped() {
     // More steps follow this one, so shards applied in earlier steps can be committed now.
     BATON_RETURN_IF_ERROR(feed_.CommitApplied());
     double local_loss = 0;
+    t0 = now_ms();
     if (batch_rows > 0) {
       BATON_ASSIGN_OR_RETURN(local_loss, model_.ForwardBackward(batch));
     } else {
       model_.ZeroGrads();
     }
+    t1 = now_ms();
+    compute_ms += t1 - t0;
     if (Status s = group->AllReduce(grads, n, kTypeOf<T>, comm::ReduceOp::kSum); !s.ok()) {
       drop_group(s);
       continue;
     }
+    t0 = now_ms();
+    comm_ms += t0 - t1;
     const T scale = static_cast<T>(1.0 / static_cast<double>(total_rows));
     for (size_t i = 0; i < n; ++i) grads[i] *= scale;
     if (spec_.clip_grad_norm > 0) ClipGradNorm(grads, n, spec_.clip_grad_norm);
     const double lr = ScheduledLr(spec_.optimizer, spec_.schedule, steps_);
     optimizer.Update(params, grads, 0, n, lr);
     optimizer.EndStep();
+    update_ms += now_ms() - t0;
     ++steps_;
     feed_.MarkApplied();
     samples_since_log += total_rows;
+    if (++local_steps == kSteadyFrom) steady_start_ms = MonoMillis();
+    if (local_steps > kSteadyFrom) steady_samples += total_rows;
     loss_sum = local_loss;
     loss_rows = batch_rows;
     batch.clear();
@@ -189,7 +214,24 @@ Status Trainer::RunTyped() {
       samples_since_log = 0;
     }
   }
-  spdlog::info("training done after {} step(s)", steps_);
+  if (local_steps > 0) {
+    const double per = 1.0 / static_cast<double>(local_steps);
+    spdlog::info(
+        "per step (this rank): data {:.3f} ms, compute {:.3f} ms, communication {:.3f} ms, "
+        "update {:.3f} ms",
+        data_ms * per, compute_ms * per, comm_ms * per, update_ms * per);
+  }
+  if (steady_start_ms > 0 && MonoMillis() > steady_start_ms) {
+    spdlog::info(
+        "training done after {} step(s); steady {:.0f} samples/s (all ranks, after this "
+        "process's first {} steps)",
+        steps_,
+        static_cast<double>(steady_samples) * 1000.0 /
+            static_cast<double>(MonoMillis() - steady_start_ms),
+        kSteadyFrom);
+  } else {
+    spdlog::info("training done after {} step(s)", steps_);
+  }
   return Status::Ok();
 }
 

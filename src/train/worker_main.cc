@@ -39,7 +39,7 @@ std::vector<std::string> Check(const train::TrainSpec& spec,
   auto add = [&](const std::string& key, const std::string& message) {
     problems.push_back(spec.spec_path + ":1: " + key + ": " + message);
   };
-  auto model = train::LoadTrainableModel(spec.model_path);
+  auto model = train::LoadTrainableModel(spec.model_path, spec.loss_method);
   if (!model.ok()) {
     add("train.model", model.status().message());
     return problems;
@@ -47,7 +47,7 @@ std::vector<std::string> Check(const train::TrainSpec& spec,
   if ((*model)->input_names().size() != spec.tensors.size()) {
     std::string names;
     for (const std::string& n : (*model)->input_names()) names += (names.empty() ? "" : ", ") + n;
-    add("train.tensors", "the model's forward(" + names + ") takes " +
+    add("train.tensors", "the model's " + spec.loss_method + "(" + names + ") takes " +
                              std::to_string((*model)->input_names().size()) +
                              " tensor(s), train.tensors lists " +
                              std::to_string(spec.tensors.size()));
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     return train::kExitBadJob;
   }
   spdlog::set_pattern("[%H:%M:%S.%e] [train " + identity->worker_id + "] %v");
-  auto model = train::LoadTrainableModel(spec->model_path);
+  auto model = train::LoadTrainableModel(spec->model_path, spec->loss_method);
   if (!model.ok()) {
     spdlog::error("{}", model.status().ToString());
     return train::kExitBadJob;

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""Driver of bench/train/run.sh (see there): runs baton and the DDP baseline and prints key=value
+lines. Times of baton's steps come from its workers' logs (a summary line each prints at the end);
+the kill time from this process's clock, the generation's from the workers' log timestamps (same
+machine, same clock)."""
+import argparse
+import datetime
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+EXAMPLE = os.path.join(ROOT, "examples", "train-ctr")
+
+
+def sh(args, **kw):
+    return subprocess.run(args, check=True, **kw)
+
+
+def cpu_features():
+    flags = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                break
+    keep = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni") if f in flags]
+    return ",".join(keep)
+
+
+def spec(out, name, rows_csv, epochs, model):
+    path = os.path.join(out, name + ".yaml")
+    with open(path, "w") as f:
+        f.write(f"""name: {name}
+kind: train
+input: {{paths: [{rows_csv}], format: csv, skip_header: true, records_per_shard: 10000,
+        epochs: {epochs}}}
+worker: {{per_node: 2, restart_backoff_ms: 100}}
+master: {{state_dir: {name}-state}}
+train:
+  model: {model}
+  loss_method: loss
+  save: {name}-model.pt
+  key: id
+  tensors:
+    - {{name: dense, type: float32, columns: [d0..d7]}}
+    - {{name: sparse, type: int64, columns: [c0..c7]}}
+    - {{name: label, type: float32, columns: [label]}}
+  global_batch: 256
+  optimizer: {{kind: adam, lr: 0.003}}
+""")
+    shutil.rmtree(os.path.join(out, name + "-state"), ignore_errors=True)
+    return path
+
+
+def logs(out, name):
+    text = ""
+    for p in glob.glob(os.path.join(out, name + "-state", "*.log")):
+        with open(p, errors="replace") as f:
+            text += f.read()
+    return text
+
+
+def clock_of(line):
+    """Seconds since midnight of a worker log line's [HH:MM:SS.mmm] stamp."""
+    m = re.match(r"\[(\d\d):(\d\d):(\d\d)\.(\d\d\d)\]", line)
+    h, mi, s, ms = (int(x) for x in m.groups())
+    return h * 3600 + mi * 60 + s + ms / 1000
+
+
+def now_clock():
+    t = datetime.datetime.now()
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def worker_pids(spec_path):
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"baton-train-worker") and spec_path.encode() in cmd \
+                and b"--check" not in cmd:
+            pids.append(int(d))
+    return sorted(pids)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", choices=["quick", "full"], default="full")
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    rows, epochs = (100000, 1) if args.size == "quick" else (400000, 2)
+    os.makedirs(args.out, exist_ok=True)
+    data = os.path.join(args.out, f"rows-{rows}.csv")
+    model = os.path.join(args.out, "model.pt")
+    if not os.path.exists(data):
+        sh(["/usr/bin/python3", os.path.join(EXAMPLE, "generate_rows.py"), data, "--rows",
+            str(rows), "--seed", "1"])
+    if not os.path.exists(model):
+        sh(["/usr/bin/python3", os.path.join(EXAMPLE, "export_model.py"), model])
+    baton = os.path.join(args.bin, "baton")
+    print(f"cpu_features={cpu_features()} ranks=2 threads_per_rank=1 rows={rows} epochs={epochs}")
+
+    # 1. Throughput, baton then DDP, on the same rows.
+    path = spec(args.out, "throughput", data, epochs, model)
+    sh([baton, "run", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    m = re.search(r"steady (\d+) samples/s", logs(args.out, "throughput"))
+    baton_sps = float(m.group(1))
+    split = re.findall(r"per step \(this rank\): (.*)", logs(args.out, "throughput"))
+    steps = rows * epochs // 256
+    ddp = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "ddp_baseline.py"), data,
+                          "--ranks", "2", "--global-batch", "256", "--steps", str(steps)],
+                         check=True, capture_output=True, text=True).stdout
+    ddp_sps = float(re.search(r"ddp_samples_per_s=(\d+)", ddp).group(1))
+    print(f"baton_samples_per_s={baton_sps:.0f}")
+    print(f"ddp_samples_per_s={ddp_sps:.0f}")
+    print(f"train_vs_ddp={baton_sps / ddp_sps:.2f}")
+    if split:
+        print(f"baton_step_split=\"{split[0]}\"")
+
+    # 2 and 3. Recovery from a SIGKILLed worker; rendezvous of the first generation.
+    path = spec(args.out, "recovery", data, max(2, epochs), model)
+    run = subprocess.Popen([baton, "run", path], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while "generation 1: rank" not in logs(args.out, "recovery"):
+        if time.time() > deadline or run.poll() is not None:
+            sys.exit("bench_train: the recovery job never formed a generation")
+        time.sleep(0.05)
+    time.sleep(2.0)
+    victims = worker_pids(path)
+    killed_at = now_clock()
+    os.kill(victims[-1], signal.SIGKILL)
+    if run.wait(timeout=600) != 0:
+        sys.exit("bench_train: the recovery job failed")
+    text = logs(args.out, "recovery")
+    gen2 = [clock_of(l) for l in text.splitlines() if "generation 2: rank" in l]
+    print(f"recovery_s={max(gen2) - killed_at:.2f}")
+    joins = [clock_of(l) for l in text.splitlines() if "joining a generation (last: 0)" in l]
+    gen1 = [clock_of(l) for l in text.splitlines() if "generation 1: rank" in l]
+    first_joins = sorted(joins)[:2]
+    print(f"rendezvous_s={max(gen1) - max(first_joins):.3f}")
+    steps_from = re.search(r"generation 2: rank \d+ of \d+ .*from step (\d+)", text)
+    print(f"recovery_resumed_from_step={steps_from.group(1)}")
+
+
+if __name__ == "__main__":
+    main()
