@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -113,20 +114,28 @@ def main():
     baton = os.path.join(args.bin, "baton")
     print(f"cpu_features={cpu_features()} ranks=2 threads_per_rank=1 rows={rows} epochs={epochs}")
 
-    # 1. Throughput, baton then DDP, on the same rows.
-    path = spec(args.out, "throughput", data, epochs, model)
-    sh([baton, "run", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    m = re.search(r"steady (\d+) samples/s", logs(args.out, "throughput"))
-    baton_sps = float(m.group(1))
-    split = re.findall(r"per step \(this rank\): (.*)", logs(args.out, "throughput"))
+    # 1. Throughput: baton and DDP alternately on the same rows, `repeats` times each (this
+    # machine is shared and noisy: medians, with the range).
+    repeats = 2 if args.size == "quick" else 3
     steps = rows * epochs // 256
-    ddp = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "ddp_baseline.py"), data,
-                          "--ranks", "2", "--global-batch", "256", "--steps", str(steps)],
-                         check=True, capture_output=True, text=True).stdout
-    ddp_sps = float(re.search(r"ddp_samples_per_s=(\d+)", ddp).group(1))
-    print(f"baton_samples_per_s={baton_sps:.0f}")
-    print(f"ddp_samples_per_s={ddp_sps:.0f}")
-    print(f"train_vs_ddp={baton_sps / ddp_sps:.2f}")
+    baton_runs, ddp_runs, split = [], [], []
+    for _ in range(repeats):
+        path = spec(args.out, "throughput", data, epochs, model)
+        sh([baton, "run", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        text = logs(args.out, "throughput")
+        baton_runs.append(float(re.search(r"steady (\d+) samples/s", text).group(1)))
+        split = re.findall(r"per step \(this rank\): (.*)", text)
+        ddp = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "ddp_baseline.py"), data,
+                              "--ranks", "2", "--global-batch", "256", "--steps", str(steps)],
+                             check=True, capture_output=True, text=True).stdout
+        ddp_runs.append(float(re.search(r"ddp_samples_per_s=(\d+)", ddp).group(1)))
+    ratios = sorted(b / d for b, d in zip(baton_runs, ddp_runs))
+    print(f"baton_samples_per_s={statistics.median(baton_runs):.0f} "
+          f"range=[{min(baton_runs):.0f}-{max(baton_runs):.0f}]")
+    print(f"ddp_samples_per_s={statistics.median(ddp_runs):.0f} "
+          f"range=[{min(ddp_runs):.0f}-{max(ddp_runs):.0f}]")
+    print(f"train_vs_ddp={statistics.median(ratios):.2f} "
+          f"range=[{ratios[0]:.2f}-{ratios[-1]:.2f}] pairs={repeats}")
     if split:
         print(f"baton_step_split=\"{split[0]}\"")
 

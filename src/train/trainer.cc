@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -19,7 +20,7 @@ template <typename T>
 constexpr comm::DataType kTypeOf =
     std::is_same_v<T, double> ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
 
-// What the ranks agree on before each step (one all-reduce, SUM).
+// What the ranks agree on each step, after the gradient in the step's one all-reduce (SUM).
 enum Flag { kRows, kFinished, kHeld, kLossSum, kLossRows, kFlags };
 
 }  // namespace
@@ -47,6 +48,7 @@ Status Trainer::RunTyped() {
   T* params = static_cast<T*>(model_.params());
   T* grads = static_cast<T*>(model_.grads());
   FlatOptimizer<T> optimizer(spec_.optimizer, n);
+  std::vector<T> wire(n + kFlags);  // gradient and flags, all-reduced together
 
   sdk::Generation gen;
   std::unique_ptr<comm::ProcessGroup> group;
@@ -55,8 +57,6 @@ Status Trainer::RunTyped() {
   std::vector<infer::HostTensor> batch;
   int64_t batch_rows = 0;
   bool finished = false;
-  double loss_sum = 0;  // of this rank's last step, reported with the next step's flags
-  int64_t loss_rows = 0;
   int64_t last_log_ms = MonoMillis(), samples_since_log = 0;
   // Steady throughput for the final summary: from the kSteadyFrom-th step of this process on.
   constexpr int64_t kSteadyFrom = 50;
@@ -132,20 +132,30 @@ Status Trainer::RunTyped() {
     }
     double t1 = now_ms();
     data_ms += t1 - t0;
-    double flags[kFlags] = {};
-    flags[kRows] = static_cast<double>(batch_rows);
+    double local_loss = 0;
+    if (batch_rows > 0) {
+      BATON_ASSIGN_OR_RETURN(local_loss, model_.ForwardBackward(batch));
+    } else {
+      model_.ZeroGrads();
+    }
+    t0 = now_ms();
+    compute_ms += t0 - t1;
+    // One all-reduce a step: the gradient, then what the ranks must agree on (counts exact in
+    // float32 up to 2^24; the loss only feeds the log).
+    std::copy(grads, grads + n, wire.begin());
+    T* flags = wire.data() + n;
+    flags[kRows] = static_cast<T>(batch_rows);
     flags[kFinished] = finished && batch_rows == 0 && feed_.held() == 0 ? 1 : 0;
-    flags[kHeld] = static_cast<double>(feed_.held());
-    flags[kLossSum] = loss_sum;
-    flags[kLossRows] = static_cast<double>(loss_rows);
-    if (Status s = group->AllReduce(flags, kFlags, comm::DataType::kFloat64, comm::ReduceOp::kSum);
+    flags[kHeld] = static_cast<T>(feed_.held());
+    flags[kLossSum] = static_cast<T>(local_loss);
+    flags[kLossRows] = static_cast<T>(batch_rows);
+    if (Status s = group->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
       continue;
     }
-    comm_ms += now_ms() - t1;
-    loss_sum = 0;
-    loss_rows = 0;
+    t1 = now_ms();
+    comm_ms += t1 - t0;
     const auto total_rows = static_cast<int64_t>(flags[kRows]);
     if (total_rows == 0) {
       if (flags[kHeld] > 0) {
@@ -172,44 +182,28 @@ Status Trainer::RunTyped() {
       finished = false;
       continue;
     }
-    // More steps follow this one, so shards applied in earlier steps can be committed now.
-    BATON_RETURN_IF_ERROR(feed_.CommitApplied());
-    double local_loss = 0;
-    t0 = now_ms();
-    if (batch_rows > 0) {
-      BATON_ASSIGN_OR_RETURN(local_loss, model_.ForwardBackward(batch));
-    } else {
-      model_.ZeroGrads();
-    }
-    t1 = now_ms();
-    compute_ms += t1 - t0;
-    if (Status s = group->AllReduce(grads, n, kTypeOf<T>, comm::ReduceOp::kSum); !s.ok()) {
-      drop_group(s);
-      continue;
-    }
-    t0 = now_ms();
-    comm_ms += t0 - t1;
     const T scale = static_cast<T>(1.0 / static_cast<double>(total_rows));
-    for (size_t i = 0; i < n; ++i) grads[i] *= scale;
+    for (size_t i = 0; i < n; ++i) grads[i] = wire[i] * scale;
     if (spec_.clip_grad_norm > 0) ClipGradNorm(grads, n, spec_.clip_grad_norm);
     const double lr = ScheduledLr(spec_.optimizer, spec_.schedule, steps_);
     optimizer.Update(params, grads, 0, n, lr);
     optimizer.EndStep();
-    update_ms += now_ms() - t0;
     ++steps_;
+    update_ms += now_ms() - t1;
+    // Shards applied in earlier steps can be committed now: this step had records, so the end of
+    // the data (where the model is saved before the last commits) is still ahead.
+    BATON_RETURN_IF_ERROR(feed_.CommitApplied());
     feed_.MarkApplied();
     samples_since_log += total_rows;
     if (++local_steps == kSteadyFrom) steady_start_ms = MonoMillis();
     if (local_steps > kSteadyFrom) steady_samples += total_rows;
-    loss_sum = local_loss;
-    loss_rows = batch_rows;
     batch.clear();
     batch_rows = 0;
     if (gen.rank == 0 && MonoMillis() - last_log_ms >= options_.log_every.count()) {
       const double seconds = static_cast<double>(MonoMillis() - last_log_ms) / 1000.0;
-      const double mean_loss = flags[kLossRows] > 0 ? flags[kLossSum] / flags[kLossRows] : NAN;
       spdlog::info("step {}: loss {:.6f}, {:.0f} samples/s, lr {:.3g}, {} rank(s)", steps_,
-                   mean_loss, static_cast<double>(samples_since_log) / seconds, lr, gen.size());
+                   static_cast<double>(flags[kLossSum]) / static_cast<double>(total_rows),
+                   static_cast<double>(samples_since_log) / seconds, lr, gen.size());
       last_log_ms = MonoMillis();
       samples_since_log = 0;
     }
