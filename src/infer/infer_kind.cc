@@ -3,12 +3,8 @@
 // and the preflight (`baton-infer-worker --check`, a separate process). Built as an object library
 // (baton_infer_kind) linked into every program that reads job specs, so that the registration
 // below runs; it depends on the spec layer only, never on torch.
-#include <cstdint>
-#include <optional>
-
 #include "spec/job_kind.h"
 #include "spec/job_spec.h"
-#include "spec/schema_reader.h"
 
 namespace baton::infer {
 namespace {
@@ -29,19 +25,7 @@ class InferKind final : public JobKind {
   // worker re-executes itself to set them when they are missing, costing a second load of
   // libtorch). infer_spec.cc validates the value; a bad one is left to its message.
   std::map<std::string, std::string> WorkerEnv(const YAML::Node& section) const override {
-    std::string threads = "1";
-    if (section.IsMap()) {
-      const YAML::Node t = section["intra_op_threads"];
-      if (std::optional<int64_t> v = t ? schema::ParseInt(t) : std::nullopt; v && *v >= 1) {
-        threads = std::to_string(*v);
-      }
-    }
-    std::map<std::string, std::string> env;
-    for (const char* var :
-         {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BATON_INFER_THREADS"}) {
-      env.emplace(var, threads);
-    }
-    return env;
+    return ThreadEnv(section, {"BATON_INFER_THREADS"});
   }
 
   // Loads the models and compares them with the section and the input files.

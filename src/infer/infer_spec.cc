@@ -103,9 +103,7 @@ void ReadModel(Reader& r, const YAML::Node& n, size_t index, const fs::path& bas
   if (!m.Has("path")) {
     p.Add(line, key + ".path", "missing (expected a TorchScript model file)");
   } else if (r.String(m, "path", &model.path)) {
-    model.path = (fs::path(model.path).is_absolute() ? fs::path(model.path) : base / model.path)
-                     .lexically_normal()
-                     .string();
+    model.path = schema::ResolvePath(base, model.path);
   }
   r.String(m, "after", &model.after);
   std::string emit = "outputs";
@@ -231,18 +229,11 @@ std::vector<int> ChildrenOf(const InferSpec& spec, int parent) {
 }
 
 Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string& spec_path) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(spec_path + ":" + std::to_string(e.mark.line + 1) +
-                                   ": malformed YAML: " + e.msg);
-  }
+  BATON_ASSIGN_OR_RETURN(schema::Document doc, schema::ParseDocument(yaml_text, spec_path));
+  const YAML::Node& root = doc.root;
   InferSpec spec;
-  std::error_code ec;
-  const fs::path absolute = fs::absolute(spec_path, ec).lexically_normal();
-  spec.spec_path = absolute.string();
-  const fs::path base = absolute.parent_path();
+  spec.spec_path = doc.path;
+  const fs::path& base = doc.base_dir;
   Problems p(spec_path);
   Reader r(&p, kInferSchema);
   try {
@@ -258,8 +249,7 @@ Result<InferSpec> ParseInferSpec(const std::string& yaml_text, const std::string
             "missing (kind: infer writes one part file per shard there)");
     } else {
       const std::string& d = dir->value.Scalar();
-      spec.output_dir =
-          (fs::path(d).is_absolute() ? fs::path(d) : base / d).lexically_normal().string();
+      spec.output_dir = schema::ResolvePath(base, d);
       spec.errors_dir = spec.output_dir + "/_errors";
     }
     std::string suffix = ".jsonl";

@@ -4,7 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <system_error>
+
+#include "spec/schema_reader.h"
 
 namespace baton {
 namespace {
@@ -46,6 +49,23 @@ std::vector<const JobKind*> JobKinds() {
   std::vector<const JobKind*> out;
   for (const auto& [name, kind] : Registry()) out.push_back(kind);
   return out;
+}
+
+std::map<std::string, std::string> ThreadEnv(const YAML::Node& section,
+                                             const std::vector<std::string>& extra) {
+  std::string threads = "1";
+  if (section.IsMap()) {
+    const YAML::Node t = section["intra_op_threads"];
+    if (std::optional<int64_t> v = t ? schema::ParseInt(t) : std::nullopt; v && *v >= 1) {
+      threads = std::to_string(*v);
+    }
+  }
+  std::map<std::string, std::string> env;
+  for (const char* var : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
+    env.emplace(var, threads);
+  }
+  for (const std::string& var : extra) env.emplace(var, threads);
+  return env;
 }
 
 std::string SiblingProgram(std::string_view name) {

@@ -51,6 +51,13 @@ const JobKind* FindJobKind(std::string_view name);
 // Every registered kind, sorted by name.
 std::vector<const JobKind*> JobKinds();
 
+// The environment that sizes the math libraries under a model runtime (OpenMP, OpenBLAS, MKL) to
+// the section's `intra_op_threads` (1 when absent or invalid: the kind's checker reports that),
+// plus each of `extra` set to the same count. They size their pools when they load, before a
+// worker's main() runs, so an agent must set them when it starts the worker.
+std::map<std::string, std::string> ThreadEnv(const YAML::Node& section,
+                                             const std::vector<std::string>& extra = {});
+
 // `name` in the directory of the running executable (kinds' programs are installed next to
 // baton); `name` alone (looked up on PATH) when that directory cannot be found.
 std::string SiblingProgram(std::string_view name);

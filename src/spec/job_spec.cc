@@ -103,12 +103,8 @@ std::string WhyMissing(const fs::file_status& st, const std::error_code& ec) {
   return ec.message();
 }
 
-// Absolute and normalized, without a trailing '/'.
 std::string Resolve(const fs::path& base_dir, const std::string& p) {
-  fs::path out = fs::path(p).is_absolute() ? fs::path(p) : base_dir / p;
-  out = out.lexically_normal();
-  if (!out.has_filename() && out != out.root_path()) out = out.parent_path();
-  return out.string();
+  return schema::ResolvePath(base_dir, p);
 }
 
 using Problems = SpecProblems;
@@ -433,22 +429,11 @@ std::string RecordFormatName(RecordFormat f) {
 }
 
 Result<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    // One line is all a parse error gives: yaml-cpp stops at the first one.
-    return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                   std::to_string(e.mark.column + 1) +
-                                   ": malformed YAML: " + e.msg);
-  }
-
+  BATON_ASSIGN_OR_RETURN(schema::Document doc, schema::ParseDocument(yaml_text, path));
+  const YAML::Node& root = doc.root;
   JobSpec spec;
-  std::error_code ec;
-  const fs::path absolute = fs::absolute(path, ec).lexically_normal();
-  if (ec) return Status::InvalidArgument(path + ": cannot make the path absolute: " + ec.message());
-  spec.spec_path = absolute.string();
-  spec.base_dir = absolute.parent_path().string();
+  spec.spec_path = doc.path;
+  spec.base_dir = doc.base_dir.string();
 
   Problems problems(path);
   // The schema, for "did you mean section.key" hints: the top level as registered kinds extend it.

@@ -147,6 +147,31 @@ Section Reader::Sub(const Section& parent, std::string_view key,
   return Open(f->value, parent.KeyPath(key), LineOf(f->key, parent.line), known);
 }
 
+Result<Document> ParseDocument(const std::string& yaml_text, const std::string& path) {
+  Document doc;
+  try {
+    doc.root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) +
+                                   ": malformed YAML: " + e.msg);
+  }
+  std::error_code ec;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, ec).lexically_normal();
+  if (ec) return Status::InvalidArgument(path + ": cannot make the path absolute: " + ec.message());
+  doc.path = absolute.string();
+  doc.base_dir = absolute.parent_path();
+  return doc;
+}
+
+std::string ResolvePath(const std::filesystem::path& base_dir, const std::string& p) {
+  std::filesystem::path out =
+      std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base_dir / p;
+  out = out.lexically_normal();
+  if (!out.has_filename() && out != out.root_path()) out = out.parent_path();
+  return out.string();
+}
+
 Section Reader::BorrowSub(const Section& parent, std::string_view key) {
   const Field* f = parent.Find(key);
   if (f == nullptr) return Section{std::string(key), parent.line, {}, false};

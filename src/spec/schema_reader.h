@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
@@ -21,6 +22,8 @@
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
+
+#include "common/status.h"
 
 #include "spec/spec_problems.h"
 
@@ -64,6 +67,19 @@ std::optional<uint64_t> ParseUint(const YAML::Node& n);
 std::optional<double> ParseNumber(const YAML::Node& n);
 // "a positive integer", or "an integer in 0..65535" when the bound is the key's own.
 std::string IntRange(int64_t lo, std::optional<int64_t> hi);
+
+// A spec document as every section reader starts from it: the parsed root and where relative
+// paths resolve.
+struct Document {
+  YAML::Node root;
+  std::string path;                // the spec file, absolute and normalized
+  std::filesystem::path base_dir;  // its directory
+};
+// Parses `yaml_text` (the file `path`). InvalidArgument "PATH:LINE:COLUMN: malformed YAML: ..."
+// (yaml-cpp stops at the first error), or "PATH: cannot make the path absolute: ...".
+Result<Document> ParseDocument(const std::string& yaml_text, const std::string& path);
+// `p` against `base_dir` when relative; absolute and normalized, without a trailing '/'.
+std::string ResolvePath(const std::filesystem::path& base_dir, const std::string& p);
 
 class Reader {
  public:

@@ -3,12 +3,8 @@
 // runtime, and the preflight (`baton-train-worker --check`, a separate process). Built as an
 // object library (baton_train_kind) linked into every program that reads job specs, so that the
 // registration below runs; it depends on the spec layer only, never on torch.
-#include <cstdint>
-#include <optional>
-
 #include "spec/job_kind.h"
 #include "spec/job_spec.h"
-#include "spec/schema_reader.h"
 
 namespace baton::train {
 namespace {
@@ -28,18 +24,7 @@ class TrainKind final : public JobKind {
   // train.intra_op_threads from the start (Debian's torch calls OpenBLAS, which torch's own
   // set_num_threads does not limit). train_spec.cc validates the value.
   std::map<std::string, std::string> WorkerEnv(const YAML::Node& section) const override {
-    std::string threads = "1";
-    if (section.IsMap()) {
-      const YAML::Node t = section["intra_op_threads"];
-      if (std::optional<int64_t> v = t ? schema::ParseInt(t) : std::nullopt; v && *v >= 1) {
-        threads = std::to_string(*v);
-      }
-    }
-    std::map<std::string, std::string> env;
-    for (const char* var : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
-      env.emplace(var, threads);
-    }
-    return env;
+    return ThreadEnv(section);
   }
 
   std::vector<std::string> PreflightCommand(const JobSpec& spec) const override {

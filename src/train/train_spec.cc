@@ -43,10 +43,6 @@ constexpr schema::SectionKeys kTrainSchema[] = {
     {"train.schedule", kScheduleKeys},
 };
 
-std::string Resolve(const fs::path& base, const std::string& path) {
-  return (fs::path(path).is_absolute() ? fs::path(path) : base / path).lexically_normal().string();
-}
-
 void ReadOptimizer(Reader& r, const Section& train, OptimizerSpec* o) {
   const Section s = r.Sub(train, "optimizer", kOptimizerKeys);
   std::string kind = "adam";
@@ -103,18 +99,11 @@ void ReadSchedule(Reader& r, const Section& train, ScheduleSpec* sch, double lr)
 }  // namespace
 
 Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string& spec_path) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(spec_path + ":" + std::to_string(e.mark.line + 1) +
-                                   ": malformed YAML: " + e.msg);
-  }
+  BATON_ASSIGN_OR_RETURN(schema::Document doc, schema::ParseDocument(yaml_text, spec_path));
+  const YAML::Node& root = doc.root;
   TrainSpec spec;
-  std::error_code ec;
-  const fs::path absolute = fs::absolute(spec_path, ec).lexically_normal();
-  spec.spec_path = absolute.string();
-  const fs::path base = absolute.parent_path();
+  spec.spec_path = doc.path;
+  const fs::path& base = doc.base_dir;
   SpecProblems p(spec_path);
   Reader r(&p, kTrainSchema);
   try {
@@ -123,7 +112,7 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
     ReadRecordFormat(r, r.BorrowSub(top, "input"), "train", /*allow_images=*/false, &spec);
     const Section output = r.BorrowSub(top, "output");
     if (const Field* dir = output.Find("dir"); dir != nullptr && dir->value.IsScalar()) {
-      spec.errors_dir = Resolve(base, dir->value.Scalar()) + "/_errors";
+      spec.errors_dir = schema::ResolvePath(base, dir->value.Scalar()) + "/_errors";
     }
     const Field* train_field = top.Find("train");
     if (train_field == nullptr) {
@@ -138,12 +127,12 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
     if (!train.Has("model")) {
       p.Add(train.line, "train.model", "missing (expected the TorchScript file to train)");
     } else if (r.String(train, "model", &spec.model_path)) {
-      spec.model_path = Resolve(base, spec.model_path);
+      spec.model_path = schema::ResolvePath(base, spec.model_path);
     }
     if (!train.Has("save")) {
       p.Add(train.line, "train.save", "missing (expected where the trained model is written)");
     } else if (r.String(train, "save", &spec.save_path)) {
-      spec.save_path = Resolve(base, spec.save_path);
+      spec.save_path = schema::ResolvePath(base, spec.save_path);
     }
     if (r.String(train, "loss_method", &spec.loss_method) && spec.loss_method.empty()) {
       r.Wrong(train, "loss_method", "the name of a method of the model");
