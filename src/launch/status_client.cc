@@ -136,6 +136,16 @@ std::string HumanStatus(const v1::JobStatus& st) {
       for (const auto& [name, n] : sorted) line += " " + name + "=" + std::to_string(n);
       out += line + "\n";
     }
+    if (!w.gauges().empty()) {
+      std::map<std::string, double> sorted(w.gauges().begin(), w.gauges().end());
+      std::string line = "    gauges:";
+      for (const auto& [name, v] : sorted) {
+        char value[32];
+        std::snprintf(value, sizeof(value), "%.6g", v);
+        line += " " + name + "=" + value;
+      }
+      out += line + "\n";
+    }
   }
   if (st.dead_letters_size() > 0) {
     out += "dead-lettered shards:\n";

@@ -34,6 +34,9 @@ struct WorkerSignals {
   int64_t rss_bytes = 0;
   int64_t last_seen_ms = -1;  // run-clock time of the last progress report; -1: none yet
   std::map<std::string, uint64_t> counters;  // the worker's own counters, as last reported
+  // Its current values, as last reported: a training rank's step, loss, compute and communication
+  // milliseconds per step (the signals a straggler policy reads).
+  std::map<std::string, double> gauges;
 };
 
 struct ClusterView {

@@ -313,6 +313,16 @@ Status MasterCore::ReportProgress(const v1::ReportProgressRequest& req) {
                                    std::to_string(kMaxCountersPerWorker) + " counters");
   }
   for (const auto& [name, value] : req.counters()) BATON_RETURN_IF_ERROR(CheckCounterName(name));
+  if (req.gauges_size() > kMaxCountersPerWorker) {
+    return Status::InvalidArgument("a worker may report at most " +
+                                   std::to_string(kMaxCountersPerWorker) + " gauges");
+  }
+  for (const auto& [name, value] : req.gauges()) {
+    BATON_RETURN_IF_ERROR(CheckCounterName(name));
+    if (!std::isfinite(value)) {
+      return Status::InvalidArgument("gauge " + name + " is not a finite number");
+    }
+  }
   registry_.RecordProgress(req, clock_->Now());
   return Status::Ok();
 }

@@ -41,6 +41,10 @@ class PrometheusExporter final : public MetricsExporter {
                          .Name("baton_worker_records_per_second")
                          .Help("Per-worker records/s over the speed window")
                          .Register(*registry_);
+    worker_gauges_ = &prometheus::BuildGauge()
+                          .Name("baton_worker_gauge")
+                          .Help("A worker's own current values (sdk Worker::SetGauge), by name")
+                          .Register(*registry_);
     exposer_->RegisterCollectable(registry_);
   }
 
@@ -57,6 +61,9 @@ class PrometheusExporter final : public MetricsExporter {
     records_->Set(static_cast<double>(st.records_done()));
     for (const auto& w : st.workers()) {
       worker_speed_->Add({{"worker", w.worker_id()}}).Set(w.records_per_s());
+      for (const auto& [name, v] : w.gauges()) {
+        worker_gauges_->Add({{"worker", w.worker_id()}, {"name", name}}).Set(v);
+      }
     }
   }
 
@@ -74,6 +81,7 @@ class PrometheusExporter final : public MetricsExporter {
   prometheus::Counter* restarts_;
   prometheus::Gauge* records_;
   prometheus::Family<prometheus::Gauge>* worker_speed_;
+  prometheus::Family<prometheus::Gauge>* worker_gauges_;
 };
 
 }  // namespace

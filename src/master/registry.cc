@@ -97,6 +97,8 @@ void Registry::RecordProgress(const v1::ReportProgressRequest& req, int64_t now_
   w.last_seen_ms = now_ms;
   w.counters.clear();
   for (const auto& [name, n] : req.counters()) w.counters[name] = n;
+  w.gauges.clear();
+  for (const auto& [name, v] : req.gauges()) w.gauges[name] = v;
 }
 
 void Registry::RecordCommit(const std::string& worker_id, uint64_t records) {
@@ -191,7 +193,8 @@ ClusterView Registry::Snapshot(int64_t now_ms) const {
         .cpu_seconds = w.cpu_seconds,
         .rss_bytes = w.rss_bytes,
         .last_seen_ms = w.last_seen_ms ? w.last_seen_ms : -1,
-        .counters = w.counters});
+        .counters = w.counters,
+        .gauges = w.gauges});
   }
   return view;
 }
@@ -220,6 +223,7 @@ void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
     ws->set_last_seen_ms_ago(w.last_seen_ms >= 0 ? std::max<int64_t>(0, now_ms - w.last_seen_ms)
                                                  : -1);
     for (const auto& [name, n] : w.counters) (*ws->mutable_counters())[name] = n;
+    for (const auto& [name, v] : w.gauges) (*ws->mutable_gauges())[name] = v;
   }
 }
 

@@ -85,6 +85,7 @@ class Registry {
     int64_t rss_bytes = 0;
     int64_t last_seen_ms = 0;
     std::map<std::string, uint64_t> counters;  // as last reported
+    std::map<std::string, double> gauges;      // as last reported
   };
   struct Node {
     int32_t rank = 0;

@@ -188,6 +188,7 @@ struct Worker::Impl {
   std::deque<v1::LeaseShardReply> prefetched;
   std::mutex counters_mu;
   std::map<std::string, uint64_t, std::less<>> counters;  // Worker::AddCounter
+  std::map<std::string, double, std::less<>> gauges;      // Worker::SetGauge
   bool counters_changed = false;                          // since the last progress report
   // One report at a time, so that they reach the master in the order of their snapshots (a
   // Commit's report never overtakes the periodic one before it).
@@ -230,6 +231,14 @@ void Worker::AddCounter(std::string_view name, uint64_t n) {
   impl_->counters_changed = true;
 }
 
+void Worker::SetGauge(std::string_view name, double value) {
+  if (!std::isfinite(value)) return;  // the master refuses non-finite values; keep the last one
+  std::lock_guard<std::mutex> lock(impl_->counters_mu);
+  auto it = impl_->gauges.find(name);
+  if (it == impl_->gauges.end()) it = impl_->gauges.emplace(std::string(name), 0).first;
+  it->second = value;
+}
+
 void Worker::ReportCountersIfChanged() {
   bool changed;
   {
@@ -251,6 +260,7 @@ void Worker::ReportProgress(std::chrono::milliseconds deadline) {
   {
     std::lock_guard<std::mutex> lock(impl_->counters_mu);
     for (const auto& [name, n] : impl_->counters) (*req.mutable_counters())[name] = n;
+    for (const auto& [name, v] : impl_->gauges) (*req.mutable_gauges())[name] = v;
     impl_->counters_changed = false;
   }
   grpc::ClientContext ctx;

@@ -139,6 +139,11 @@ class Worker {
   // Commit and Fail report changed counters first, so that what a shard counted is in the status
   // by the time the shard is done, even if the process is stopped before its next report.
   void AddCounter(std::string_view name, uint64_t n = 1);
+  // Sets a named current value of this process (a loss, a step time), reported with the progress
+  // every WorkerOptions::progress_interval_ms and shown by `baton status` (and its --json and
+  // Prometheus metrics, baton_worker_gauge) under the worker; what controller policies read.
+  // Names as counters'; a non-finite value is ignored.
+  void SetGauge(std::string_view name, double value);
   const WorkerIdentity& identity() const { return identity_; }
 
  private:

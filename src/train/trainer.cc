@@ -63,6 +63,9 @@ Status Trainer::RunTyped() {
   int64_t steady_start_ms = 0, steady_samples = 0, local_steps = 0;
   // Where a step's time goes (this process, all its steps), for the summary and the status.
   double data_ms = 0, compute_ms = 0, comm_ms = 0, update_ms = 0;
+  constexpr int64_t kGaugePeriodMs = 500;
+  int64_t last_gauges_ms = 0, gauge_steps = 0;
+  double gauge_compute_ms = 0, gauge_comm_ms = 0;
   auto now_ms = [] {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -199,6 +202,23 @@ Status Trainer::RunTyped() {
     if (local_steps > kSteadyFrom) steady_samples += total_rows;
     batch.clear();
     batch_rows = 0;
+    if (MonoMillis() - last_gauges_ms >= kGaugePeriodMs) {
+      // What `baton status` shows per rank (and a straggler policy reads), over the last period.
+      const double per = 1.0 / static_cast<double>(std::max<int64_t>(1, local_steps - gauge_steps));
+      worker_.SetGauge("train.step", static_cast<double>(steps_));
+      worker_.SetGauge("train.loss",
+                       static_cast<double>(flags[kLossSum]) / static_cast<double>(total_rows));
+      worker_.SetGauge("train.batch", static_cast<double>(want));
+      worker_.SetGauge("train.world", gen.size());
+      worker_.SetGauge("train.generation", static_cast<double>(gen.id));
+      worker_.SetGauge("train.compute_ms", (compute_ms - gauge_compute_ms) * per);
+      worker_.SetGauge("train.comm_ms", (comm_ms - gauge_comm_ms) * per);
+      worker_.SetGauge("train.lr", lr);
+      last_gauges_ms = MonoMillis();
+      gauge_steps = local_steps;
+      gauge_compute_ms = compute_ms;
+      gauge_comm_ms = comm_ms;
+    }
     if (gen.rank == 0 && MonoMillis() - last_log_ms >= options_.log_every.count()) {
       const double seconds = static_cast<double>(MonoMillis() - last_log_ms) / 1000.0;
       spdlog::info("step {}: loss {:.6f}, {:.0f} samples/s, lr {:.3g}, {} rank(s)", steps_,

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,7 @@ struct Client {
     nodes = v1::NodeService::NewStub(channel);
     shards = v1::ShardService::NewStub(channel);
     jobs = v1::JobService::NewStub(channel);
+    rendezvous = v1::RendezvousService::NewStub(channel);
   }
   bool ok() const { return !address.empty() && !token.empty(); }
   template <typename Call>
@@ -72,6 +74,7 @@ struct Client {
   std::unique_ptr<v1::NodeService::Stub> nodes;
   std::unique_ptr<v1::ShardService::Stub> shards;
   std::unique_ptr<v1::JobService::Stub> jobs;
+  std::unique_ptr<v1::RendezvousService::Stub> rendezvous;
 };
 
 TEST(MasterHardening, PausedMasterChargesNoLeaseAndNoNodeForItsOwnAbsence) {
@@ -251,6 +254,59 @@ TEST(MasterHardening, ALyingClientCannotCommitOthersShardsNorBloatOrForgeAnythin
                    })
                    .ok())
       << "workers of unregistered nodes are not tracked";
+
+  // Gauges: non-finite values, too many, or bad names are refused.
+  auto report = [&](const v1::ReportProgressRequest& r) {
+    return rogue
+        .Do([&](grpc::ClientContext* c) {
+          return rogue.jobs->ReportProgress(c, r, &progress_reply);
+        })
+        .error_code();
+  };
+  v1::ReportProgressRequest gauges;
+  gauges.set_worker_id("node-0/5");
+  gauges.set_node_id("node-0");
+  (*gauges.mutable_gauges())["train.loss"] = 0.5;
+  EXPECT_EQ(report(gauges), grpc::StatusCode::OK);
+  (*gauges.mutable_gauges())["train.loss"] = std::nan("");
+  EXPECT_EQ(report(gauges), grpc::StatusCode::INVALID_ARGUMENT);
+  gauges.mutable_gauges()->clear();
+  (*gauges.mutable_gauges())["evil name\n"] = 1;
+  EXPECT_EQ(report(gauges), grpc::StatusCode::INVALID_ARGUMENT);
+  gauges.mutable_gauges()->clear();
+  for (int i = 0; i < 65; ++i) (*gauges.mutable_gauges())["g" + std::to_string(i)] = i;
+  EXPECT_EQ(report(gauges), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Rendezvous: a generation nobody could know, a worker of no registered node, keys and values
+  // past their bounds, and a generation that is not active.
+  v1::JoinRequest join;
+  join.set_worker_id("node-0/7");
+  join.set_known_generation(1000);
+  v1::JoinReply joined;
+  auto join_code = [&] {
+    return rogue
+        .Do([&](grpc::ClientContext* c) { return rogue.rendezvous->Join(c, join, &joined); })
+        .error_code();
+  };
+  EXPECT_EQ(join_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  join.set_known_generation(0);
+  join.set_worker_id("ghost/0");
+  EXPECT_EQ(join_code(), grpc::StatusCode::UNAVAILABLE);
+  v1::KvSetRequest set;
+  set.set_generation(1);
+  set.set_key(std::string(600, 'k'));
+  v1::KvSetReply set_reply;
+  auto set_code = [&] {
+    return rogue
+        .Do([&](grpc::ClientContext* c) { return rogue.rendezvous->KvSet(c, set, &set_reply); })
+        .error_code();
+  };
+  EXPECT_EQ(set_code(), grpc::StatusCode::FAILED_PRECONDITION);  // no generation is active
+  v1::KvGetRequest get;
+  v1::KvGetReply got;
+  EXPECT_EQ(rogue.Do([&](grpc::ClientContext* c) { return rogue.rendezvous->KvGet(c, get, &got); })
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // no keys
 
   // A failure reason with control characters and invalid UTF-8 is stored escaped and capped.
   v1::LeaseShardRequest lease;

@@ -194,6 +194,14 @@ TEST(TrainJob, AWorkerKilledMidTrainingIsReplacedAndTrainingGoesOnFromWhereItWas
                       std::chrono::seconds(60)))
       << job.Logs();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Each rank's step, loss and step-time split are in the job's status while it trains.
+  std::string status;
+  ASSERT_EQ(RunCommand({BATON_BIN, "status", "--state-dir", job.dir() + "/state"}, &status), 0)
+      << status;
+  for (const char* gauge : {"train.step=", "train.loss=", "train.compute_ms=", "train.comm_ms=",
+                            "train.batch=8", "train.world=2"}) {
+    EXPECT_NE(status.find(gauge), std::string::npos) << gauge << " missing in\n" << status;
+  }
   auto workers = ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
     return cmd[0].find("baton-train-worker") != std::string::npos &&
            std::find(cmd.begin(), cmd.end(), job.spec()) != cmd.end() &&
