@@ -165,6 +165,10 @@ Status MasterCore::ReportExit(const v1::ReportExitRequest& req, Deferred* d) {
   }
   std::vector<LostLease> lost;
   d->seq = dds_->RevokeWorker(worker, "worker " + worker + " " + reason, &lost);
+  if (!req.will_restart()) {
+    std::lock_guard<std::mutex> lock(departed_mu_);
+    departed_.insert(worker);
+  }
   d->seq =
       std::max(d->seq, rendezvous_.Leave(worker, "worker " + worker + " " + reason, clock_->Now()));
   DiscardLost(lost);
@@ -414,6 +418,7 @@ Status MasterCore::ScaleWorkers(const v1::ScaleWorkersRequest& req, v1::ScaleWor
     // persisted with the next group commit; a master that dies first still has the old count,
     // and the new workers' joins end the generation it restores.
     (void)store_->AppendMeta(kWorkersPerNodeMetaKey, std::to_string(req.workers_per_node()));
+    (void)PlanRendezvous(clock_->Now());
     (void)rendezvous_.End("scaled to " + std::to_string(req.workers_per_node()) +
                           " worker(s) per node");
   }

@@ -76,8 +76,11 @@ JoinState Rendezvous::Join(const RendezvousMember& member, int64_t known_generat
                            int64_t now_ms) {
   if (generation_.active) {
     const int rank = generation_.RankOf(member.worker_id);
-    // It formed while this process waited.
-    if (rank >= 0 && polling) return StateFor(member.worker_id);
+    // It formed while this process waited. (A process never waits for the generation it already
+    // knows: a "poll" naming it is a retried first join that wants out of it.)
+    if (rank >= 0 && polling && known_generation != generation_.id) {
+      return StateFor(member.worker_id);
+    }
     End(rank < 0 ? "worker " + member.worker_id + " joined"
         : known_generation == generation_.id
             ? "worker " + member.worker_id + " left it (a collective failed there)"

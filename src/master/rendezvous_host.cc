@@ -53,7 +53,9 @@ Status RendezvousHost::Join(const v1::JoinRequest& req, int32_t node_rank, int32
       RendezvousMember{
           .worker_id = req.worker_id(), .node_rank = node_rank, .local_rank = local_rank},
       req.known_generation(), req.polling(), now_ms);
-  *seq = PersistLocked();
+  // A poll that finds its generation formed is answered once the formation is durable, like the
+  // join that formed it.
+  *seq = std::max(PersistLocked(), generation_seq_);
   reply->set_formed(s.formed);
   reply->set_rank(s.rank);
   ToProto(s.generation, reply->mutable_generation());
@@ -157,7 +159,8 @@ uint64_t RendezvousHost::PersistLocked() {
     store_.AppendKvEraseBelow(id);
     persisted_id_ = id;
   }
-  return store_.AppendMeta(kGenerationMetaKey, rdzv_.Serialize());
+  generation_seq_ = store_.AppendMeta(kGenerationMetaKey, rdzv_.Serialize());
+  return generation_seq_;
 }
 
 }  // namespace baton::master

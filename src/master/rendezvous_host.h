@@ -55,7 +55,8 @@ class RendezvousHost {
   Rendezvous rdzv_;
   KvStore kv_;
   StateStore& store_;
-  int64_t persisted_id_ = 0;  // generation id last written to the store
+  int64_t persisted_id_ = 0;     // generation id last written to the store
+  uint64_t generation_seq_ = 0;  // the store sequence number of that write
 };
 
 // The key under which the generation is kept in the state store's job-level values.

@@ -146,9 +146,14 @@ Result<Generation> Rendezvous::Join(std::chrono::milliseconds timeout,
   req.set_known_generation(known_generation_);
   const int64_t deadline = MonoMillis() + timeout.count();
   v1::JoinReply reply;
+  bool sent = false;
   while (true) {
     BATON_RETURN_IF_ERROR(impl_
                               ->Call([&](grpc::ClientContext* ctx) {
+                                // A retried first call may have reached the master: from the
+                                // second send on, this process is waiting (polling).
+                                if (sent) req.set_polling(true);
+                                sent = true;
                                 reply.Clear();
                                 return impl_->stub->Join(ctx, req, &reply);
                               })

@@ -130,6 +130,12 @@ class TorchScriptTrainable final : public TrainableModel {
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
       return Status::IoError("renaming " + tmp + " to " + path + " failed");
     }
+    // The rename is durable only with its directory: the job's last commit follows this save.
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    const bool synced = dfd >= 0 && ::fsync(dfd) == 0;
+    if (dfd >= 0) ::close(dfd);
+    if (!synced) return Status::IoError("fsync of directory " + dir + " failed");
     return Status::Ok();
   }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -81,6 +82,11 @@ Status Trainer::RunTyped() {
 
   // Forms the group of generation `gen` and takes the state of the member that completed the most
   // steps.
+  // Generation id -> the last step completed in it (the latest kHistory generations), and the
+  // generation in which this rank's pending batch went into a gradient all-reduce (0: none).
+  constexpr size_t kHistory = 64;
+  std::map<int64_t, int64_t> last_step_of_gen;
+  int64_t submitted_in = 0;
   auto form = [&]() -> Status {
     comm::GroupOptions o;
     o.prefix = "train";
@@ -99,12 +105,29 @@ Status Trainer::RunTyped() {
     for (std::vector<T>* state : optimizer.StateBuffers()) {
       BATON_RETURN_IF_ERROR(group->Broadcast(state->data(), n, kTypeOf<T>, root));
     }
-    if (steps_ < most && batch_rows > 0) {
-      // The step this batch was in completed on another rank: it was applied.
-      feed_.MarkApplied();
-      batch.clear();
-      batch_rows = 0;
+    // Which generation completed which step travels with the state: a batch this rank submitted
+    // to a step that completed (on ranks that got every contribution) was applied; any other
+    // pending batch (its step failed everywhere, or this rank missed generations) is trained on.
+    std::vector<int64_t> history(1 + 2 * kHistory, 0);
+    if (gen.rank == root) {
+      history[0] = static_cast<int64_t>(last_step_of_gen.size());
+      size_t i = 1;
+      for (const auto& [g, s] : last_step_of_gen) history[i++] = g, history[i++] = s;
     }
+    BATON_RETURN_IF_ERROR(
+        group->Broadcast(history.data(), history.size(), comm::DataType::kInt64, root));
+    last_step_of_gen.clear();
+    for (int64_t i = 0; i < history[0]; ++i)
+      last_step_of_gen[history[1 + 2 * i]] = history[2 + 2 * i];
+    if (batch_rows > 0 && submitted_in > 0) {
+      auto it = last_step_of_gen.find(submitted_in);
+      if (it != last_step_of_gen.end() && it->second >= steps_ + 1) {
+        feed_.MarkApplied();
+        batch.clear();
+        batch_rows = 0;
+      }
+    }
+    submitted_in = 0;
     steps_ = most;
     optimizer.set_steps(most);
     spdlog::info("generation {}: rank {} of {} on {} node(s), from step {} (state of rank {})",
@@ -125,7 +148,10 @@ Status Trainer::RunTyped() {
       drop_group(Status::FailedPrecondition("the master ended the generation"));
       continue;
     }
-    const int64_t want = PartOfBatch(spec_.global_batch, gen.rank, gen.size());
+    // At least one sample a rank: more ranks than train.global_batch grow the batch, rather than
+    // leave a rank with leased shards it never uses.
+    const int64_t want =
+        std::max<int64_t>(1, PartOfBatch(spec_.global_batch, gen.rank, gen.size()));
     double t0 = now_ms();
     if (batch_rows < want && !finished) {
       BATON_ASSIGN_OR_RETURN(DataFeed::Fill fill,
@@ -152,6 +178,7 @@ Status Trainer::RunTyped() {
     flags[kHeld] = static_cast<T>(feed_.held());
     flags[kLossSum] = static_cast<T>(local_loss);
     flags[kLossRows] = static_cast<T>(batch_rows);
+    submitted_in = batch_rows > 0 ? gen.id : 0;
     if (Status s = group->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
@@ -192,6 +219,9 @@ Status Trainer::RunTyped() {
     optimizer.Update(params, grads, 0, n, lr);
     optimizer.EndStep();
     ++steps_;
+    last_step_of_gen[gen.id] = steps_;
+    if (last_step_of_gen.size() > kHistory) last_step_of_gen.erase(last_step_of_gen.begin());
+    submitted_in = 0;
     update_ms += now_ms() - t1;
     // Shards applied in earlier steps can be committed now: this step had records, so the end of
     // the data (where the model is saved before the last commits) is still ahead.

@@ -61,6 +61,13 @@ TEST(Rendezvous, FormsWhenEveryPlannedWorkerJoinedWithRanksByNodeThenLocalRank) 
   EXPECT_FALSE(r.Join(M(1, 1), 1, false, 6).formed);
   EXPECT_FALSE(r.generation().active);
   EXPECT_NE(r.generation().end_reason.find("n1/1 left it"), std::string::npos);
+  // Its retried first call arrives as a poll naming the generation it wanted out of: it is not
+  // handed that generation again.
+  for (const auto& m : {M(0, 0), M(0, 1), M(1, 0)}) r.Join(m, 1, false, 7);  // n1/1 waits already
+  ASSERT_TRUE(r.generation().active);
+  ASSERT_EQ(r.generation().id, 2);
+  EXPECT_FALSE(r.Join(M(0, 0), 2, true, 8).formed);
+  EXPECT_FALSE(r.generation().active);
 }
 
 TEST(Rendezvous, APartialPlanFormsOnlyAfterTheTimeoutWithMinWorkers) {
