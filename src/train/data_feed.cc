@@ -114,6 +114,7 @@ Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor
       break;
     }
     ParsedShard& s = *parsed_.front();
+    epoch_ = s.shard->epoch();
     const int64_t n = std::min<int64_t>(static_cast<int64_t>(want - fill.rows), s.count - s.next);
     if (batch->empty()) {
       for (const infer::HostTensor& t : s.rows) batch->push_back(infer::SliceRows(t, 0, 0));

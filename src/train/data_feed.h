@@ -46,6 +46,8 @@ class DataFeed {
   Status CommitApplied();
 
   uint64_t bad_records() const { return bad_records_; }
+  // The epoch (input.epochs; 0-based) of the shard the last records came from.
+  int32_t epoch() const { return epoch_; }
 
  private:
   struct ParsedShard {
@@ -66,6 +68,7 @@ class DataFeed {
   std::vector<std::unique_ptr<ParsedShard>> handed_out_;  // every row handed out, not applied
   std::vector<std::unique_ptr<ParsedShard>> applied_;     // applied, not yet committed
   uint64_t bad_records_ = 0;
+  int32_t epoch_ = 0;
 };
 
 }  // namespace baton::train

@@ -236,6 +236,7 @@ Status Trainer::RunTyped() {
       // What `baton status` shows per rank (and a straggler policy reads), over the last period.
       const double per = 1.0 / static_cast<double>(std::max<int64_t>(1, local_steps - gauge_steps));
       worker_.SetGauge("train.step", static_cast<double>(steps_));
+      worker_.SetGauge("train.epoch", feed_.epoch());
       worker_.SetGauge("train.loss",
                        static_cast<double>(flags[kLossSum]) / static_cast<double>(total_rows));
       worker_.SetGauge("train.batch", static_cast<double>(want));

@@ -198,8 +198,8 @@ TEST(TrainJob, AWorkerKilledMidTrainingIsReplacedAndTrainingGoesOnFromWhereItWas
   std::string status;
   ASSERT_EQ(RunCommand({BATON_BIN, "status", "--state-dir", job.dir() + "/state"}, &status), 0)
       << status;
-  for (const char* gauge : {"train.step=", "train.loss=", "train.compute_ms=", "train.comm_ms=",
-                            "train.batch=8", "train.world=2"}) {
+  for (const char* gauge : {"train.step=", "train.epoch=", "train.loss=", "train.compute_ms=",
+                            "train.comm_ms=", "train.batch=8", "train.world=2"}) {
     EXPECT_NE(status.find(gauge), std::string::npos) << gauge << " missing in\n" << status;
   }
   auto workers = ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
