@@ -139,23 +139,11 @@ struct InferEngine::Impl {
   // left when this one has none: the file always describes the shard's latest attempt, committed
   // or failed (a shard failed for max_error_rate and then dead-lettered keeps its bad records).
   void WriteErrorsFile(const ShardWork& w) {
-    char name[64];
-    std::snprintf(name, sizeof name, "/part-%08llu.errors.jsonl",
-                  static_cast<unsigned long long>(w.shard->id()));
-    const std::string path = spec.errors_dir + name;
     // A worker that lost the lease must not touch the file of the attempt that took over (its
     // Commit will be FENCED anyway). Errors files are not fenced by the master like part files:
     // this narrows the window, it does not close it.
     if (w.shard->lost()) return;
-    std::error_code ec;
-    if (w.errors.empty()) {
-      fs::remove(path, ec);
-      return;
-    }
-    fs::create_directories(spec.errors_dir, ec);
-    // Written with a rename, so a reader never sees half of it and a later attempt's file
-    // replaces an earlier one's whole.
-    Status s = WriteFileAtomic(path, w.errors);
+    Status s = WriteShardErrors(spec.errors_dir, w.shard->id(), w.errors);
     if (!s.ok()) spdlog::warn("shard {}: errors file: {}", w.shard->id(), s.ToString());
   }
 

@@ -2,7 +2,10 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 
+#include "common/files.h"
 #include "infer/json_text.h"
 
 namespace baton::infer {
@@ -152,6 +155,21 @@ std::string ErrorRow(const std::string& file, uint64_t record, const std::string
   AppendJsonString(ReadableText(stage), &out);
   out.append("}\n");
   return out;
+}
+
+Status WriteShardErrors(const std::string& errors_dir, uint64_t shard_id,
+                        const std::string& errors) {
+  char name[64];
+  std::snprintf(name, sizeof name, "/part-%08llu.errors.jsonl",
+                static_cast<unsigned long long>(shard_id));
+  const std::string path = errors_dir + name;
+  std::error_code ec;
+  if (errors.empty()) {
+    std::filesystem::remove(path, ec);
+    return Status::Ok();
+  }
+  std::filesystem::create_directories(errors_dir, ec);
+  return WriteFileAtomic(path, errors);
 }
 
 }  // namespace baton::infer

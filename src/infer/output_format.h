@@ -39,6 +39,13 @@ Result<int64_t> AppendOutputRow(const OutputStyle& style, const RowRef& ref,
                                 const std::vector<HostTensor>& outputs, int64_t row,
                                 const std::vector<std::string>& output_names, std::string* out);
 
+// Writes the bad records of one attempt of shard `shard_id` to ERRORS_DIR/part-<shard>.errors.jsonl
+// with a rename (a reader never sees half of it; a later attempt's file replaces an earlier one's
+// whole), or removes an earlier attempt's file when `errors` is empty: the file always describes
+// the shard's latest attempt. Shared by every kind that reads rows (infer, train).
+Status WriteShardErrors(const std::string& errors_dir, uint64_t shard_id,
+                        const std::string& errors);
+
 // One error record, with a newline.
 std::string ErrorRow(const std::string& file, uint64_t record, const std::string& key,
                      const std::string& stage, const std::string& message);

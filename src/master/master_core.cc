@@ -471,13 +471,13 @@ uint64_t MasterCore::PlanRendezvous(int64_t now_ms) {
   std::vector<RendezvousMember> planned;
   const int32_t per_node = workers_per_node_;
   std::lock_guard<std::mutex> lock(departed_mu_);
-  for (const NodeSignals& n : registry_.Snapshot(now_ms).nodes) {
-    if (!n.alive) continue;
+  // Every monitor tick: only the live nodes' ids and ranks, not a snapshot of every worker.
+  for (const auto& [node_id, rank] : registry_.LiveNodeRanks()) {
     for (int32_t local = 0; local < per_node; ++local) {
-      if (departed_.contains(n.node_id + "/" + std::to_string(local))) continue;
-      planned.push_back(RendezvousMember{.worker_id = n.node_id + "/" + std::to_string(local),
-                                         .node_rank = n.rank,
-                                         .local_rank = local});
+      std::string worker_id = node_id + "/" + std::to_string(local);
+      if (departed_.contains(worker_id)) continue;
+      planned.push_back(RendezvousMember{
+          .worker_id = std::move(worker_id), .node_rank = rank, .local_rank = local});
     }
   }
   // Until every node the job runs has registered once, the planned set is partial: a generation

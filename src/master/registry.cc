@@ -154,6 +154,15 @@ bool Registry::AllLiveNodesStopped() const {
   return true;
 }
 
+std::vector<std::pair<std::string, int32_t>> Registry::LiveNodeRanks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, int32_t>> out;
+  for (const auto& [id, n] : nodes_) {
+    if (n.alive) out.emplace_back(id, n.rank);
+  }
+  return out;
+}
+
 int Registry::LiveNodes() const {
   std::lock_guard<std::mutex> lock(mu_);
   int n = 0;

@@ -67,6 +67,8 @@ class Registry {
   // Whether every live node has been handed a STOP (so the master may exit).
   bool AllLiveNodesStopped() const;
   int LiveNodes() const;
+  // (node id, rank) of every live node, by node id.
+  std::vector<std::pair<std::string, int32_t>> LiveNodeRanks() const;
 
   // Every node's and worker's signals as of `now_ms` (run clock), taken under one lock.
   ClusterView Snapshot(int64_t now_ms) const;

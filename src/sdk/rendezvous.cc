@@ -178,20 +178,22 @@ Result<Generation> Rendezvous::Join(std::chrono::milliseconds timeout,
   return g;
 }
 
-Result<bool> Rendezvous::Active(int64_t id) {
+Result<v1::Generation> Rendezvous::Current() {
   v1::GetGenerationRequest req;
   v1::Generation reply;
   BATON_RETURN_IF_ERROR(impl_->Call(
       [&](grpc::ClientContext* ctx) { return impl_->stub->GetGeneration(ctx, req, &reply); }));
-  return reply.id() == id && reply.active();
+  return reply;
+}
+
+Result<bool> Rendezvous::Active(int64_t id) {
+  BATON_ASSIGN_OR_RETURN(v1::Generation g, Current());
+  return g.id() == id && g.active();
 }
 
 Result<std::string> Rendezvous::EndReason() {
-  v1::GetGenerationRequest req;
-  v1::Generation reply;
-  BATON_RETURN_IF_ERROR(impl_->Call(
-      [&](grpc::ClientContext* ctx) { return impl_->stub->GetGeneration(ctx, req, &reply); }));
-  return reply.active() ? std::string() : reply.end_reason();
+  BATON_ASSIGN_OR_RETURN(v1::Generation g, Current());
+  return g.active() ? std::string() : g.end_reason();
 }
 
 struct GenerationWatch::State {

@@ -24,6 +24,10 @@
 #include "common/status.h"
 #include "sdk/worker.h"
 
+namespace baton::v1 {
+class Generation;
+}
+
 namespace baton::sdk {
 
 struct GenerationMember {
@@ -93,6 +97,8 @@ class Rendezvous {
 
  private:
   explicit Rendezvous(WorkerIdentity identity);
+  // The master's current generation (one call, retried while it is unreachable).
+  Result<v1::Generation> Current();
   WorkerIdentity identity_;
   int64_t known_generation_ = 0;
   std::shared_ptr<RendezvousChannel> impl_;

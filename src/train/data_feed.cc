@@ -2,15 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
-#include <filesystem>
-
-#include "common/files.h"
 #include "infer/output_format.h"
 
 namespace baton::train {
-
-namespace fs = std::filesystem;
 
 Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::LeaseAndParse(bool* finished) {
   while (true) {
@@ -58,8 +52,8 @@ Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::Parse(std::unique_ptr<s
   }
   bad_records_ += bad;
   if (bad > 0) worker_.AddCounter("bad_records", bad);
-  if (!errors.empty() || !spec_.errors_dir.empty()) {
-    if (Status s = WriteErrorsFile(*shard, errors); !s.ok()) {
+  if (!spec_.errors_dir.empty()) {
+    if (Status s = infer::WriteShardErrors(spec_.errors_dir, shard->id(), errors); !s.ok()) {
       spdlog::warn("shard {}: errors file: {}", shard->id(), s.ToString());
     }
   }
@@ -76,24 +70,8 @@ Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::Parse(std::unique_ptr<s
   return parsed;
 }
 
-Status DataFeed::WriteErrorsFile(const sdk::Shard& shard, const std::string& errors) {
-  if (spec_.errors_dir.empty()) return Status::Ok();
-  char name[64];
-  std::snprintf(name, sizeof name, "/part-%08llu.errors.jsonl",
-                static_cast<unsigned long long>(shard.id()));
-  const std::string path = spec_.errors_dir + name;
-  std::error_code ec;
-  if (errors.empty()) {
-    fs::remove(path, ec);  // an earlier attempt's file no longer describes the shard
-    return Status::Ok();
-  }
-  fs::create_directories(spec_.errors_dir, ec);
-  return WriteFileAtomic(path, errors);
-}
-
 Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor>* batch) {
   Fill fill;
-  std::vector<infer::HostTensor> pieces_of_batch;
   while (fill.rows < want) {
     if (parsed_.empty()) {
       bool finished = false;

@@ -60,7 +60,6 @@ class DataFeed {
   Result<std::unique_ptr<ParsedShard>> LeaseAndParse(bool* finished);
   // Null when the shard had too many bad records (it was given back).
   Result<std::unique_ptr<ParsedShard>> Parse(std::unique_ptr<sdk::Shard> shard);
-  Status WriteErrorsFile(const sdk::Shard& shard, const std::string& errors);
 
   const TrainSpec& spec_;
   sdk::Worker& worker_;
