@@ -209,6 +209,14 @@ class Agent {
                      o_.node_id, reply.node_rank(), node_rank_, node_rank_);
       }
       spdlog::info("[{}] registered again with {}", o_.node_id, address_);
+      // A scale the restarted master took before this agent was back reaches it only here.
+      const int32_t count = reply.launch().workers_per_node();
+      if (count != supervisor_->worker_count()) {
+        spdlog::info("[{}] the master now asks for {} worker(s)", o_.node_id, count);
+        if (Status s = supervisor_->SetWorkerCount(count); !s.ok()) {
+          spdlog::warn("[{}] set worker count refused: {}", o_.node_id, s.ToString());
+        }
+      }
       return Status::Ok();
     }
     const int32_t count = reply.launch().workers_per_node();

@@ -111,7 +111,7 @@ Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::Register
   for (const auto& a : spec_.worker.command) l->add_argv(a);
   for (const auto& [k, v] : spec_.worker.env) (*l->mutable_env())[k] = v;
   l->set_working_dir(spec_.base_dir);
-  l->set_workers_per_node(spec_.worker.per_node);
+  l->set_workers_per_node(workers_per_node_);  // the spec's, or what `baton scale` set since
   l->set_restart_budget(spec_.worker.restart_budget);
   l->set_restart_backoff_ms(spec_.worker.restart_backoff_ms);
   l->set_restart_backoff_max_ms(spec_.worker.restart_backoff_max_ms);
