@@ -43,6 +43,7 @@ Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::Parse(std::unique_ptr<s
       errors += infer::ErrorRow(file, index, key, "parse", s.message());
     } else {
       ++parsed->count;
+      parsed->fingerprints.push_back(RecordFingerprint(file, index));
     }
     return Status::Ok();
   });
@@ -70,28 +71,37 @@ Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::Parse(std::unique_ptr<s
   return parsed;
 }
 
+void DataFeed::StartAt(ParsedShard& s, const ShardCursor* cursor) {
+  s.cursor = cursor != nullptr ? *cursor : ShardCursor{};
+  if (s.cursor.applied > s.count) {
+    // The file changed under the job (fewer good rows than a snapshot applied): nothing of it is
+    // left to apply, and the DDS's record counts already guard against a changed file.
+    spdlog::warn("shard {}: the snapshot applied {} rows, the shard has {}", s.shard->id(),
+                 s.cursor.applied, s.count);
+    s.cursor.applied = s.count;
+  }
+  s.next = s.cursor.applied;
+}
+
 Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor>* batch) {
   Fill fill;
+  size_t from = 0;  // held_[< from] have no rows left to hand out
   while (fill.rows < want) {
-    if (parsed_.empty()) {
+    while (from < held_.size() && held_[from]->next == held_[from]->count) ++from;
+    if (from == held_.size()) {
       bool finished = false;
       BATON_ASSIGN_OR_RETURN(std::unique_ptr<ParsedShard> next, LeaseAndParse(&finished));
       if (next) {
-        if (next->count == 0) {
-          handed_out_.push_back(std::move(next));  // nothing to train on: done once applied
-        } else {
-          parsed_.push_back(std::move(next));
-        }
+        auto it = cursors_.find(next->shard->id());
+        StartAt(*next, it == cursors_.end() ? nullptr : &it->second);
+        held_.push_back(std::move(next));  // one with no rows left is done once marked applied
         continue;
       }
-      if (finished) {
-        fill.finished = true;
-        break;
-      }
-      // Every remaining shard is held elsewhere: the step goes on with what this rank has.
+      if (finished) fill.finished = true;
+      // Otherwise every remaining shard is held elsewhere: the step goes on with what it has.
       break;
     }
-    ParsedShard& s = *parsed_.front();
+    ParsedShard& s = *held_[from];
     epoch_ = s.shard->epoch();
     const int64_t n = std::min<int64_t>(static_cast<int64_t>(want - fill.rows), s.count - s.next);
     if (batch->empty()) {
@@ -103,30 +113,69 @@ Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor
     }
     s.next += n;
     fill.rows += static_cast<size_t>(n);
-    if (s.next == s.count) {
-      handed_out_.push_back(std::move(parsed_.front()));
-      parsed_.pop_front();
-    }
   }
   return fill;
 }
 
-void DataFeed::MarkApplied() {
-  for (auto& s : handed_out_) applied_.push_back(std::move(s));
-  handed_out_.clear();
+void DataFeed::MarkApplied(int64_t step) {
+  for (auto& s : held_) {
+    if (s->next > s->cursor.applied) {
+      EpochLedger& l = applied_since_[s->shard->epoch()];
+      for (int64_t r = s->cursor.applied; r < s->next; ++r) {
+        ++l.records;
+        l.fingerprint += s->fingerprints[static_cast<size_t>(r)];
+      }
+      s->cursor.applied = s->next;
+    }
+    if (s->cursor.applied == s->count && s->cursor.complete_at < 0) s->cursor.complete_at = step;
+  }
 }
 
-Status DataFeed::CommitApplied() {
-  for (auto& s : applied_) {
-    Status c = worker_.Commit(*s->shard);
-    if (c.code() == StatusCode::kFenced) {
-      spdlog::warn("shard {} was taken over by another worker; dropping it", s->shard->id());
+Status DataFeed::CommitDurable(int64_t durable_step) {
+  for (auto it = held_.begin(); it != held_.end();) {
+    const ParsedShard& s = **it;
+    if (s.cursor.complete_at < 0 || s.cursor.complete_at > durable_step) {
+      ++it;
       continue;
     }
-    if (!c.ok()) return c.WithContext("commit shard " + std::to_string(s->shard->id()));
+    Status c = worker_.Commit(*s.shard);
+    if (c.code() == StatusCode::kFenced) {
+      spdlog::warn("shard {} was taken over by another worker; dropping it", s.shard->id());
+    } else if (!c.ok()) {
+      return c.WithContext("commit shard " + std::to_string(s.shard->id()));
+    } else {
+      committed_since_.push_back(s.shard->id());
+    }
+    it = held_.erase(it);
   }
-  applied_.clear();
   return Status::Ok();
+}
+
+void DataFeed::Restore(const CursorTable& cursors) {
+  cursors_ = cursors;
+  applied_since_.clear();
+  for (auto it = held_.begin(); it != held_.end();) {
+    if ((*it)->shard->lost()) {
+      spdlog::warn("shard {}: lease lost; dropping it", (*it)->shard->id());
+      it = held_.erase(it);
+      continue;
+    }
+    auto c = cursors_.find((*it)->shard->id());
+    StartAt(**it, c == cursors_.end() ? nullptr : &c->second);
+    ++it;
+  }
+}
+
+DataFeed::Progress DataFeed::TakeProgress() {
+  Progress p;
+  for (const auto& s : held_) {
+    if (s->cursor.applied > 0 || s->cursor.complete_at >= 0) {
+      p.held.emplace_back(s->shard->id(), s->cursor);
+    }
+  }
+  p.committed.swap(committed_since_);
+  p.applied.swap(applied_since_);
+  return p;
 }
 
 }  // namespace baton::train

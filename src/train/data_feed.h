@@ -3,15 +3,16 @@
 // and messages as `kind: infer`); a shard with more bad records than train.max_error_rate is
 // given back before any of its records is used, and its bad records go to the errors file.
 //
-// Records are handed out in batches; a shard is committed only once every one of its records was
-// applied in a step the ranks completed (MarkApplied, then CommitApplied), so a shard never counts
-// as done before the model has learned from it. Until flash checkpoints carry the consumed
-// offsets, a rank that dies takes its uncommitted shards' progress with it: they are leased again
-// and their records applied a second time (at least once, not yet exactly once).
+// Records are handed out in batches. The feed tracks, per held shard, how many of its rows were
+// applied in completed steps (MarkApplied) and the step that applied its last one; a shard is
+// committed only once a persisted snapshot covers that step (CommitDurable), so a shard never
+// counts as done in the DDS before a checkpoint has learned from all of it. Rolling back to a
+// snapshot (Restore) resets every held shard to the snapshot's cursor, and a shard leased later
+// starts where the snapshot's cursor table says (a dead rank's shard, picked up by another):
+// exactly once per epoch (train/checkpointer.h).
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "infer/row_parser.h"
 #include "infer/tensor.h"
 #include "sdk/worker.h"
+#include "train/snapshot.h"
 #include "train/train_spec.h"
 
 namespace baton::train {
@@ -35,15 +37,30 @@ class DataFeed {
   // shards without waiting: when every remaining shard is leased elsewhere it returns what it has.
   Result<Fill> Take(size_t want, std::vector<infer::HostTensor>* batch);
 
-  // Every record handed out so far was applied in a completed step.
-  void MarkApplied();
-  // Shards fully handed out and applied but not yet committed.
-  size_t applied_uncommitted() const { return applied_.size(); }
-  // Shards leased and not yet committed (in use, or waiting for their commit).
-  size_t held() const { return parsed_.size() + handed_out_.size() + applied_.size(); }
-  // Commits the applied shards. A FENCED shard (this worker lost its lease: it was paused) is
-  // dropped, it will be trained on again elsewhere.
-  Status CommitApplied();
+  // Every row handed out so far was applied in completed step `step`; shards whose last row is
+  // now applied remember `step`.
+  void MarkApplied(int64_t step);
+  // Shards leased and not yet committed.
+  size_t held() const { return held_.size(); }
+  // Commits the shards whose last row was applied at or before `durable_step`. A FENCED shard
+  // (this worker lost its lease: it was paused) is dropped; its holder's snapshot cursor goes on.
+  Status CommitDurable(int64_t durable_step);
+
+  // Rolls back to a snapshot's progress: held shards restart at their cursor in `cursors` (or at
+  // their first row), shards leased from now on too; what was applied since is forgotten. Shards
+  // whose lease was lost are dropped.
+  void Restore(const CursorTable& cursors);
+  // The cursor table of the latest snapshot, for shards leased from now on.
+  void SetCursors(const CursorTable& cursors) { cursors_ = cursors; }
+
+  // What a snapshot needs from this rank, since the last call: the cursors of held shards that
+  // have applied rows, the shards committed, and the records applied (per epoch).
+  struct Progress {
+    std::vector<std::pair<uint64_t, ShardCursor>> held;
+    std::vector<uint64_t> committed;
+    Ledger applied;
+  };
+  Progress TakeProgress();
 
   uint64_t bad_records() const { return bad_records_; }
   // The epoch (input.epochs; 0-based) of the shard the last records came from.
@@ -53,19 +70,23 @@ class DataFeed {
   struct ParsedShard {
     std::unique_ptr<sdk::Shard> shard;
     std::vector<infer::HostTensor> rows;
-    int64_t count = 0;  // rows parsed
-    int64_t next = 0;   // rows handed out
+    std::vector<uint64_t> fingerprints;  // RecordFingerprint of each row
+    int64_t count = 0;                   // rows parsed
+    int64_t next = 0;                    // rows handed out
+    ShardCursor cursor;                  // rows applied in completed steps
   };
   // Leases and parses one shard; null when none is leasable now (`*finished` when none will be).
   Result<std::unique_ptr<ParsedShard>> LeaseAndParse(bool* finished);
   // Null when the shard had too many bad records (it was given back).
   Result<std::unique_ptr<ParsedShard>> Parse(std::unique_ptr<sdk::Shard> shard);
+  void StartAt(ParsedShard& s, const ShardCursor* cursor);
 
   const TrainSpec& spec_;
   sdk::Worker& worker_;
-  std::deque<std::unique_ptr<ParsedShard>> parsed_;       // with rows left, front first
-  std::vector<std::unique_ptr<ParsedShard>> handed_out_;  // every row handed out, not applied
-  std::vector<std::unique_ptr<ParsedShard>> applied_;     // applied, not yet committed
+  std::vector<std::unique_ptr<ParsedShard>> held_;  // in lease order
+  CursorTable cursors_;
+  Ledger applied_since_;
+  std::vector<uint64_t> committed_since_;
   uint64_t bad_records_ = 0;
   int32_t epoch_ = 0;
 };

@@ -32,15 +32,18 @@ constexpr std::string_view kTrainKeys[] = {"model",
                                            "clip_grad_norm",
                                            "intra_op_threads",
                                            "max_error_rate",
+                                           "checkpoint",
                                            "seed"};
 constexpr std::string_view kOptimizerKeys[] = {"kind",  "lr",  "momentum",    "beta1",
                                                "beta2", "eps", "weight_decay"};
 constexpr std::string_view kScheduleKeys[] = {"warmup_steps", "decay", "decay_steps", "min_lr"};
+constexpr std::string_view kCheckpointKeys[] = {"every_steps", "dir"};
 
 constexpr schema::SectionKeys kTrainSchema[] = {
     {"train", kTrainKeys},
     {"train.optimizer", kOptimizerKeys},
     {"train.schedule", kScheduleKeys},
+    {"train.checkpoint", kCheckpointKeys},
 };
 
 void ReadOptimizer(Reader& r, const Section& train, OptimizerSpec* o) {
@@ -144,6 +147,11 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
     r.Int(train, "intra_op_threads", 1, &spec.intra_op_threads, 1024);
     r.Number(train, "max_error_rate", 0.0, 1.0, &spec.max_error_rate);
     r.Uint64(train, "seed", &spec.seed);
+    const Section checkpoint = r.Sub(train, "checkpoint", kCheckpointKeys);
+    r.Int(checkpoint, "every_steps", 1, &spec.checkpoint_every_steps, int64_t{1} << 30);
+    if (checkpoint.Has("dir") && r.String(checkpoint, "dir", &spec.checkpoint_dir)) {
+      spec.checkpoint_dir = schema::ResolvePath(base, spec.checkpoint_dir);
+    }
   } catch (const YAML::Exception& e) {
     return Status::Internal(spec_path + ": unexpected YAML error: " + e.what());
   }

@@ -55,6 +55,12 @@ struct TrainSpec : infer::RecordSchema {
   // A shard whose bad records exceed this fraction fails (retried, then dead-lettered); its good
   // records may already have been trained on. Default 0.01.
   double max_error_rate = 0.01;
+  // train.checkpoint: a flash checkpoint (memory, then disk in the background) every this many
+  // steps; default 50. A failure costs at most this many steps (train/checkpointer.h).
+  int64_t checkpoint_every_steps = 50;
+  // train.checkpoint.dir: where snapshots are persisted; every node must see the same directory
+  // (as for output.dir). Default (empty here): <master.state_dir>/checkpoints.
+  std::string checkpoint_dir;
   std::string errors_dir;  // output.dir + "/_errors" when the job has an output dir, else ""
   uint64_t seed = 1;       // torch's seed (dropout and the like); default 1
 };

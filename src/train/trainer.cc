@@ -22,7 +22,8 @@ constexpr comm::DataType kTypeOf =
     std::is_same_v<T, double> ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
 
 // What the ranks agree on each step, after the gradient in the step's one all-reduce (SUM).
-enum Flag { kRows, kFinished, kHeld, kLossSum, kLossRows, kFlags };
+// kDurable: rank 0's latest persisted step + 1 (0: none), the others 0.
+enum Flag { kRows, kFinished, kHeld, kLossSum, kLossRows, kDurable, kFlags };
 
 }  // namespace
 
@@ -36,8 +37,9 @@ Trainer::Trainer(const TrainSpec& spec, TrainableModel& model, sdk::Worker& work
       model_(model),
       worker_(worker),
       rendezvous_(rendezvous),
-      options_(options),
-      feed_(spec, worker) {}
+      options_(std::move(options)),
+      feed_(spec, worker),
+      checkpointer_(options_.checkpoint, feed_) {}
 
 Status Trainer::Run() {
   return model_.dtype() == comm::DataType::kFloat64 ? RunTyped<double>() : RunTyped<float>();
@@ -63,7 +65,7 @@ Status Trainer::RunTyped() {
   constexpr int64_t kSteadyFrom = 50;
   int64_t steady_start_ms = 0, steady_samples = 0, local_steps = 0;
   // Where a step's time goes (this process, all its steps), for the summary and the status.
-  double data_ms = 0, compute_ms = 0, comm_ms = 0, update_ms = 0;
+  double data_ms = 0, compute_ms = 0, comm_ms = 0, update_ms = 0, checkpoint_ms = 0;
   constexpr int64_t kGaugePeriodMs = 500;
   int64_t last_gauges_ms = 0, gauge_steps = 0;
   double gauge_compute_ms = 0, gauge_comm_ms = 0;
@@ -80,13 +82,13 @@ Status Trainer::RunTyped() {
     group.reset();  // closes the connections: peers still in the group fail at once
   };
 
-  // Forms the group of generation `gen` and takes the state of the member that completed the most
-  // steps.
-  // Generation id -> the last step completed in it (the latest kHistory generations), and the
-  // generation in which this rank's pending batch went into a gradient all-reduce (0: none).
-  constexpr size_t kHistory = 64;
-  std::map<int64_t, int64_t> last_step_of_gen;
-  int64_t submitted_in = 0;
+  TrainingBuffers buffers{model_.dtype(), n, params, {}};
+  for (std::vector<T>* state : optimizer.StateBuffers())
+    buffers.optimizer_state.push_back(state->data());
+  bool trained_before = false;  // this process completed a step (a snapshot must exist)
+
+  // Forms the group of generation `gen`; every member rolls back to the best snapshot any of them
+  // has (train/checkpointer.h), the batch in hand included.
   auto form = [&]() -> Status {
     comm::GroupOptions o;
     o.prefix = "train";
@@ -95,43 +97,13 @@ Status Trainer::RunTyped() {
     o.timeout = options_.collective_timeout;
     BATON_ASSIGN_OR_RETURN(group, comm::ProcessGroup::Create(rendezvous_.Store(gen.id), o));
     watch = rendezvous_.Watch(gen.id);
-    int64_t most = steps_;
-    BATON_RETURN_IF_ERROR(group->AllReduce(&most, 1, comm::DataType::kInt64, comm::ReduceOp::kMax));
-    int64_t source = steps_ == most ? gen.rank : std::numeric_limits<int64_t>::max();
-    BATON_RETURN_IF_ERROR(
-        group->AllReduce(&source, 1, comm::DataType::kInt64, comm::ReduceOp::kMin));
-    const int root = static_cast<int>(source);
-    BATON_RETURN_IF_ERROR(group->Broadcast(params, n, kTypeOf<T>, root));
-    for (std::vector<T>* state : optimizer.StateBuffers()) {
-      BATON_RETURN_IF_ERROR(group->Broadcast(state->data(), n, kTypeOf<T>, root));
-    }
-    // Which generation completed which step travels with the state: a batch this rank submitted
-    // to a step that completed (on ranks that got every contribution) was applied; any other
-    // pending batch (its step failed everywhere, or this rank missed generations) is trained on.
-    std::vector<int64_t> history(1 + 2 * kHistory, 0);
-    if (gen.rank == root) {
-      history[0] = static_cast<int64_t>(last_step_of_gen.size());
-      size_t i = 1;
-      for (const auto& [g, s] : last_step_of_gen) history[i++] = g, history[i++] = s;
-    }
-    BATON_RETURN_IF_ERROR(
-        group->Broadcast(history.data(), history.size(), comm::DataType::kInt64, root));
-    last_step_of_gen.clear();
-    for (int64_t i = 0; i < history[0]; ++i)
-      last_step_of_gen[history[1 + 2 * i]] = history[2 + 2 * i];
-    if (batch_rows > 0 && submitted_in > 0) {
-      auto it = last_step_of_gen.find(submitted_in);
-      if (it != last_step_of_gen.end() && it->second >= steps_ + 1) {
-        feed_.MarkApplied();
-        batch.clear();
-        batch_rows = 0;
-      }
-    }
-    submitted_in = 0;
-    steps_ = most;
-    optimizer.set_steps(most);
-    spdlog::info("generation {}: rank {} of {} on {} node(s), from step {} (state of rank {})",
-                 gen.id, gen.rank, gen.size(), gen.nodes(), steps_, root);
+    batch.clear();
+    batch_rows = 0;
+    finished = false;
+    BATON_ASSIGN_OR_RETURN(steps_, checkpointer_.Restore(*group, gen, buffers, trained_before));
+    optimizer.set_steps(steps_);
+    spdlog::info("generation {}: rank {} of {} on {} node(s), from step {}", gen.id, gen.rank,
+                 gen.size(), gen.nodes(), steps_);
     return Status::Ok();
   };
 
@@ -178,7 +150,7 @@ Status Trainer::RunTyped() {
     flags[kHeld] = static_cast<T>(feed_.held());
     flags[kLossSum] = static_cast<T>(local_loss);
     flags[kLossRows] = static_cast<T>(batch_rows);
-    submitted_in = batch_rows > 0 ? gen.id : 0;
+    flags[kDurable] = gen.rank == 0 ? static_cast<T>(checkpointer_.durable_step() + 1) : 0;
     if (Status s = group->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
@@ -189,9 +161,16 @@ Status Trainer::RunTyped() {
     const auto total_rows = static_cast<int64_t>(flags[kRows]);
     if (total_rows == 0) {
       if (flags[kHeld] > 0) {
-        // No rank has records left and some hold applied shards: save, then commit them (the
-        // job finishes with the last commit, so the model must be on disk first).
-        feed_.MarkApplied();
+        // No rank has records left and some hold shards all of whose rows are applied: a
+        // snapshot on disk first, then the model, then the commits (the job finishes with the
+        // last commit, so both must be on disk before).
+        feed_.MarkApplied(steps_);
+        if (Status s = checkpointer_.Take(*group, gen, steps_, buffers, /*persist_now=*/true);
+            !s.ok()) {
+          if (s.code() == StatusCode::kIoError) return s;  // the disk, not a peer
+          drop_group(s);
+          continue;
+        }
         double saved = 0;
         if (gen.rank == 0) {
           BATON_RETURN_IF_ERROR(model_.Save(spec_.save_path));
@@ -203,7 +182,7 @@ Status Trainer::RunTyped() {
           drop_group(s);
           continue;
         }
-        if (saved == 1) BATON_RETURN_IF_ERROR(feed_.CommitApplied());
+        if (saved == 1) BATON_RETURN_IF_ERROR(feed_.CommitDurable(steps_));
         continue;
       }
       if (static_cast<int>(flags[kFinished]) == gen.size()) break;  // every rank is done
@@ -219,14 +198,22 @@ Status Trainer::RunTyped() {
     optimizer.Update(params, grads, 0, n, lr);
     optimizer.EndStep();
     ++steps_;
-    last_step_of_gen[gen.id] = steps_;
-    if (last_step_of_gen.size() > kHistory) last_step_of_gen.erase(last_step_of_gen.begin());
-    submitted_in = 0;
+    trained_before = true;
     update_ms += now_ms() - t1;
-    // Shards applied in earlier steps can be committed now: this step had records, so the end of
-    // the data (where the model is saved before the last commits) is still ahead.
-    BATON_RETURN_IF_ERROR(feed_.CommitApplied());
-    feed_.MarkApplied();
+    feed_.MarkApplied(steps_);
+    // Shards whose rows a persisted snapshot holds are done: commit them (this step had records,
+    // so the end of the data, where the model is saved before the last commits, is still ahead).
+    BATON_RETURN_IF_ERROR(feed_.CommitDurable(static_cast<int64_t>(flags[kDurable]) - 1));
+    if (checkpointer_.Due(steps_)) {
+      const double c0 = now_ms();
+      if (Status s = checkpointer_.Take(*group, gen, steps_, buffers, /*persist_now=*/false);
+          !s.ok()) {
+        if (s.code() == StatusCode::kIoError) return s;
+        drop_group(s);
+        continue;
+      }
+      checkpoint_ms += now_ms() - c0;
+    }
     samples_since_log += total_rows;
     if (++local_steps == kSteadyFrom) steady_start_ms = MonoMillis();
     if (local_steps > kSteadyFrom) steady_samples += total_rows;
@@ -263,8 +250,17 @@ Status Trainer::RunTyped() {
     const double per = 1.0 / static_cast<double>(local_steps);
     spdlog::info(
         "per step (this rank): data {:.3f} ms, compute {:.3f} ms, communication {:.3f} ms, "
-        "update {:.3f} ms",
-        data_ms * per, compute_ms * per, comm_ms * per, update_ms * per);
+        "update {:.3f} ms, checkpoint {:.3f} ms",
+        data_ms * per, compute_ms * per, comm_ms * per, update_ms * per, checkpoint_ms * per);
+  }
+  checkpointer_.Finish(gen);
+  for (const auto& [epoch, l] : checkpointer_.ledger()) {
+    spdlog::info("epoch {}: {} records applied (fingerprint {:016x})", epoch, l.records,
+                 l.fingerprint);
+  }
+  if (checkpointer_.persists_skipped() > 0) {
+    spdlog::info("{} checkpoint(s) not persisted: the previous one was still being written",
+                 checkpointer_.persists_skipped());
   }
   if (steady_start_ms > 0 && MonoMillis() > steady_start_ms) {
     spdlog::info(

@@ -7,15 +7,17 @@
 // flat optimizer then updates every rank's identical copy of the parameters.
 //
 // Membership: a failed collective (a peer died) or an ended generation (GenerationWatch: scale,
-// a worker joining) drops the group; the worker joins the next generation, and the new members
-// take the parameters and optimizer state of the member that completed the most steps (a step
-// that completed anywhere was applied; a rank whose batch was in it drops the batch, the others
-// retry theirs). The loss curve goes on from where it was; new workers start from that state.
+// a worker joining) drops the group; the worker joins the next generation, and every member rolls
+// back to the best flash checkpoint any of them has (train/checkpointer.h: parameters, optimizer
+// state and data progress), so every record is applied exactly once per epoch. The loss curve
+// goes on from that checkpoint (at most train.checkpoint.every_steps back); new workers start
+// from it too.
 //
-// The end: when no rank has records and some still hold shards, rank 0 saves the model
-// (train.save), and only then are those shards committed, so the job cannot finish before the
-// trained model is on disk. Seams for straggler policies and sharded optimizers: the per-rank
-// batch (PartOfBatch) and the optimizer's ranged update (FlatOptimizer::Update).
+// The end: when no rank has records and some still hold shards, a checkpoint is persisted, rank 0
+// saves the model (train.save), and only then are those shards committed, so the job cannot
+// finish before the trained model is on disk. Seams for straggler policies and sharded
+// optimizers: the per-rank batch (PartOfBatch) and the optimizer's ranged update
+// (FlatOptimizer::Update).
 #pragma once
 
 #include <chrono>
@@ -24,6 +26,7 @@
 #include "common/status.h"
 #include "sdk/rendezvous.h"
 #include "sdk/worker.h"
+#include "train/checkpointer.h"
 #include "train/data_feed.h"
 #include "train/model.h"
 #include "train/train_spec.h"
@@ -39,6 +42,7 @@ struct TrainerOptions {
   std::chrono::milliseconds collective_timeout{60000};
   // Rank 0 logs step, loss and throughput this often. Default 5 s.
   std::chrono::milliseconds log_every{5000};
+  CheckpointOptions checkpoint;
 };
 
 // Rank `rank` of `world`'s part of a global batch of `global` samples.
@@ -64,6 +68,7 @@ class Trainer {
   sdk::Rendezvous& rendezvous_;
   TrainerOptions options_;
   DataFeed feed_;
+  Checkpointer checkpointer_;
   int64_t steps_ = 0;
 };
 

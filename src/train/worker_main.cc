@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "infer/row_parser.h"
@@ -28,6 +30,19 @@ using baton::Result;
 using baton::Status;
 namespace infer = baton::infer;
 namespace train = baton::train;
+
+// This node's shared-memory snapshot slots: one set per job, node and checkpoint directory (two
+// jobs of one name with different state dirs never share slots).
+std::string MemoryPrefix(const baton::sdk::WorkerIdentity& id, const std::string& checkpoint_dir) {
+  std::string name = "baton-" + id.job_id + "-" + id.node_id;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  }
+  const size_t dir_hash = std::hash<std::string>{}(checkpoint_dir);
+  char hex[20];
+  std::snprintf(hex, sizeof(hex), "-%016zx", dir_hash);
+  return "/dev/shm/" + name.substr(0, 160) + hex;
+}
 
 // Problems with the data or the model, one "SPEC:LINE: key: message" line each; none when the
 // records fit the schema and one forward and backward pass on the first records returns
@@ -128,7 +143,12 @@ int main(int argc, char** argv) {
     spdlog::error("{}", (worker.ok() ? rendezvous.status() : worker.status()).ToString());
     return 1;
   }
-  train::Trainer trainer(*spec, **model, **worker, **rendezvous);
+  train::TrainerOptions options;
+  options.checkpoint.every_steps = spec->checkpoint_every_steps;
+  options.checkpoint.dir =
+      spec->checkpoint_dir.empty() ? job->master.state_dir + "/checkpoints" : spec->checkpoint_dir;
+  options.checkpoint.memory_prefix = MemoryPrefix(*identity, options.checkpoint.dir);
+  train::Trainer trainer(*spec, **model, **worker, **rendezvous, options);
   Status s = trainer.Run();
   if (!s.ok()) {
     spdlog::error("{}", s.ToString());

@@ -18,8 +18,10 @@
 #include <vector>
 
 #include "agent/spawn.h"
+#include "common/files.h"
 #include "job_harness.h"
 #include "train/model.h"
+#include "train/snapshot.h"
 
 namespace baton::testing {
 namespace {
@@ -49,6 +51,7 @@ std::string Rows(int n, uint64_t seed, int bad_every = 0) {
 }
 
 struct TrainOptions {
+  int nodes = 1;
   int workers = 1;
   int rows = 64;
   int records_per_shard = 8;
@@ -57,6 +60,8 @@ struct TrainOptions {
   std::string model = "mlp_f64.pt";
   std::string optimizer = "{kind: sgd, lr: 1.0}";
   std::string extra = "";  // more top-level YAML
+  std::string timeouts = "heartbeat_interval_ms: 200";
+  std::string checkpoint = "";  // the train.checkpoint section's flow mapping, if any
   int bad_every = 0;
 };
 
@@ -66,19 +71,22 @@ class TrainJob {
     char tmpl[] = "/tmp/baton-train-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     std::ofstream(dir_ + "/rows.csv") << Rows(o.rows, 11, o.bad_every);
-    std::ofstream(spec()) << "name: train-test\nkind: train\n"
+    std::ofstream(spec()) << "name: train-test\nkind: train\nnodes: " << o.nodes << "\n"
                           << "input:\n  paths: [rows.csv]\n  format: csv\n  skip_header: true\n"
                           << "  records_per_shard: " << o.records_per_shard
                           << "\n  epochs: " << o.epochs << "\n"
                           << "worker: {per_node: " << o.workers << ", restart_backoff_ms: 100}\n"
                           << "master: {state_dir: state}\n"
-                          << "timeouts: {heartbeat_interval_ms: 200}\n"
+                          << "timeouts: {" << o.timeouts << "}\n"
                           << o.extra << "train:\n"
                           << "  model: " << TRAIN_FIXTURES << "/" << o.model << "\n"
                           << "  save: trained.pt\n  key: id\n"
                           << "  tensors: [{name: x, columns: [x0..x3]}, {name: y, columns: [y]}]\n"
                           << "  global_batch: " << o.global_batch << "\n"
-                          << "  optimizer: " << o.optimizer << "\n";
+                          << "  optimizer: " << o.optimizer << "\n"
+                          << (o.checkpoint.empty() ? "" : "  checkpoint: " + o.checkpoint + "\n");
+    rows_ = o.rows;
+    epochs_ = o.epochs;
   }
   ~TrainJob() {
     for (pid_t p : ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
@@ -94,6 +102,75 @@ class TrainJob {
   std::string dir() const { return dir_; }
   std::string spec() const { return dir_ + "/job.yaml"; }
   std::string saved() const { return dir_ + "/trained.pt"; }
+  std::string state_dir() const { return dir_ + "/state"; }
+
+  // `baton run` in the background, its output in run.log.
+  void Start() {
+    agent::SpawnRequest req;
+    req.argv = {BATON_BIN, "run", spec()};
+    req.output_path = dir_ + "/run.log";
+    auto run = agent::SpawnProcess(req);
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    run_ = *run;
+  }
+  // Waits for `baton run`; its exit code (-1 if it did not exit normally).
+  int Wait() {
+    int st = 0;
+    if (::waitpid(run_, &st, 0) != run_) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  std::string RunLog() const {
+    std::ifstream in(dir_ + "/run.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // The job's processes of one role ("master", "agent", or the train workers).
+  std::vector<pid_t> Pids(const std::string& role) const {
+    return ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
+      const bool ours = std::any_of(cmd.begin(), cmd.end(), [&](const std::string& a) {
+        return a.find(dir_) != std::string::npos;
+      });
+      if (!ours || cmd.size() < 2) return false;
+      if (role == "worker") {
+        return cmd[0].find("baton-train-worker") != std::string::npos &&
+               std::find(cmd.begin(), cmd.end(), "--check") == cmd.end();
+      }
+      return cmd[0].find("baton-train-worker") == std::string::npos && cmd[1] == role;
+    });
+  }
+  // Waits until some rank logged `text` at least `times` times.
+  bool WaitForLog(const std::string& text, int times = 1,
+                  std::chrono::seconds timeout = std::chrono::seconds(60)) const {
+    return WaitFor(
+        [&] {
+          const std::string logs = Logs();
+          int n = 0;
+          for (size_t at = logs.find(text); at != std::string::npos; at = logs.find(text, at + 1)) {
+            ++n;
+          }
+          return n >= times;
+        },
+        timeout);
+  }
+
+  // Every record of rows.csv applied exactly once in every epoch: the ledger of the job's last
+  // snapshot (train/snapshot.h) against the records of the file, counted here.
+  void ExpectEveryRecordAppliedOncePerEpoch() const {
+    auto bytes = ReadFile(state_dir() + "/checkpoints/snapshot");
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    auto meta = train::DecodeSnapshotMeta(*bytes);
+    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+    train::EpochLedger expected;
+    for (int i = 0; i < rows_; ++i) {
+      ++expected.records;
+      expected.fingerprint +=
+          train::RecordFingerprint(dir_ + "/rows.csv", static_cast<uint64_t>(i));
+    }
+    ASSERT_EQ(meta->ledger.size(), static_cast<size_t>(epochs_));
+    for (const auto& [epoch, applied] : meta->ledger) {
+      EXPECT_EQ(applied.records, expected.records) << "epoch " << epoch;
+      EXPECT_EQ(applied.fingerprint, expected.fingerprint) << "epoch " << epoch;
+    }
+  }
   // Every log line of the job's processes (master, agents, workers) under the state dir.
   std::string Logs() const {
     std::string all;
@@ -108,6 +185,9 @@ class TrainJob {
 
  private:
   std::string dir_;
+  pid_t run_ = -1;
+  int rows_ = 0;
+  int epochs_ = 1;
 };
 
 std::vector<double> Params(const std::string& path) {
@@ -175,7 +255,15 @@ double MeanLoss(const std::string& path, int rows) {
   return *(*model)->ForwardBackward({x, y}) / rows;
 }
 
-TEST(TrainJob, AWorkerKilledMidTrainingIsReplacedAndTrainingGoesOnFromWhereItWas) {
+// The step a generation started from ("generation G: rank R of ..., from step S"), or -1.
+int64_t FromStep(const std::string& logs, int64_t generation) {
+  const size_t at = logs.find("generation " + std::to_string(generation) + ": rank");
+  if (at == std::string::npos) return -1;
+  const size_t from = logs.find("from step ", at);
+  return from == std::string::npos ? -1 : std::stoll(logs.substr(from + 10));
+}
+
+TrainOptions LongJob() {
   TrainOptions o;
   o.workers = 2;
   o.rows = 20000;
@@ -183,48 +271,121 @@ TEST(TrainJob, AWorkerKilledMidTrainingIsReplacedAndTrainingGoesOnFromWhereItWas
   o.epochs = 4;
   o.global_batch = 16;
   o.optimizer = "{kind: adam, lr: 0.01}";
-  TrainJob job(o);
-  agent::SpawnRequest req;
-  req.argv = {BATON_BIN, "run", job.spec()};
-  req.output_path = job.dir() + "/run.log";
-  auto run = agent::SpawnProcess(req);
-  ASSERT_TRUE(run.ok());
+  o.extra = "failure: {max_shard_retries: 20}\n";
+  return o;
+}
+
+TEST(TrainJob, AWorkerKilledMidTrainingIsReplacedAndTrainingGoesOnFromWhereItWas) {
+  TrainJob job(LongJob());
+  job.Start();
   // Wait until training is under way (~700 steps a second here), then SIGKILL one rank.
-  ASSERT_TRUE(WaitFor([&] { return job.Logs().find("generation 1: rank") != std::string::npos; },
-                      std::chrono::seconds(60)))
-      << job.Logs();
+  ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   // Each rank's step, loss and step-time split are in the job's status while it trains.
   std::string status;
-  ASSERT_EQ(RunCommand({BATON_BIN, "status", "--state-dir", job.dir() + "/state"}, &status), 0)
+  ASSERT_EQ(RunCommand({BATON_BIN, "status", "--state-dir", job.state_dir()}, &status), 0)
       << status;
   for (const char* gauge : {"train.step=", "train.epoch=", "train.loss=", "train.compute_ms=",
                             "train.comm_ms=", "train.batch=8", "train.world=2"}) {
     EXPECT_NE(status.find(gauge), std::string::npos) << gauge << " missing in\n" << status;
   }
-  auto workers = ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
-    return cmd[0].find("baton-train-worker") != std::string::npos &&
-           std::find(cmd.begin(), cmd.end(), job.spec()) != cmd.end() &&
-           std::find(cmd.begin(), cmd.end(), "--check") == cmd.end();
-  });
+  auto workers = job.Pids("worker");
   ASSERT_EQ(workers.size(), 2u);
   ASSERT_EQ(::kill(workers[1], SIGKILL), 0);
-  int st = 0;
-  ASSERT_EQ(::waitpid(*run, &st, 0), *run);
-  std::ifstream run_log(job.dir() + "/run.log");
-  const std::string run_text(std::istreambuf_iterator<char>(run_log), {});
-  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << run_text << job.Logs();
+  ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
   const std::string logs = job.Logs();
-  // The survivor and the restarted rank met in a later generation, which took the trained state
-  // (not step 0).
-  EXPECT_NE(logs.find("generation 2: rank"), std::string::npos) << logs;
-  const size_t from = logs.find("from step ", logs.find("generation 2: rank"));
-  ASSERT_NE(from, std::string::npos);
-  EXPECT_GT(std::stoll(logs.substr(from + 10)), 0) << logs;
+  // The survivor and the restarted rank met in a later generation, which restored a snapshot of
+  // the trained state (not step 0) from memory.
+  EXPECT_GT(FromStep(logs, 2), 0) << logs;
+  EXPECT_NE(logs.find("'s memory in"), std::string::npos) << logs;
+  job.ExpectEveryRecordAppliedOncePerEpoch();
   // And it learned: the loss on fresh rows fell well below the untrained model's.
   const double before = MeanLoss(std::string(TRAIN_FIXTURES) + "/mlp_f64.pt", 2000);
   const double after = MeanLoss(job.saved(), 2000);
   EXPECT_LT(after, 0.6 * before) << "before " << before << " after " << after;
+}
+
+TEST(TrainJob, AKilledMasterAndScalingUpAndDownMidEpochLoseNoRecordAndRepeatNone) {
+  TrainJob job(LongJob());
+  job.Start();
+  ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  auto masters = job.Pids("master");
+  ASSERT_EQ(masters.size(), 1u) << job.RunLog();
+  ASSERT_EQ(::kill(masters[0], SIGKILL), 0);
+  // `baton run` restarts the master; the workers go on meanwhile. Then grow to 3, shrink to 1.
+  std::string out;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({BATON_BIN, "scale", "--state-dir", job.state_dir(), "--workers", "3"},
+                          &out) == 0;
+      },
+      std::chrono::seconds(30)))
+      << out << job.RunLog();
+  ASSERT_TRUE(job.WaitForLog(" of 3 on 1 node(s)")) << job.Logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ASSERT_EQ(
+      RunCommand({BATON_BIN, "scale", "--state-dir", job.state_dir(), "--workers", "1"}, &out), 0)
+      << out;
+  ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
+  const std::string logs = job.Logs();
+  EXPECT_NE(logs.find(" of 1 on 1 node(s)"), std::string::npos) << logs;
+  EXPECT_NE(job.RunLog().find("restart"), std::string::npos) << job.RunLog();
+  job.ExpectEveryRecordAppliedOncePerEpoch();
+}
+
+TEST(TrainJob, AKilledAgentTakesItsNodesRanksAndTheJobResumesWithNothingLost) {
+  TrainOptions o = LongJob();
+  o.nodes = 2;
+  o.workers = 1;
+  o.timeouts = "heartbeat_interval_ms: 200, node_dead_ms: 1500";
+  TrainJob job(o);
+  job.Start();
+  ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  pid_t agent = 0;
+  for (pid_t p : job.Pids("agent")) {
+    std::ifstream in("/proc/" + std::to_string(p) + "/cmdline");
+    const std::string cmd(std::istreambuf_iterator<char>(in), {});
+    if (cmd.find("node-1") != std::string::npos) agent = p;
+  }
+  ASSERT_GT(agent, 0) << job.RunLog();
+  ASSERT_EQ(::kill(agent, SIGKILL), 0);  // its worker dies with it (parent-death signal)
+  ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
+  const std::string logs = job.Logs();
+  EXPECT_GT(FromStep(logs, 2), 0) << logs;
+  job.ExpectEveryRecordAppliedOncePerEpoch();
+}
+
+TEST(TrainJob, AJobKilledWholeResumesFromItsLastPersistedCheckpoint) {
+  TrainOptions o = LongJob();
+  o.checkpoint = "{every_steps: 20}";
+  TrainJob job(o);
+  job.Start();
+  ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Everything at once: `baton run`, master, agent, workers (and the memory snapshots with them,
+  // as after a reboot).
+  std::vector<pid_t> all = job.Pids("run");
+  for (const char* role : {"master", "agent", "worker"}) {
+    for (pid_t p : job.Pids(role)) all.push_back(p);
+  }
+  for (pid_t p : all) ::kill(p, SIGKILL);
+  EXPECT_EQ(job.Wait(), -1);
+  for (const auto& e : fs::directory_iterator("/dev/shm")) {
+    if (e.path().filename().string().starts_with("baton-train-test-")) fs::remove(e.path());
+  }
+  job.Start();
+  ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
+  // The rerun restored a snapshot of step > 0 from the disk (the first run started from the
+  // model file and, until the kill, restored nothing).
+  const std::string logs = job.Logs();
+  const size_t restored = logs.find("'s disk in");
+  ASSERT_NE(restored, std::string::npos) << logs;
+  const size_t step = logs.rfind("restored step ", restored);
+  ASSERT_NE(step, std::string::npos);
+  EXPECT_GT(std::stoll(logs.substr(step + 14)), 0) << logs;
+  job.ExpectEveryRecordAppliedOncePerEpoch();
 }
 
 TEST(TrainJob, AModelThatBreaksTheContractIsRefusedBeforeAnyWorkerStarts) {

@@ -1,0 +1,192 @@
+#include "train/snapshot.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+namespace baton::train {
+namespace {
+
+constexpr uint64_t kMagic = 0x50414e534e544142ULL;  // "BATNSNAP" read little-endian
+constexpr uint32_t kFormat = 1;
+
+struct Header {
+  uint64_t magic = kMagic;
+  uint32_t format = kFormat;
+  uint32_t dtype = 0;
+  uint64_t lineage = 0;
+  int64_t branch = 0;
+  int64_t step = 0;
+  uint64_t elements = 0;
+  uint64_t state_buffers = 0;
+  uint64_t cursors = 0;
+  uint64_t ledger = 0;
+  uint64_t payload_bytes = 0;
+  uint64_t checksum = 0;  // XXH3-64 of the header (this field 0) and the payload
+};
+static_assert(sizeof(Header) == 88);
+
+struct CursorEntry {
+  uint64_t shard;
+  int64_t applied;
+  int64_t complete_at;
+};
+struct LedgerEntry {
+  int64_t epoch;
+  uint64_t records;
+  uint64_t fingerprint;
+};
+
+// XXH3 (libxxhash) runs at memory speed, so checking a snapshot costs about one more copy of it.
+uint64_t Checksum(const Header& h, std::string_view payload) {
+  Header zeroed = h;
+  zeroed.checksum = 0;
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  XXH3_64bits_update(state, &zeroed, sizeof(zeroed));
+  XXH3_64bits_update(state, payload.data(), payload.size());
+  const uint64_t digest = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return digest;
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finalizer: every input bit moves every output bit
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+Result<Header> ReadHeader(std::string_view bytes) {
+  Header h;
+  if (bytes.size() < sizeof(Header)) {
+    return Status::IoError("snapshot of " + std::to_string(bytes.size()) +
+                           " bytes is shorter than its header");
+  }
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  if (h.magic != kMagic) return Status::IoError("not a baton snapshot (bad magic)");
+  if (h.format != kFormat) {
+    return Status::IoError("snapshot format " + std::to_string(h.format) + ", expected " +
+                           std::to_string(kFormat));
+  }
+  if (h.dtype > static_cast<uint32_t>(comm::DataType::kBFloat16)) {
+    return Status::IoError("snapshot with an unknown element type");
+  }
+  if (bytes.size() - sizeof(Header) != h.payload_bytes) {
+    return Status::IoError("snapshot cut short: " + std::to_string(bytes.size() - sizeof(Header)) +
+                           " payload bytes of " + std::to_string(h.payload_bytes));
+  }
+  const uint64_t esize = ElementSize(static_cast<comm::DataType>(h.dtype));
+  // Checked in pieces so that no product overflows before the comparison.
+  const uint64_t limit = h.payload_bytes;
+  if (h.state_buffers > 16 || h.elements > limit / esize ||
+      h.elements * esize > limit / (1 + h.state_buffers) ||
+      h.cursors > limit / sizeof(CursorEntry) || h.ledger > limit / sizeof(LedgerEntry) ||
+      (1 + h.state_buffers) * h.elements * esize + h.cursors * sizeof(CursorEntry) +
+              h.ledger * sizeof(LedgerEntry) !=
+          h.payload_bytes) {
+    return Status::IoError("snapshot header does not match its payload");
+  }
+  if (Checksum(h, bytes.substr(sizeof(Header))) != h.checksum) {
+    return Status::IoError("snapshot checksum mismatch (torn or corrupted)");
+  }
+  return h;
+}
+
+SnapshotMeta MetaOf(const Header& h, std::string_view bytes) {
+  SnapshotMeta m;
+  m.lineage = h.lineage;
+  m.key = {h.branch, h.step};
+  m.dtype = static_cast<comm::DataType>(h.dtype);
+  m.elements = h.elements;
+  const size_t buffers =
+      (1 + h.state_buffers) * h.elements * ElementSize(static_cast<comm::DataType>(h.dtype));
+  const char* p = bytes.data() + sizeof(Header) + buffers;
+  for (uint64_t i = 0; i < h.cursors; ++i, p += sizeof(CursorEntry)) {
+    CursorEntry e;
+    std::memcpy(&e, p, sizeof(e));
+    m.cursors[e.shard] = {e.applied, e.complete_at};
+  }
+  for (uint64_t i = 0; i < h.ledger; ++i, p += sizeof(LedgerEntry)) {
+    LedgerEntry e;
+    std::memcpy(&e, p, sizeof(e));
+    m.ledger[static_cast<int32_t>(e.epoch)] = {e.records, e.fingerprint};
+  }
+  return m;
+}
+
+}  // namespace
+
+uint64_t RecordFingerprint(std::string_view path, uint64_t index) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the path, then mixed with the index
+  for (char c : path) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return Mix(h ^ Mix(index + 0x9e3779b97f4a7c15ULL));
+}
+
+void EncodeSnapshot(const SnapshotMeta& meta, const void* params,
+                    const std::vector<const void*>& optimizer_state, std::string* out) {
+  Header h;
+  h.dtype = static_cast<uint32_t>(meta.dtype);
+  h.lineage = meta.lineage;
+  h.branch = meta.key.branch;
+  h.step = meta.key.step;
+  h.elements = meta.elements;
+  h.state_buffers = optimizer_state.size();
+  h.cursors = meta.cursors.size();
+  h.ledger = meta.ledger.size();
+  const size_t bytes = meta.elements * ElementSize(meta.dtype);
+  h.payload_bytes = (1 + optimizer_state.size()) * bytes + h.cursors * sizeof(CursorEntry) +
+                    h.ledger * sizeof(LedgerEntry);
+  out->resize(sizeof(Header) + h.payload_bytes);
+  char* p = out->data() + sizeof(Header);
+  std::memcpy(p, params, bytes);
+  p += bytes;
+  for (const void* state : optimizer_state) {
+    std::memcpy(p, state, bytes);
+    p += bytes;
+  }
+  for (const auto& [shard, c] : meta.cursors) {
+    const CursorEntry e{shard, c.applied, c.complete_at};
+    std::memcpy(p, &e, sizeof(e));
+    p += sizeof(e);
+  }
+  for (const auto& [epoch, l] : meta.ledger) {
+    const LedgerEntry e{epoch, l.records, l.fingerprint};
+    std::memcpy(p, &e, sizeof(e));
+    p += sizeof(e);
+  }
+  h.checksum = Checksum(h, std::string_view(*out).substr(sizeof(Header)));
+  std::memcpy(out->data(), &h, sizeof(h));
+}
+
+Result<SnapshotMeta> DecodeSnapshotMeta(std::string_view bytes) {
+  BATON_ASSIGN_OR_RETURN(Header h, ReadHeader(bytes));
+  return MetaOf(h, bytes);
+}
+
+Result<SnapshotMeta> DecodeSnapshot(std::string_view bytes, comm::DataType dtype, size_t elements,
+                                    void* params, const std::vector<void*>& optimizer_state) {
+  BATON_ASSIGN_OR_RETURN(Header h, ReadHeader(bytes));
+  if (h.dtype != static_cast<uint32_t>(dtype) || h.elements != elements ||
+      h.state_buffers != optimizer_state.size()) {
+    return Status::FailedPrecondition(
+        "the snapshot is of another model or optimizer: " + std::to_string(h.elements) + " " +
+        std::string(DataTypeName(static_cast<comm::DataType>(h.dtype))) + " parameters and " +
+        std::to_string(h.state_buffers) + " state buffer(s), expected " + std::to_string(elements) +
+        " " + std::string(DataTypeName(dtype)) + " and " + std::to_string(optimizer_state.size()));
+  }
+  const size_t bytes_each = elements * ElementSize(dtype);
+  const char* p = bytes.data() + sizeof(Header);
+  std::memcpy(params, p, bytes_each);
+  for (void* state : optimizer_state) {
+    p += bytes_each;
+    std::memcpy(state, p, bytes_each);
+  }
+  return MetaOf(h, bytes);
+}
+
+}  // namespace baton::train
