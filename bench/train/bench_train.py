@@ -35,14 +35,14 @@ def cpu_features():
     return ",".join(keep)
 
 
-def spec(out, name, rows_csv, epochs, model):
+def spec(out, name, rows_csv, epochs, model, every_steps=50, workers=2):
     path = os.path.join(out, name + ".yaml")
     with open(path, "w") as f:
         f.write(f"""name: {name}
 kind: train
 input: {{paths: [{rows_csv}], format: csv, skip_header: true, records_per_shard: 10000,
         epochs: {epochs}}}
-worker: {{per_node: 2, restart_backoff_ms: 100}}
+worker: {{per_node: {workers}, restart_backoff_ms: 100}}
 master: {{state_dir: {name}-state}}
 train:
   model: {model}
@@ -55,6 +55,7 @@ train:
     - {{name: label, type: float32, columns: [label]}}
   global_batch: 256
   optimizer: {{kind: adam, lr: 0.003}}
+  checkpoint: {{every_steps: {every_steps}}}
 """)
     shutil.rmtree(os.path.join(out, name + "-state"), ignore_errors=True)
     return path
@@ -102,7 +103,7 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    rows, epochs = (100000, 1) if args.size == "quick" else (400000, 2)
+    rows, epochs = (200000, 1) if args.size == "quick" else (400000, 2)
     os.makedirs(args.out, exist_ok=True)
     data = os.path.join(args.out, f"rows-{rows}.csv")
     model = os.path.join(args.out, "model.pt")
@@ -116,7 +117,7 @@ def main():
 
     # 1. Throughput: baton and DDP alternately on the same rows, `repeats` times each (this
     # machine is shared and noisy: medians, with the range).
-    repeats = 2 if args.size == "quick" else 3
+    repeats = 3
     steps = rows * epochs // 256
     baton_runs, ddp_runs, split = [], [], []
     for _ in range(repeats):
@@ -139,7 +140,34 @@ def main():
     if split:
         print(f"baton_step_split=\"{split[0]}\"")
 
-    # 2 and 3. Recovery from a SIGKILLed worker; rendezvous of the first generation.
+    # 2. Flash checkpoints every 50 steps against none (one at step 0 and one at the end only:
+    # every_steps larger than the run), alternately; step time is the inverse of throughput.
+    with_ckpt, without = [], []
+    ckpt_line = ""
+    for i in range(repeats):
+        pair = [(50, with_ckpt), (10**9, without)]
+        for every, runs in (pair if i % 2 == 0 else pair[::-1]):  # alternate which goes first
+            path = spec(args.out, "checkpoint", data, epochs, model, every_steps=every)
+            sh([baton, "run", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            text = logs(args.out, "checkpoint")
+            runs.append(float(re.search(r"steady (\d+) samples/s", text).group(1)))
+            if every == 50:
+                ckpt_line = " | ".join(re.findall(r"checkpoints \(this rank\): (.*)", text))
+    overheads = sorted(w / c for w, c in zip(without, with_ckpt))
+    print(f"checkpoint_overhead={statistics.median(overheads):.3f} "
+          f"range=[{overheads[0]:.3f}-{overheads[-1]:.3f}] pairs={repeats} every_steps=50")
+    print(f"checkpoint_per_rank=\"{ckpt_line}\"")
+
+    # 3. Two ranks against four, on the same rows. Four single-thread ranks share the 2 cores
+    # here: this measures the scheduler as much as baton (labelled as such).
+    four = spec(args.out, "scaling4", data, epochs, model, workers=4)
+    sh([baton, "run", four], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    four_rate = float(re.search(r"steady (\d+) samples/s", logs(args.out, "scaling4")).group(1))
+    print(f"scaling_2_to_4={four_rate / statistics.median(baton_runs):.2f} "
+          f"note=\"4 ranks x 1 thread on {os.cpu_count()} cores: oversubscribed, not a scaling "
+          f"figure\"")
+
+    # 4 and 5. Recovery from a SIGKILLed worker; rendezvous of the first generation.
     path = spec(args.out, "recovery", data, max(2, epochs), model)
     run = subprocess.Popen([baton, "run", path], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)

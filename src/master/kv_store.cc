@@ -60,7 +60,7 @@ Result<int64_t> KvStore::Add(int64_t scope, const std::string& key, int64_t delt
 }
 
 void KvStore::DropBelow(int64_t scope) {
-  scopes_.erase(scopes_.begin(), scopes_.lower_bound(scope));
+  scopes_.erase(scopes_.upper_bound(kJobScope), scopes_.lower_bound(scope));
 }
 
 size_t KvStore::keys(int64_t scope) const {

@@ -31,7 +31,9 @@ Status RendezvousHost::Restore(const std::map<std::string, std::string>& meta_va
   persisted_id_ = id;
   Status kv_status;
   BATON_RETURN_IF_ERROR(store_.LoadKv([&](int64_t scope, std::string key, std::string value) {
-    if (scope == id && kv_status.ok()) kv_status = kv_.Set(scope, key, std::move(value));
+    if ((scope == id || scope == kJobScope) && kv_status.ok()) {
+      kv_status = kv_.Set(scope, key, std::move(value));
+    }
   }));
   return kv_status;
 }
@@ -70,6 +72,7 @@ void RendezvousHost::GetGeneration(v1::Generation* reply) {
 }
 
 Status RendezvousHost::CheckScopeLocked(int64_t generation) const {
+  if (generation == kJobScope) return Status::Ok();  // the job's, for any worker of the job
   const GenerationInfo& g = rdzv_.generation();
   if (generation == g.id && g.active) return Status::Ok();
   std::string now = g.active ? "generation " + std::to_string(g.id) + " is active"

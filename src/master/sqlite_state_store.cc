@@ -106,7 +106,7 @@ class SqliteStateStore final : public StateStore {
         insert_node_.Prepare(db_, "INSERT OR REPLACE INTO nodes(node_id, rank) VALUES (?1, ?2)"));
     BATON_RETURN_IF_ERROR(upsert_kv_.Prepare(
         db_, "INSERT OR REPLACE INTO kv(scope, key, value) VALUES (?1, ?2, ?3)"));
-    BATON_RETURN_IF_ERROR(erase_kv_.Prepare(db_, "DELETE FROM kv WHERE scope < ?1"));
+    BATON_RETURN_IF_ERROR(erase_kv_.Prepare(db_, "DELETE FROM kv WHERE scope > 0 AND scope < ?1"));
     return Status::Ok();
   }
 

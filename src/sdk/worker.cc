@@ -200,6 +200,9 @@ struct Worker::Impl {
   std::shared_ptr<std::atomic<bool>> HoldLocked(const v1::ShardLease& lease) {
     auto it = held.find(lease.shard_id());
     if (it != held.end() && it->second.token == lease.token()) return it->second.lost;
+    // The same shard under a new token: the old lease expired and came back to this worker. The
+    // old Shard object must see that it lost its lease.
+    if (it != held.end()) it->second.lost->store(true);
     HeldLease h;
     h.token = lease.token();
     h.lost = std::make_shared<std::atomic<bool>>(false);
@@ -287,6 +290,56 @@ Result<std::unique_ptr<Worker>> Worker::Connect(const WorkerIdentity& identity,
   return w;
 }
 
+bool Worker::RenewHeld(std::unique_lock<std::mutex>& lock, int64_t now,
+                       std::chrono::milliseconds deadline) {
+  Impl& impl = *impl_;
+  v1::RenewLeasesRequest req;
+  req.set_worker_id(identity_.worker_id);
+  for (const auto& [id, h] : impl.held) {
+    auto* ref = req.add_leases();
+    ref->set_shard_id(id);
+    ref->set_token(h.token);
+  }
+  lock.unlock();
+  grpc::ClientContext ctx;
+  PrepareContext(ctx, identity_.token, deadline);
+  v1::RenewLeasesReply reply;
+  grpc::Status s = impl.shards->RenewLeases(&ctx, req, &reply);
+  lock.lock();
+  // The leases asked about that are still held under the same token (not committed since).
+  std::map<uint64_t, HeldLease*> asked;
+  for (const auto& ref : req.leases()) {
+    auto it = impl.held.find(ref.shard_id());
+    if (it == impl.held.end() || it->second.token != ref.token()) continue;
+    asked[ref.shard_id()] = &it->second;
+    // Unless answered below: try again soon, while the lease may still hold on the master.
+    it->second.renew_at_ms = now + std::max<int64_t>(50, RenewPeriodMs(it->second.lease_ms) / 3);
+  }
+  if (!s.ok()) return false;
+  for (const auto& r : reply.renewals()) {
+    auto it = asked.find(r.shard_id());
+    if (it == asked.end()) continue;
+    HeldLease& h = *it->second;
+    if (r.renewed()) {
+      if (reply.lease_ms() > 0) h.lease_ms = reply.lease_ms();
+      // From when the request left: the master's new deadline is no earlier than that.
+      h.renew_at_ms = now + RenewPeriodMs(h.lease_ms);
+    } else if (!h.lost->exchange(true)) {
+      spdlog::warn("lease of shard {} lost: {}", r.shard_id(), r.reason());
+    }
+  }
+  return true;
+}
+
+Status Worker::ConfirmLeases(std::chrono::milliseconds deadline) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (impl_->held.empty()) return Status::Ok();
+  if (!RenewHeld(lock, MonoMillis(), deadline)) {
+    return Status::Unavailable("could not confirm this worker's leases with the master");
+  }
+  return Status::Ok();
+}
+
 // Renews held leases when the first of them is due (all of them in one call, which keeps their
 // schedules together), and reports progress every interval. Sleeps until the earliest of both,
 // or until a new lease or the destructor wakes it.
@@ -299,45 +352,11 @@ void Worker::BackgroundLoop() {
     int64_t due = std::numeric_limits<int64_t>::max();
     for (const auto& [id, h] : impl.held) due = std::min(due, h.renew_at_ms);
     if (now >= due) {
-      v1::RenewLeasesRequest req;
-      req.set_worker_id(identity_.worker_id);
       int64_t deadline_ms = std::numeric_limits<int64_t>::max();
       for (const auto& [id, h] : impl.held) {
-        auto* ref = req.add_leases();
-        ref->set_shard_id(id);
-        ref->set_token(h.token);
         deadline_ms = std::min(deadline_ms, RenewPeriodMs(h.lease_ms));
       }
-      lock.unlock();
-      grpc::ClientContext ctx;
-      PrepareContext(ctx, identity_.token, std::chrono::milliseconds(deadline_ms));
-      v1::RenewLeasesReply reply;
-      grpc::Status s = impl.shards->RenewLeases(&ctx, req, &reply);
-      lock.lock();
-      // The leases asked about that are still held under the same token (not committed since).
-      std::map<uint64_t, HeldLease*> asked;
-      for (const auto& ref : req.leases()) {
-        auto it = impl.held.find(ref.shard_id());
-        if (it == impl.held.end() || it->second.token != ref.token()) continue;
-        asked[ref.shard_id()] = &it->second;
-        // Unless answered below: try again soon, while the lease may still hold on the master.
-        it->second.renew_at_ms =
-            now + std::max<int64_t>(50, RenewPeriodMs(it->second.lease_ms) / 3);
-      }
-      if (s.ok()) {
-        for (const auto& r : reply.renewals()) {
-          auto it = asked.find(r.shard_id());
-          if (it == asked.end()) continue;
-          HeldLease& h = *it->second;
-          if (r.renewed()) {
-            if (reply.lease_ms() > 0) h.lease_ms = reply.lease_ms();
-            // From when the request left: the master's new deadline is no earlier than that.
-            h.renew_at_ms = now + RenewPeriodMs(h.lease_ms);
-          } else if (!h.lost->exchange(true)) {
-            spdlog::warn("lease of shard {} lost: {}", r.shard_id(), r.reason());
-          }
-        }
-      }
+      RenewHeld(lock, now, std::chrono::milliseconds(deadline_ms));
       continue;  // recompute what is due next with the new schedules
     }
     if (now >= next_progress) {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -131,6 +132,11 @@ class Worker {
   // Gives the shard back with a reason (recorded, capped by the master); it will be retried
   // elsewhere unless its retry budget is spent.
   Status Fail(Shard& shard, std::string_view reason);
+  // Renews every held lease now, in one call: afterwards Shard::lost() is true for each the master
+  // refused (it expired and may be someone else's). For a program that must know its leases hold
+  // at a point in time (training, before a checkpoint records its progress in them). Unavailable
+  // when the master could not be asked (nothing is marked then). One attempt, `deadline` bound.
+  Status ConfirmLeases(std::chrono::milliseconds deadline = std::chrono::milliseconds(2000));
 
   // Adds to the processed-records counter reported to the master (ForEachRecord counts already).
   void AddRecords(uint64_t n) { records_.fetch_add(n); }
@@ -157,6 +163,10 @@ class Worker {
   void ReportCountersIfChanged();
   // The background thread: renews every held lease on its own schedule, reports progress.
   void BackgroundLoop();
+  // Renews every held lease in one call (`lock` holds Impl::mu; released during the call). False
+  // when the call failed.
+  bool RenewHeld(std::unique_lock<std::mutex>& lock, int64_t now,
+                 std::chrono::milliseconds deadline);
   // One call to the master with the job token and a deadline, retried while it is unreachable
   // (up to identity().master_unreachable_ms).
   Status CallMaster(const std::function<grpc::Status(grpc::ClientContext*)>& rpc);

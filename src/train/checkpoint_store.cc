@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <utility>
+#include <vector>
 
 #include "common/files.h"
 
@@ -52,13 +55,17 @@ std::optional<StoredSnapshot> ReadValid(const std::string& path) {
 
 MemorySnapshots::MemorySnapshots(std::string prefix) : prefix_(std::move(prefix)) {}
 
-Status MemorySnapshots::Write(std::string_view bytes, SnapshotKey key) {
-  if (!scanned_) {
-    for (int slot = 0; slot < 2; ++slot) {
-      if (auto s = ReadValid(SlotPath(slot))) held_[slot] = s->meta.key;
-    }
-    scanned_ = true;
+void MemorySnapshots::Scan(uint64_t lineage) {
+  for (int slot = 0; slot < 2; ++slot) {
+    held_[slot].reset();
+    std::optional<StoredSnapshot> s = ReadValid(SlotPath(slot));
+    if (s && s->meta.lineage == lineage) held_[slot] = s->meta.key;
   }
+  scanned_lineage_ = lineage;
+}
+
+Status MemorySnapshots::Write(std::string_view bytes, SnapshotKey key, uint64_t lineage) {
+  if (scanned_lineage_ != lineage) Scan(lineage);
   // Overwrite the slot that ranks lower, so that the better one survives a kill mid-write.
   int slot = 0;
   if (!held_[0]) {
@@ -74,13 +81,16 @@ Status MemorySnapshots::Write(std::string_view bytes, SnapshotKey key) {
   return Status::Ok();
 }
 
-std::optional<StoredSnapshot> MemorySnapshots::ReadBest(uint64_t lineage) const {
+std::optional<StoredSnapshot> MemorySnapshots::ReadBest(uint64_t lineage) {
   std::optional<StoredSnapshot> best;
   for (int slot = 0; slot < 2; ++slot) {
+    held_[slot].reset();
     std::optional<StoredSnapshot> s = ReadValid(SlotPath(slot));
     if (!s || s->meta.lineage != lineage) continue;
+    held_[slot] = s->meta.key;
     if (!best || best->meta.key < s->meta.key) best = std::move(s);
   }
+  scanned_lineage_ = lineage;
   return best;
 }
 
@@ -89,6 +99,29 @@ void MemorySnapshots::Remove() {
   held_[0].reset();
   held_[1].reset();
 }
+
+namespace {
+
+constexpr std::string_view kFilePrefix = "snapshot-";
+
+std::string FileName(SnapshotKey key) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "snapshot-%010lld-%012lld", static_cast<long long>(key.branch),
+                static_cast<long long>(key.step));
+  return name;
+}
+
+// The key of a snapshot file or of a temporary file of one ("snapshot-B-S.tmp.PID").
+std::optional<SnapshotKey> KeyOfName(const std::string& name) {
+  long long branch = 0, step = 0;
+  if (!name.starts_with(kFilePrefix) ||
+      std::sscanf(name.c_str() + kFilePrefix.size(), "%lld-%lld", &branch, &step) != 2) {
+    return std::nullopt;
+  }
+  return SnapshotKey{branch, step};
+}
+
+}  // namespace
 
 DiskSnapshots::DiskSnapshots(std::string dir) : dir_(std::move(dir)) {
   thread_ = std::thread([this] { Loop(); });
@@ -105,18 +138,31 @@ DiskSnapshots::~DiskSnapshots() {
 
 Status DiskSnapshots::Write(const std::string& bytes, SnapshotKey key) {
   BATON_RETURN_IF_ERROR(EnsureWritableDirectory(dir_));
-  BATON_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/snapshot", bytes, 0600));
-  durable_step_.store(key.step);
+  const std::string name = FileName(key);
+  BATON_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/" + name, bytes, 0600));
+  durable_.store(std::max(durable_.load(), key.Packed()));
+  // The older snapshots (and temporary files of older ones a killed writer left) are not needed:
+  // this one is whole on disk. Newer ones, from a writer that got ahead of a stale one, stay.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    const std::string other = e.path().filename().string();
+    const std::optional<SnapshotKey> k = KeyOfName(other);
+    if (k && *k < key) std::filesystem::remove(e.path(), ec);
+  }
   return Status::Ok();
 }
 
 void DiskSnapshots::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stop_ || busy_; });
-    if (!busy_) return;  // stopping, nothing pending
+    cv_.wait(lock, [&] { return stop_ || has_waiting_; });
+    if (!has_waiting_) return;  // stopping, nothing waiting
+    writing_.swap(waiting_);
+    writing_key_ = waiting_key_;
+    has_waiting_ = false;
+    busy_ = true;
     lock.unlock();
-    Status s = Write(pending_, pending_key_);
+    Status s = Write(writing_, writing_key_);
     lock.lock();
     if (!s.ok() && error_.ok()) error_ = s;
     busy_ = false;
@@ -125,20 +171,21 @@ void DiskSnapshots::Loop() {
 }
 
 bool DiskSnapshots::PersistAsync(std::string& bytes, SnapshotKey key) {
+  bool replaced = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (busy_) return false;
-    pending_.swap(bytes);
-    pending_key_ = key;
-    busy_ = true;
+    replaced = has_waiting_;
+    waiting_.swap(bytes);
+    waiting_key_ = key;
+    has_waiting_ = true;
   }
   cv_.notify_all();
-  return true;
+  return replaced;
 }
 
 void DiskSnapshots::Wait() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !busy_; });
+  cv_.wait(lock, [&] { return !busy_ && !has_waiting_; });
 }
 
 Status DiskSnapshots::PersistNow(const std::string& bytes, SnapshotKey key) {
@@ -151,15 +198,40 @@ Status DiskSnapshots::TakeError() {
   return std::exchange(error_, Status::Ok());
 }
 
-Result<std::optional<StoredSnapshot>> DiskSnapshots::Read() {
+Result<std::optional<StoredSnapshot>> DiskSnapshots::Read(uint64_t lineage) {
   Wait();
-  const std::string path = dir_ + "/snapshot";
-  if (::access(path.c_str(), F_OK) != 0) return std::optional<StoredSnapshot>();
-  BATON_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  Result<SnapshotMeta> meta = DecodeSnapshotMeta(bytes);
-  if (!meta.ok()) return meta.status().WithContext(path);
-  durable_step_.store(meta->key.step);
-  return std::optional<StoredSnapshot>(StoredSnapshot{std::move(*meta), std::move(bytes)});
+  std::vector<std::pair<SnapshotKey, std::string>> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".tmp.") != std::string::npos) continue;
+    if (const std::optional<SnapshotKey> k = KeyOfName(name)) files.emplace_back(*k, name);
+  }
+  std::sort(files.rbegin(), files.rend());  // the best first
+  for (const auto& [key, name] : files) {
+    const std::string path = dir_ + "/" + name;
+    BATON_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+    Result<SnapshotMeta> meta = DecodeSnapshotMeta(bytes);
+    if (!meta.ok()) return meta.status().WithContext(path);
+    if (meta->lineage != lineage) continue;  // a stale one of an earlier job
+    if (meta->key != key) {
+      return Status::IoError(path + ": holds the snapshot of branch " +
+                             std::to_string(meta->key.branch) + ", step " +
+                             std::to_string(meta->key.step) + ", not what its name says");
+    }
+    durable_.store(key.Packed());
+    return std::optional<StoredSnapshot>(StoredSnapshot{std::move(*meta), std::move(bytes)});
+  }
+  return std::optional<StoredSnapshot>();
+}
+
+void DiskSnapshots::Clear() {
+  Wait();
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    if (KeyOfName(e.path().filename().string())) std::filesystem::remove(e.path(), ec);
+  }
+  durable_.store(-1);
 }
 
 }  // namespace baton::train

@@ -7,12 +7,14 @@
 // back, restores from them in milliseconds. They outlive the processes (not a reboot) and are
 // removed when the job's training finishes.
 //
-// Disk: rank 0 hands snapshots to a persist thread that writes `<dir>/snapshot` (temporary file,
-// fsync, rename, fsync of the directory): a reader sees the previous snapshot or the new one,
-// never a mix. While one is being written, newer ones are not queued (the next one after it
-// finishes is taken), so persisting never holds up a step. A shard is committed in the DDS only
-// once a persisted snapshot holds all of its records (durable_step), so whatever the DDS
-// considers done survives the loss of every node.
+// Disk: rank 0 hands snapshots to a persist thread that writes `<dir>/snapshot-<branch>-<step>`
+// (temporary file, fsync, rename, fsync of the directory) and then deletes the older ones: a
+// reader sees whole snapshots only. One file per key means a stale writer (an earlier rank 0
+// that was stopped mid-persist and resumed) can add an older snapshot but never hide a newer one.
+// At most one snapshot waits while another is written (a newer one replaces it), so persisting
+// never holds up a step. A shard is committed in the DDS only once a persisted snapshot holds all
+// of its records (durable_step), so whatever the DDS considers done survives the loss of every
+// node.
 #pragma once
 
 #include <atomic>
@@ -39,11 +41,12 @@ class MemorySnapshots {
   // Slots `<prefix>.0` and `<prefix>.1` (e.g. /dev/shm/baton-JOB-NODE).
   explicit MemorySnapshots(std::string prefix);
 
-  // Writes `bytes` (an encoded snapshot) over the slot whose snapshot ranks lower (an unreadable
-  // slot ranks lowest).
-  Status Write(std::string_view bytes, SnapshotKey key);
-  // The better valid slot whose lineage is `lineage`; nullopt when neither is.
-  std::optional<StoredSnapshot> ReadBest(uint64_t lineage) const;
+  // Writes `bytes` (an encoded snapshot of `lineage`) over the slot whose snapshot ranks lower (a
+  // slot that is unreadable or of another lineage ranks lowest).
+  Status Write(std::string_view bytes, SnapshotKey key, uint64_t lineage);
+  // The better valid slot whose lineage is `lineage`; nullopt when neither is. Also refreshes
+  // what Write knows of the slots (another process of this node may have written them).
+  std::optional<StoredSnapshot> ReadBest(uint64_t lineage);
   // Deletes both slots (the job's training finished).
   void Remove();
   const std::string& prefix() const { return prefix_; }
@@ -51,33 +54,44 @@ class MemorySnapshots {
  private:
   std::string SlotPath(int slot) const { return prefix_ + "." + std::to_string(slot); }
   std::string prefix_;
-  // What each slot holds, once known (read at the first write, then tracked).
+  void Scan(uint64_t lineage);
+  // What each slot holds of `scanned_lineage_`, once known (read by ReadBest or at the first
+  // write, then tracked).
   std::optional<SnapshotKey> held_[2];
-  bool scanned_ = false;
+  std::optional<uint64_t> scanned_lineage_;
 };
 
 class DiskSnapshots {
  public:
-  // `dir` is created on first persist. File: `<dir>/snapshot`.
+  // `dir` is created on first persist.
   explicit DiskSnapshots(std::string dir);
   ~DiskSnapshots();  // waits for a persist in progress
   DiskSnapshots(const DiskSnapshots&) = delete;
   DiskSnapshots& operator=(const DiskSnapshots&) = delete;
 
-  // Hands `bytes` to the persist thread; false (and `bytes` untouched) while one is running.
+  // Hands `bytes` to the persist thread (swapped with a spare buffer). While one is being
+  // written `bytes` waits for it, replacing a snapshot that was waiting (true then: one fewer
+  // snapshot persisted).
   bool PersistAsync(std::string& bytes, SnapshotKey key);
   // Waits for a running persist, then writes `bytes` before returning.
   Status PersistNow(const std::string& bytes, SnapshotKey key);
   // Waits until no persist is running.
   void Wait();
-  // The step of the latest snapshot on disk (from this process or read at Read()); -1: none.
-  int64_t durable_step() const { return durable_step_.load(); }
+  // The key of the latest snapshot this process persisted or read (Read); nullopt: none.
+  std::optional<SnapshotKey> durable_key() const {
+    const int64_t packed = durable_.load();
+    if (packed < 0) return std::nullopt;
+    return SnapshotKey::Unpack(packed);
+  }
   // The first error of a background persist (cleared by reading it).
   Status TakeError();
 
-  // The snapshot on disk; nullopt when there is none. An unreadable one is an error (a torn file
-  // cannot be: it is renamed into place whole).
-  Result<std::optional<StoredSnapshot>> Read();
+  // The best snapshot of `lineage` on disk (the highest key); nullopt when there is none. An
+  // unreadable one is an error naming the file (a torn file cannot be: each is renamed into place
+  // whole).
+  Result<std::optional<StoredSnapshot>> Read(uint64_t lineage);
+  // Deletes every snapshot file (a new job starts: what is there belongs to no lineage it knows).
+  void Clear();
   const std::string& dir() const { return dir_; }
 
  private:
@@ -87,12 +101,15 @@ class DiskSnapshots {
   std::string dir_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::string pending_;  // the snapshot being persisted (owned by the thread while busy_)
-  SnapshotKey pending_key_;
+  std::string writing_;  // the snapshot being persisted (the thread's while busy_)
+  SnapshotKey writing_key_;
+  std::string waiting_;  // the next one, if has_waiting_
+  SnapshotKey waiting_key_;
+  bool has_waiting_ = false;
   bool busy_ = false;
   bool stop_ = false;
   Status error_;
-  std::atomic<int64_t> durable_step_{-1};
+  std::atomic<int64_t> durable_{-1};  // SnapshotKey::Packed, -1: none
   std::thread thread_;
 };
 

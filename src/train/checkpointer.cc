@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -16,6 +18,8 @@ using comm::DataType;
 using comm::ReduceOp;
 
 constexpr int64_t kCommittedMark = -2;  // complete_at of a gathered entry: the shard was committed
+// Set to 1 once the record exists: Add(key, 0) reads it without waiting (Get waits for a key).
+constexpr std::string_view kRecordWrittenKey = "train.checkpoint.written";
 
 double MillisSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -35,35 +39,112 @@ Status BroadcastBytes(comm::Collectives& group, int root, std::string* bytes) {
 
 }  // namespace
 
-Checkpointer::Checkpointer(CheckpointOptions options, DataFeed& feed)
-    : options_(std::move(options)), feed_(feed), disk_(options_.dir) {
+Checkpointer::Checkpointer(CheckpointOptions options, DataFeed& feed,
+                           std::shared_ptr<comm::Store> job_store)
+    : options_(std::move(options)),
+      feed_(feed),
+      job_store_(std::move(job_store)),
+      disk_(options_.dir) {
   if (!options_.memory_prefix.empty()) {
     memory_ = std::make_unique<MemorySnapshots>(options_.memory_prefix);
   }
 }
 
+Status Checkpointer::WriteRecord(SnapshotKey key) {
+  char value[80];
+  std::snprintf(value, sizeof(value), "%016" PRIx64 " %lld %lld", lineage_,
+                static_cast<long long>(key.branch), static_cast<long long>(key.step));
+  BATON_RETURN_IF_ERROR(job_store_->Set(std::string(kCheckpointRecordKey), value));
+  BATON_RETURN_IF_ERROR(job_store_->Add(std::string(kRecordWrittenKey), 1).status());
+  recorded_ = key;
+  return Status::Ok();
+}
+
+Status Checkpointer::DecideLineage(std::optional<StoredSnapshot>* disk, bool* fresh) {
+  BATON_ASSIGN_OR_RETURN(int64_t written, job_store_->Add(std::string(kRecordWrittenKey), 0));
+  *fresh = written == 0;
+  recorded_.reset();
+  if (*fresh) {
+    // A new job: whatever the directory holds is of no lineage the master knows.
+    std::random_device random;
+    lineage_ = (uint64_t{random()} << 32) ^ uint64_t { random() };
+    disk_.Clear();
+    return Status::Ok();
+  }
+  BATON_ASSIGN_OR_RETURN(std::string record, job_store_->Get(std::string(kCheckpointRecordKey),
+                                                             std::chrono::seconds(10)));
+  unsigned long long lineage = 0;
+  long long branch = 0, step = 0;
+  if (std::sscanf(record.c_str(), "%llx %lld %lld", &lineage, &branch, &step) != 3) {
+    return Status::Internal("the master's checkpoint record is malformed: \"" + record + "\"");
+  }
+  lineage_ = lineage;
+  const SnapshotKey on_record{branch, step};
+  BATON_ASSIGN_OR_RETURN(*disk, disk_.Read(lineage_));
+  if (!*disk || (*disk)->meta.key < on_record) {
+    return Status::FailedPrecondition(
+        "checkpoint directory " + options_.dir + " holds no snapshot as new as the one this job " +
+        "persisted (branch " + std::to_string(branch) + ", step " + std::to_string(step) +
+        (*disk ? "; the newest there is step " + std::to_string((*disk)->meta.key.step) : "") +
+        "): train.checkpoint.dir must be one directory every node sees, kept while the job "
+        "lives");
+  }
+  recorded_ = on_record;
+  return Status::Ok();
+}
+
 Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Generation& gen,
                                       const TrainingBuffers& buffers, bool had_steps) {
   const auto t0 = std::chrono::steady_clock::now();
-  // Rank 0 decides the lineage: the disk snapshot's, or a new one for a new job. (A persist still
-  // running finishes first, so the disk does not change under the choice.)
+  // A persist of this process still running (it was rank 0 of an earlier generation) lands
+  // before anything is decided, so that the disk does not change under the choice.
+  disk_.Wait();
   std::optional<StoredSnapshot> disk;
-  int64_t lineage_and_durable[2] = {0, -1};
+  bool fresh = false;
+  Status decided;
+  int64_t header[3] = {1, 0, 0};  // ok, lineage, fresh
   if (gen.rank == 0) {
-    BATON_ASSIGN_OR_RETURN(disk, disk_.Read());
-    if (disk) {
-      lineage_and_durable[0] = static_cast<int64_t>(disk->meta.lineage);
-      lineage_and_durable[1] = disk->meta.key.step;
-    } else {
-      std::random_device random;
-      lineage_and_durable[0] =
-          static_cast<int64_t>((uint64_t{random()} << 32) ^ uint64_t{random()});
-    }
+    decided = DecideLineage(&disk, &fresh);
+    // The master unreachable, say: the others fail in the broadcast, everyone joins again.
+    if (decided.code() == StatusCode::kUnavailable) return decided;
+    header[0] = decided.ok() ? 1 : 0;
+    header[1] = static_cast<int64_t>(lineage_);
+    header[2] = fresh ? 1 : 0;
   }
-  BATON_RETURN_IF_ERROR(group.Broadcast(lineage_and_durable, 2, DataType::kInt64, 0));
-  lineage_ = static_cast<uint64_t>(lineage_and_durable[0]);
+  BATON_RETURN_IF_ERROR(group.Broadcast(header, 3, DataType::kInt64, 0));
+  if (header[0] == 0) {
+    if (gen.rank == 0) return decided;
+    return Status::FailedPrecondition("rank 0 could not restore a checkpoint (its log says why)");
+  }
+  lineage_ = static_cast<uint64_t>(header[1]);
+  branch_ = gen.id;
 
-  // Every member offers the best snapshot it can read; the best of all wins.
+  if (header[2] == 1) {
+    // A new job: rank 0's initial parameters (the model file's), zero optimizer state, step 0,
+    // persisted and on the master's record before the first step.
+    if (had_steps) {
+      return Status::FailedPrecondition(
+          "the master has no checkpoint record, but this worker trained before: the master's "
+          "state was lost");
+    }
+    BATON_RETURN_IF_ERROR(
+        group.Broadcast(buffers.params, buffers.elements, buffers.dtype, /*root=*/0));
+    cursors_.clear();
+    ledger_.clear();
+    feed_.Restore(cursors_);
+    BATON_ASSIGN_OR_RETURN(Outcome outcome, Take(group, gen, 0, buffers));
+    if (outcome != Outcome::kTaken) return Status::Unavailable("step 0 could not be checkpointed");
+    if (gen.rank == 0) {
+      disk_.Wait();
+      BATON_RETURN_IF_ERROR(disk_.TakeError());
+      BATON_RETURN_IF_ERROR(WriteRecord({branch_, 0}));
+    }
+    spdlog::info("generation {}: new job (lineage {:016x}); step 0 checkpointed", gen.id, lineage_);
+    return 0;
+  }
+
+  // Every member offers the best snapshot it can read; the best of all wins (memory on a tie:
+  // the same snapshot, read faster).
   std::optional<StoredSnapshot> mine = std::move(disk);
   std::string_view origin = "disk";
   if (memory_) {
@@ -72,28 +153,13 @@ Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Gener
   }
   int64_t best = mine ? mine->meta.key.Packed() : -1;
   BATON_RETURN_IF_ERROR(group.AllReduce(&best, 1, DataType::kInt64, ReduceOp::kMax));
+  if (best < 0) {
+    return Status::FailedPrecondition("no member can read a snapshot of this job (lineage " +
+                                      std::to_string(lineage_) + ")");
+  }
   int64_t source =
       mine && mine->meta.key.Packed() == best ? gen.rank : std::numeric_limits<int64_t>::max();
   BATON_RETURN_IF_ERROR(group.AllReduce(&source, 1, DataType::kInt64, ReduceOp::kMin));
-  branch_ = gen.id;
-
-  if (best < 0) {
-    // A new job: rank 0's initial parameters (the model file's), zero optimizer state, step 0.
-    if (had_steps) {
-      return Status::FailedPrecondition(
-          "no checkpoint to restore, but this worker trained before: the checkpoint directory " +
-          options_.dir + " was lost");
-    }
-    BATON_RETURN_IF_ERROR(
-        group.Broadcast(buffers.params, buffers.elements, buffers.dtype, /*root=*/0));
-    cursors_.clear();
-    ledger_.clear();
-    feed_.Restore(cursors_);
-    BATON_RETURN_IF_ERROR(Take(group, gen, 0, buffers, /*persist_now=*/true));
-    spdlog::info("generation {}: new job (lineage {:016x}); step 0 checkpointed", gen.id, lineage_);
-    return 0;
-  }
-
   std::string bytes;
   if (gen.rank == source) bytes = std::move(mine->bytes);
   BATON_RETURN_IF_ERROR(BroadcastBytes(group, static_cast<int>(source), &bytes));
@@ -105,20 +171,30 @@ Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Gener
   feed_.Restore(cursors_);
   spdlog::info(
       "generation {}: restored step {} (branch {}) from rank {}'s {} in {:.0f} ms; {} shard "
-      "cursor(s); on disk: step {}",
+      "cursor(s)",
       gen.id, meta.key.step, meta.key.branch, source, gen.rank == source ? origin : "snapshot",
-      MillisSince(t0), cursors_.size(), lineage_and_durable[1]);
+      MillisSince(t0), cursors_.size());
   return meta.key.step;
 }
 
-Status Checkpointer::Take(comm::Collectives& group, const sdk::Generation& gen, int64_t step,
-                          const TrainingBuffers& buffers, bool persist_now) {
-  // Gather: sizes first (MAX), then one SUM over a buffer where the ledger adds up and each rank
-  // fills its own block of cursor entries.
-  DataFeed::Progress p = feed_.TakeProgress();
-  int64_t dims[2] = {static_cast<int64_t>(p.held.size() + p.committed.size()),
-                     p.applied.empty() ? 0 : p.applied.rbegin()->first + 1};
-  BATON_RETURN_IF_ERROR(group.AllReduce(dims, 2, DataType::kInt64, ReduceOp::kMax));
+Result<Checkpointer::Outcome> Checkpointer::Take(comm::Collectives& group,
+                                                 const sdk::Generation& gen, int64_t step,
+                                                 const TrainingBuffers& buffers) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Leases first: a progress whose lease was lost (the master gave the shard to another rank)
+  // must never be recorded. Then sizes (MAX), then one SUM over a buffer where the ledger adds
+  // up and each rank fills its own block of cursor entries.
+  const bool confirmed = feed_.ConfirmLeases().ok();
+  const DataFeed::Progress& p = feed_.progress();
+  int64_t dims[4] = {static_cast<int64_t>(p.held.size() + p.committed.size()),
+                     p.applied.empty() ? 0 : p.applied.rbegin()->first + 1,
+                     feed_.lost() > 0 ? 1 : 0, confirmed ? 0 : 1};
+  BATON_RETURN_IF_ERROR(group.AllReduce(dims, 4, DataType::kInt64, ReduceOp::kMax));
+  if (dims[2] != 0) return Outcome::kLeaseLost;
+  if (dims[3] != 0) {
+    spdlog::warn("step {}: no checkpoint (a rank could not confirm its leases)", step);
+    return Outcome::kSkipped;
+  }
   const auto entries = static_cast<size_t>(dims[0]), epochs = static_cast<size_t>(dims[1]);
   std::vector<int64_t> gathered(3 * epochs + 3 * entries * static_cast<size_t>(gen.size()), 0);
   for (const auto& [epoch, l] : p.applied) {
@@ -141,6 +217,8 @@ Status Checkpointer::Take(comm::Collectives& group, const sdk::Generation& gen, 
   }
   BATON_RETURN_IF_ERROR(
       group.AllReduce(gathered.data(), gathered.size(), DataType::kInt64, ReduceOp::kSum));
+  feed_.ProgressRecorded();
+  ++stats_.taken;
   for (size_t e = 0; e < epochs; ++e) {
     const auto records = static_cast<uint64_t>(gathered[3 * e]);
     if (records == 0) continue;
@@ -162,37 +240,43 @@ Status Checkpointer::Take(comm::Collectives& group, const sdk::Generation& gen, 
 
   // The first rank of each node keeps the snapshot in its node's memory; rank 0 also persists it.
   const bool to_memory = memory_ && gen.local_rank() == 0;
-  if (!to_memory && gen.rank != 0) return Status::Ok();
-  const auto t0 = std::chrono::steady_clock::now();
-  SnapshotMeta meta;
-  meta.lineage = lineage_;
-  meta.key = {branch_, step};
-  meta.dtype = buffers.dtype;
-  meta.elements = buffers.elements;
-  meta.cursors = cursors_;
-  meta.ledger = ledger_;
-  std::vector<const void*> state(buffers.optimizer_state.begin(), buffers.optimizer_state.end());
-  EncodeSnapshot(meta, buffers.params, state, &snapshot_);
-  if (to_memory) {
-    // A failed memory write loses only the fast path of a restore: the disk still has one.
-    if (Status s = memory_->Write(snapshot_, meta.key); !s.ok()) {
-      spdlog::warn("step {}: memory snapshot: {}", step, s.ToString());
+  if (to_memory || gen.rank == 0) {
+    SnapshotMeta meta;
+    meta.lineage = lineage_;
+    meta.key = {branch_, step};
+    meta.dtype = buffers.dtype;
+    meta.elements = buffers.elements;
+    meta.cursors = cursors_;
+    meta.ledger = ledger_;
+    std::vector<const void*> state(buffers.optimizer_state.begin(), buffers.optimizer_state.end());
+    EncodeSnapshot(meta, buffers.params, state, &snapshot_);
+    stats_.bytes = snapshot_.size();
+    if (to_memory) {
+      // A failed memory write loses only the fast path of a restore: the disk still has one.
+      if (Status s = memory_->Write(snapshot_, meta.key, lineage_); !s.ok()) {
+        spdlog::warn("step {}: memory snapshot: {}", step, s.ToString());
+      }
+    }
+    if (gen.rank == 0) {
+      if (Status s = disk_.TakeError(); !s.ok()) {
+        return s.WithContext("persisting a checkpoint to " + options_.dir);
+      }
+      if (disk_.PersistAsync(snapshot_, meta.key)) ++stats_.persists_skipped;
     }
   }
-  if (gen.rank == 0) {
-    if (Status s = disk_.TakeError(); !s.ok()) {
-      return s.WithContext("persisting a checkpoint to " + options_.dir);
-    }
-    if (persist_now) {
-      BATON_RETURN_IF_ERROR(disk_.PersistNow(snapshot_, meta.key)
-                                .WithContext("persisting a checkpoint to " + options_.dir));
-    } else if (!disk_.PersistAsync(snapshot_, meta.key)) {
-      ++persists_skipped_;  // the previous one is still being written; a later one will be
+  stats_.ms += MillisSince(t0);
+  return Outcome::kTaken;
+}
+
+int64_t Checkpointer::CommittableStep() {
+  const std::optional<SnapshotKey> durable = disk_.durable_key();
+  if (durable && (!recorded_ || *recorded_ < *durable)) {
+    // Best effort: with the master unreachable the commits wait for the next step's try.
+    if (Status s = WriteRecord(*durable); !s.ok()) {
+      spdlog::warn("checkpoint record: {}", s.ToString());
     }
   }
-  spdlog::debug("step {}: snapshot of {} bytes in {:.1f} ms", step, snapshot_.size(),
-                MillisSince(t0));
-  return Status::Ok();
+  return recorded_ ? recorded_->step : -1;
 }
 
 void Checkpointer::Finish(const sdk::Generation& gen) {

@@ -16,10 +16,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "comm/collectives.h"
+#include "comm/store.h"
 #include "common/status.h"
 #include "sdk/rendezvous.h"
 #include "train/checkpoint_store.h"
@@ -42,46 +45,77 @@ struct TrainingBuffers {
   std::vector<void*> optimizer_state;
 };
 
+// The job's checkpoint record, kept by the master (its job-scoped KV, which outlives generations
+// and master restarts): the job's lineage and the latest snapshot rank 0 persisted. A new job
+// (no record) starts from the model file whatever the checkpoint directory holds; a job whose
+// rank 0 cannot read a snapshot at least as new as the record stops with an error instead of
+// training on from an older state (a checkpoint.dir that is not shared by every node, or lost).
+inline constexpr std::string_view kCheckpointRecordKey = "train.checkpoint";
+
 class Checkpointer {
  public:
-  Checkpointer(CheckpointOptions options, DataFeed& feed);
+  // `job_store`: the master's job-scoped KV (sdk::Rendezvous::Store(0)).
+  Checkpointer(CheckpointOptions options, DataFeed& feed, std::shared_ptr<comm::Store> job_store);
 
   // On forming generation `gen` (collectives over its members): every member loads the best
   // snapshot any of them can read into `buffers`, and the data feed rolls back to its progress.
-  // Returns its step. With no snapshot at all (a new job) rank 0's buffers are broadcast and
-  // persisted as step 0 before anything else happens; FailedPrecondition if `had_steps` (this
-  // process trained before) yet no snapshot is left: the checkpoint directory was lost.
+  // Returns its step. With no snapshot at all (a new job) rank 0's buffers are broadcast as step
+  // 0. Errors: Unavailable or DeadlineExceeded when a peer failed (join the next generation);
+  // anything else means training cannot go on (the snapshot is of another model, the checkpoint
+  // directory lost its snapshots, the disk failed) and every member returns it.
   Result<int64_t> Restore(comm::Collectives& group, const sdk::Generation& gen,
                           const TrainingBuffers& buffers, bool had_steps);
 
   bool Due(int64_t step) const { return step % options_.every_steps == 0; }
 
+  enum class Outcome {
+    kTaken,     // in memory, and on its way to disk
+    kSkipped,   // some rank could not confirm its leases with the master: try again later
+    kLeaseLost  // some rank lost a lease: roll back (Restore on the same group)
+  };
   // After step `step` completed on every rank, with every row handed out applied
-  // (DataFeed::MarkApplied): gathers the progress and writes the snapshot. `persist_now`: rank 0
-  // has it on disk before this returns (the end of the data, before the last commits).
-  Status Take(comm::Collectives& group, const sdk::Generation& gen, int64_t step,
-              const TrainingBuffers& buffers, bool persist_now);
+  // (DataFeed::MarkApplied): every rank confirms its leases, then the progress is gathered and
+  // the snapshot written. The same outcome on every rank. Errors as Restore's.
+  Result<Outcome> Take(comm::Collectives& group, const sdk::Generation& gen, int64_t step,
+                       const TrainingBuffers& buffers);
 
-  // Rank 0: the step of the latest snapshot on disk; -1: none yet.
-  int64_t durable_step() const { return disk_.durable_step(); }
+  // Rank 0: the step of the latest persisted snapshot the master has on record (it records a
+  // newly persisted one first: call once a step); -1: none. Shards whose last row was applied at
+  // or before it may be committed.
+  int64_t CommittableStep();
   // What the latest snapshot says was applied, per epoch.
   const Ledger& ledger() const { return ledger_; }
-  // Snapshots rank 0 did not persist because the previous one was still being written.
-  int64_t persists_skipped() const { return persists_skipped_; }
-  // Training is over: removes this node's memory slots (the disk snapshot stays).
+  // What checkpointing cost this rank: snapshots taken, the last one's size (0 on ranks that keep
+  // none), the milliseconds spent in Take (confirm, gather, encode, memory write; not the disk,
+  // which is a background thread's), and snapshots rank 0 did not persist because a newer one
+  // replaced them while the disk was busy.
+  struct Stats {
+    int64_t taken = 0;
+    size_t bytes = 0;
+    double ms = 0;
+    int64_t persists_skipped = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  // Training is over: waits for the disk, removes this node's memory slots.
   void Finish(const sdk::Generation& gen);
 
  private:
+  // Rank 0's part of Restore: the lineage, and the disk snapshot if it is needed.
+  Status DecideLineage(std::optional<StoredSnapshot>* disk, bool* fresh);
+  Status WriteRecord(SnapshotKey key);
+
   CheckpointOptions options_;
   DataFeed& feed_;
+  std::shared_ptr<comm::Store> job_store_;
   std::unique_ptr<MemorySnapshots> memory_;
   DiskSnapshots disk_;
   uint64_t lineage_ = 0;
   int64_t branch_ = 0;  // the generation that restored the state this process trains on
+  std::optional<SnapshotKey> recorded_;  // rank 0: the master's record (persisted and on record)
   CursorTable cursors_;
   Ledger ledger_;
   std::string snapshot_;  // encode buffer, reused
-  int64_t persists_skipped_ = 0;
+  Stats stats_;
 };
 
 }  // namespace baton::train

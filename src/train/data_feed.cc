@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "infer/output_format.h"
 
 namespace baton::train {
@@ -87,7 +89,10 @@ Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor
   Fill fill;
   size_t from = 0;  // held_[< from] have no rows left to hand out
   while (fill.rows < want) {
-    while (from < held_.size() && held_[from]->next == held_[from]->count) ++from;
+    while (from < held_.size() &&
+           (held_[from]->next == held_[from]->count || held_[from]->shard->lost())) {
+      ++from;
+    }
     if (from == held_.size()) {
       bool finished = false;
       BATON_ASSIGN_OR_RETURN(std::unique_ptr<ParsedShard> next, LeaseAndParse(&finished));
@@ -120,7 +125,7 @@ Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor
 void DataFeed::MarkApplied(int64_t step) {
   for (auto& s : held_) {
     if (s->next > s->cursor.applied) {
-      EpochLedger& l = applied_since_[s->shard->epoch()];
+      EpochLedger& l = progress_.applied[s->shard->epoch()];
       for (int64_t r = s->cursor.applied; r < s->next; ++r) {
         ++l.records;
         l.fingerprint += s->fingerprints[static_cast<size_t>(r)];
@@ -144,7 +149,7 @@ Status DataFeed::CommitDurable(int64_t durable_step) {
     } else if (!c.ok()) {
       return c.WithContext("commit shard " + std::to_string(s.shard->id()));
     } else {
-      committed_since_.push_back(s.shard->id());
+      progress_.committed.push_back(s.shard->id());
     }
     it = held_.erase(it);
   }
@@ -153,7 +158,7 @@ Status DataFeed::CommitDurable(int64_t durable_step) {
 
 void DataFeed::Restore(const CursorTable& cursors) {
   cursors_ = cursors;
-  applied_since_.clear();
+  progress_.applied.clear();
   for (auto it = held_.begin(); it != held_.end();) {
     if ((*it)->shard->lost()) {
       spdlog::warn("shard {}: lease lost; dropping it", (*it)->shard->id());
@@ -166,16 +171,24 @@ void DataFeed::Restore(const CursorTable& cursors) {
   }
 }
 
-DataFeed::Progress DataFeed::TakeProgress() {
-  Progress p;
+const DataFeed::Progress& DataFeed::progress() {
+  progress_.held.clear();
   for (const auto& s : held_) {
     if (s->cursor.applied > 0 || s->cursor.complete_at >= 0) {
-      p.held.emplace_back(s->shard->id(), s->cursor);
+      progress_.held.emplace_back(s->shard->id(), s->cursor);
     }
   }
-  p.committed.swap(committed_since_);
-  p.applied.swap(applied_since_);
-  return p;
+  return progress_;
+}
+
+void DataFeed::ProgressRecorded() {
+  progress_.committed.clear();
+  progress_.applied.clear();
+}
+
+size_t DataFeed::lost() const {
+  return static_cast<size_t>(
+      std::count_if(held_.begin(), held_.end(), [](const auto& s) { return s->shard->lost(); }));
 }
 
 }  // namespace baton::train

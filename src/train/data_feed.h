@@ -53,14 +53,23 @@ class DataFeed {
   // The cursor table of the latest snapshot, for shards leased from now on.
   void SetCursors(const CursorTable& cursors) { cursors_ = cursors; }
 
-  // What a snapshot needs from this rank, since the last call: the cursors of held shards that
-  // have applied rows, the shards committed, and the records applied (per epoch).
+  // What a snapshot needs from this rank: the cursors of held shards that have applied rows, the
+  // shards committed and the records applied (per epoch) since the last ProgressRecorded.
   struct Progress {
     std::vector<std::pair<uint64_t, ShardCursor>> held;
     std::vector<uint64_t> committed;
     Ledger applied;
   };
-  Progress TakeProgress();
+  const Progress& progress();
+  // The progress was gathered into a snapshot: start counting anew.
+  void ProgressRecorded();
+
+  // Held shards whose lease the master no longer honours (expired and possibly leased again):
+  // their rows are not handed out any more, and rows applied since the last snapshot may now be
+  // applied by another rank too, so the ranks must roll back (Restore drops these shards).
+  size_t lost() const;
+  // Renews every held lease with the master now (sdk::Worker::ConfirmLeases).
+  Status ConfirmLeases() { return worker_.ConfirmLeases(); }
 
   uint64_t bad_records() const { return bad_records_; }
   // The epoch (input.epochs; 0-based) of the shard the last records came from.
@@ -85,8 +94,7 @@ class DataFeed {
   sdk::Worker& worker_;
   std::vector<std::unique_ptr<ParsedShard>> held_;  // in lease order
   CursorTable cursors_;
-  Ledger applied_since_;
-  std::vector<uint64_t> committed_since_;
+  Progress progress_;  // held: rebuilt by progress(); committed, applied: since the last snapshot
   uint64_t bad_records_ = 0;
   int32_t epoch_ = 0;
 };

@@ -22,8 +22,15 @@ constexpr comm::DataType kTypeOf =
     std::is_same_v<T, double> ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
 
 // What the ranks agree on each step, after the gradient in the step's one all-reduce (SUM).
-// kDurable: rank 0's latest persisted step + 1 (0: none), the others 0.
-enum Flag { kRows, kFinished, kHeld, kLossSum, kLossRows, kDurable, kFlags };
+// kDurableHi/Lo: rank 0's committable step + 1 (0: none) in two parts, each exact in float32;
+// the others 0. kLost: held shards whose lease was lost.
+enum Flag { kRows, kFinished, kHeld, kLossSum, kLossRows, kDurableHi, kDurableLo, kLost, kFlags };
+constexpr int64_t kDurableSplit = int64_t{1} << 20;
+
+// A peer failed or left (join the next generation); any other error stops the worker.
+bool PeerFailure(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
+}
 
 }  // namespace
 
@@ -39,7 +46,7 @@ Trainer::Trainer(const TrainSpec& spec, TrainableModel& model, sdk::Worker& work
       rendezvous_(rendezvous),
       options_(std::move(options)),
       feed_(spec, worker),
-      checkpointer_(options_.checkpoint, feed_) {}
+      checkpointer_(options_.checkpoint, feed_, rendezvous.Store(0)) {}
 
 Status Trainer::Run() {
   return model_.dtype() == comm::DataType::kFloat64 ? RunTyped<double>() : RunTyped<float>();
@@ -87,6 +94,17 @@ Status Trainer::RunTyped() {
     buffers.optimizer_state.push_back(state->data());
   bool trained_before = false;  // this process completed a step (a snapshot must exist)
 
+  // Every member of the group back to the best snapshot any of them has, with its data progress.
+  int64_t end_snapshot_at = -1;  // the step of the snapshot taken for the end of the data
+  auto roll_back = [&]() -> Status {
+    batch.clear();
+    batch_rows = 0;
+    finished = false;
+    end_snapshot_at = -1;
+    BATON_ASSIGN_OR_RETURN(steps_, checkpointer_.Restore(*group, gen, buffers, trained_before));
+    optimizer.set_steps(steps_);
+    return Status::Ok();
+  };
   // Forms the group of generation `gen`; every member rolls back to the best snapshot any of them
   // has (train/checkpointer.h), the batch in hand included.
   auto form = [&]() -> Status {
@@ -97,11 +115,7 @@ Status Trainer::RunTyped() {
     o.timeout = options_.collective_timeout;
     BATON_ASSIGN_OR_RETURN(group, comm::ProcessGroup::Create(rendezvous_.Store(gen.id), o));
     watch = rendezvous_.Watch(gen.id);
-    batch.clear();
-    batch_rows = 0;
-    finished = false;
-    BATON_ASSIGN_OR_RETURN(steps_, checkpointer_.Restore(*group, gen, buffers, trained_before));
-    optimizer.set_steps(steps_);
+    BATON_RETURN_IF_ERROR(roll_back());
     spdlog::info("generation {}: rank {} of {} on {} node(s), from step {}", gen.id, gen.rank,
                  gen.size(), gen.nodes(), steps_);
     return Status::Ok();
@@ -112,6 +126,7 @@ Status Trainer::RunTyped() {
       spdlog::info("joining a generation (last: {})", rendezvous_.known_generation());
       BATON_ASSIGN_OR_RETURN(gen, rendezvous_.Join(options_.join_timeout));
       if (Status s = form(); !s.ok()) {
+        if (!PeerFailure(s)) return s;
         drop_group(s);
         continue;
       }
@@ -150,7 +165,10 @@ Status Trainer::RunTyped() {
     flags[kHeld] = static_cast<T>(feed_.held());
     flags[kLossSum] = static_cast<T>(local_loss);
     flags[kLossRows] = static_cast<T>(batch_rows);
-    flags[kDurable] = gen.rank == 0 ? static_cast<T>(checkpointer_.durable_step() + 1) : 0;
+    const int64_t durable = gen.rank == 0 ? checkpointer_.CommittableStep() + 1 : 0;
+    flags[kDurableHi] = static_cast<T>(durable / kDurableSplit);
+    flags[kDurableLo] = static_cast<T>(durable % kDurableSplit);
+    flags[kLost] = static_cast<T>(feed_.lost());
     if (Status s = group->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
@@ -159,16 +177,43 @@ Status Trainer::RunTyped() {
     t1 = now_ms();
     comm_ms += t1 - t0;
     const auto total_rows = static_cast<int64_t>(flags[kRows]);
+    const int64_t committable = static_cast<int64_t>(flags[kDurableHi]) * kDurableSplit +
+                                static_cast<int64_t>(flags[kDurableLo]) - 1;
+    // Whether this step is applied or not, every rank sees the same flags and takes the same path.
+    if (flags[kLost] > 0) {
+      // A rank lost a shard's lease mid-generation (it was paused past it): another rank may be
+      // applying that shard's rows too. Back to the last snapshot, where neither had.
+      spdlog::warn("step {}: a lease was lost; rolling back to the last checkpoint", steps_ + 1);
+      if (Status s = roll_back(); !s.ok()) {
+        if (!PeerFailure(s)) return s;
+        drop_group(s);
+      }
+      continue;
+    }
     if (total_rows == 0) {
       if (flags[kHeld] > 0) {
-        // No rank has records left and some hold shards all of whose rows are applied: a
-        // snapshot on disk first, then the model, then the commits (the job finishes with the
-        // last commit, so both must be on disk before).
-        feed_.MarkApplied(steps_);
-        if (Status s = checkpointer_.Take(*group, gen, steps_, buffers, /*persist_now=*/true);
-            !s.ok()) {
-          if (s.code() == StatusCode::kIoError) return s;  // the disk, not a peer
-          drop_group(s);
+        // No rank has rows left and some hold shards all of whose rows are applied: a snapshot
+        // persisted first, then the model saved, then the commits (the job finishes with the last
+        // commit, so both must be on disk before). The persist runs in the background; the ranks
+        // keep exchanging flags until rank 0 has it on record.
+        if (end_snapshot_at != steps_) {
+          feed_.MarkApplied(steps_);
+          Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);
+          if (!taken.ok()) {
+            if (!PeerFailure(taken.status())) return taken.status();
+            drop_group(taken.status());
+          } else if (*taken == Checkpointer::Outcome::kLeaseLost) {
+            if (Status s = roll_back(); !s.ok()) {
+              if (!PeerFailure(s)) return s;
+              drop_group(s);
+            }
+          } else if (*taken == Checkpointer::Outcome::kTaken) {
+            end_snapshot_at = steps_;
+          }
+          continue;
+        }
+        if (committable < steps_) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
           continue;
         }
         double saved = 0;
@@ -203,16 +248,23 @@ Status Trainer::RunTyped() {
     feed_.MarkApplied(steps_);
     // Shards whose rows a persisted snapshot holds are done: commit them (this step had records,
     // so the end of the data, where the model is saved before the last commits, is still ahead).
-    BATON_RETURN_IF_ERROR(feed_.CommitDurable(static_cast<int64_t>(flags[kDurable]) - 1));
+    BATON_RETURN_IF_ERROR(feed_.CommitDurable(committable));
     if (checkpointer_.Due(steps_)) {
       const double c0 = now_ms();
-      if (Status s = checkpointer_.Take(*group, gen, steps_, buffers, /*persist_now=*/false);
-          !s.ok()) {
-        if (s.code() == StatusCode::kIoError) return s;
-        drop_group(s);
+      Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);
+      checkpoint_ms += now_ms() - c0;
+      if (!taken.ok()) {
+        if (!PeerFailure(taken.status())) return taken.status();
+        drop_group(taken.status());
         continue;
       }
-      checkpoint_ms += now_ms() - c0;
+      if (*taken == Checkpointer::Outcome::kLeaseLost) {
+        if (Status s = roll_back(); !s.ok()) {
+          if (!PeerFailure(s)) return s;
+          drop_group(s);
+        }
+        continue;
+      }
     }
     samples_since_log += total_rows;
     if (++local_steps == kSteadyFrom) steady_start_ms = MonoMillis();
@@ -258,10 +310,12 @@ Status Trainer::RunTyped() {
     spdlog::info("epoch {}: {} records applied (fingerprint {:016x})", epoch, l.records,
                  l.fingerprint);
   }
-  if (checkpointer_.persists_skipped() > 0) {
-    spdlog::info("{} checkpoint(s) not persisted: the previous one was still being written",
-                 checkpointer_.persists_skipped());
-  }
+  const Checkpointer::Stats& c = checkpointer_.stats();
+  spdlog::info(
+      "checkpoints (this rank): {} taken, {:.1f} MiB each, {:.2f} ms each on average, {} not "
+      "persisted (a newer one replaced it while the disk was busy)",
+      c.taken, static_cast<double>(c.bytes) / (1 << 20),
+      c.taken > 0 ? c.ms / static_cast<double>(c.taken) : 0.0, c.persists_skipped);
   if (steady_start_ms > 0 && MonoMillis() > steady_start_ms) {
     spdlog::info(
         "training done after {} step(s); steady {:.0f} samples/s (all ranks, after this "

@@ -220,9 +220,11 @@ TEST(KvStore, BoundsKeysValuesAndScopesAndAddsDecimalIntegers) {
   EXPECT_EQ(*kv.Add(2, "n", 5), 5);
   EXPECT_EQ(*kv.Add(2, "n", -7), -2);
   EXPECT_EQ(kv.Add(1, "a", 1).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(kv.Set(kJobScope, "lineage", "x").ok());
   kv.DropBelow(2);
   EXPECT_EQ(kv.keys(1), 0u);
   EXPECT_EQ(kv.keys(2), 1u);
+  EXPECT_EQ(kv.keys(kJobScope), 1u) << "the job scope is never dropped";
   // Binary keys and values are bytes, not text.
   const std::string bin("\x00\xff\x80", 3);
   EXPECT_TRUE(kv.Set(3, bin, bin).ok());
@@ -234,7 +236,7 @@ TEST(KvStore, BoundsKeysValuesAndScopesAndAddsDecimalIntegers) {
   EXPECT_EQ(*wide.Add(1, "big", -1), INT64_MAX - 1);
 }
 
-TEST(RendezvousHost, GenerationAndItsKvSurviveARestartAndStaleScopesAreDropped) {
+TEST(RendezvousHost, GenerationAndItsKvSurviveARestartAndStaleScopesAreDroppedButTheJobScope) {
   testing::TempDir dir;
   const std::string db = dir.path() + "/state.db";
   const RendezvousOptions options{.timeout_ms = 1000, .min_workers = 1};
@@ -254,6 +256,9 @@ TEST(RendezvousHost, GenerationAndItsKvSurviveARestartAndStaleScopesAreDropped) 
     set.set_generation(1);
     set.set_key("gen1-key");
     set.set_value(binary);
+    ASSERT_TRUE(host.KvSet(set, &seq).ok());
+    set.set_generation(kJobScope);  // the job's own: kept across generations
+    set.set_key("job-key");
     ASSERT_TRUE(host.KvSet(set, &seq).ok());
     // The member restarts: generation 2 forms and generation 1's keys must go.
     ASSERT_TRUE(host.Join(join, 0, 0, 2, &reply, &seq).ok());
@@ -285,14 +290,17 @@ TEST(RendezvousHost, GenerationAndItsKvSurviveARestartAndStaleScopesAreDropped) 
   EXPECT_EQ(got.values(0), binary);
   get.set_generation(1);
   EXPECT_EQ(host.KvGet(get, &got).code(), StatusCode::kFailedPrecondition);
-  int rows = 0;
+  v1::KvGetRequest job;
+  job.set_generation(kJobScope);
+  job.add_keys("job-key");
+  ASSERT_TRUE(host.KvGet(job, &got).ok());
+  ASSERT_TRUE(got.found()) << "the job scope outlives generations and a restart";
+  EXPECT_EQ(got.values(0), binary);
+  std::set<int64_t> scopes;
   ASSERT_TRUE((*store)
-                  ->LoadKv([&](int64_t scope, std::string, std::string) {
-                    EXPECT_EQ(scope, 2);
-                    ++rows;
-                  })
+                  ->LoadKv([&](int64_t scope, std::string, std::string) { scopes.insert(scope); })
                   .ok());
-  EXPECT_EQ(rows, 1);
+  EXPECT_EQ(scopes, (std::set<int64_t>{kJobScope, 2}));
 }
 
 TEST(RendezvousHost, RefusesAGenerationNobodyCouldKnowAndOversizedRequests) {

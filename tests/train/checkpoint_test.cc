@@ -49,10 +49,13 @@ SnapshotMeta Meta(int64_t branch, int64_t step, size_t elements) {
 
 // A snapshot whose every parameter is `value` (so a mixed-up read shows), Adam-like: two buffers
 // of optimizer state.
-std::string Encoded(int64_t branch, int64_t step, size_t elements, float value) {
+std::string Encoded(int64_t branch, int64_t step, size_t elements, float value,
+                    uint64_t lineage = 0x1234) {
   std::vector<float> params(elements, value), m(elements, value + 1), v(elements, value + 2);
+  SnapshotMeta meta = Meta(branch, step, elements);
+  meta.lineage = lineage;
   std::string out;
-  EncodeSnapshot(Meta(branch, step, elements), params.data(), {m.data(), v.data()}, &out);
+  EncodeSnapshot(meta, params.data(), {m.data(), v.data()}, &out);
   return out;
 }
 
@@ -116,9 +119,10 @@ TEST(MemorySnapshots, WritesAlternateAndTheBetterSlotSurvivesTheOtherBeingTorn) 
   TempDir dir;
   MemorySnapshots memory(dir.path + "/slots");
   EXPECT_FALSE(memory.ReadBest(0x1234).has_value());
-  ASSERT_TRUE(memory.Write(Encoded(1, 50, 64, 50), {1, 50}).ok());
-  ASSERT_TRUE(memory.Write(Encoded(1, 100, 64, 100), {1, 100}).ok());
-  ASSERT_TRUE(memory.Write(Encoded(1, 150, 64, 150), {1, 150}).ok());  // over step 50's slot
+  ASSERT_TRUE(memory.Write(Encoded(1, 50, 64, 50), {1, 50}, 0x1234).ok());
+  ASSERT_TRUE(memory.Write(Encoded(1, 100, 64, 100), {1, 100}, 0x1234).ok());
+  ASSERT_TRUE(
+      memory.Write(Encoded(1, 150, 64, 150), {1, 150}, 0x1234).ok());  // over step 50's slot
   auto best = memory.ReadBest(0x1234);
   ASSERT_TRUE(best.has_value());
   EXPECT_EQ(best->meta.key, (SnapshotKey{1, 150}));
@@ -135,6 +139,51 @@ TEST(MemorySnapshots, WritesAlternateAndTheBetterSlotSurvivesTheOtherBeingTorn) 
   EXPECT_EQ(best->meta.key, (SnapshotKey{1, 100}));
   memory.Remove();
   EXPECT_FALSE(fs::exists(dir.path + "/slots.0"));
+}
+
+TEST(DiskSnapshots, AStaleWriterCannotHideANewerSnapshotAndOtherLineagesAreIgnored) {
+  TempDir dir;
+  {
+    DiskSnapshots current(dir.path);
+    ASSERT_TRUE(current.PersistNow(Encoded(2, 100, 64, 100), {2, 100}).ok());
+    EXPECT_EQ(current.durable_key(), (SnapshotKey{2, 100}));
+  }
+  {
+    // An earlier rank 0, stopped mid-persist and resumed after the job went on without it.
+    DiskSnapshots stale(dir.path);
+    ASSERT_TRUE(stale.PersistNow(Encoded(1, 150, 64, 150), {1, 150}).ok());
+  }
+  DiskSnapshots reader(dir.path);
+  auto best = reader.Read(0x1234);
+  ASSERT_TRUE(best.ok()) << best.status().ToString();
+  ASSERT_TRUE(best->has_value());
+  EXPECT_EQ((*best)->meta.key, (SnapshotKey{2, 100}));
+  ExpectWhole((*best)->bytes, 64);
+  auto other = reader.Read(0x9999);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->has_value()) << "another job's snapshot";
+  // A newer persist deletes the older files; Clear deletes all.
+  ASSERT_TRUE(reader.PersistNow(Encoded(2, 200, 64, 200), {2, 200}).ok());
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path)) ++files;
+  EXPECT_EQ(files, 1);
+  reader.Clear();
+  EXPECT_TRUE(fs::is_empty(dir.path));
+  EXPECT_FALSE(reader.durable_key().has_value());
+}
+
+TEST(MemorySnapshots, ASlotOfAnotherLineageIsOverwrittenFirst) {
+  TempDir dir;
+  MemorySnapshots old_job(dir.path + "/slots");
+  ASSERT_TRUE(old_job.Write(Encoded(9, 900, 64, 900, 0x7777), {9, 900}, 0x7777).ok());
+  MemorySnapshots memory(dir.path + "/slots");
+  ASSERT_TRUE(memory.Write(Encoded(1, 50, 64, 50), {1, 50}, 0x1234).ok());
+  ASSERT_TRUE(memory.Write(Encoded(1, 100, 64, 100), {1, 100}, 0x1234).ok());
+  // Both slots are this job's now: the first write took the free slot, the second the old job's.
+  auto best = memory.ReadBest(0x1234);
+  ASSERT_TRUE(best.has_value());
+  EXPECT_EQ(best->meta.key, (SnapshotKey{1, 100}));
+  EXPECT_FALSE(memory.ReadBest(0x7777).has_value());
 }
 
 // A child writes snapshots of growing steps to memory and disk as fast as it can; the parent
@@ -154,7 +203,7 @@ TEST(CheckpointStore, KillingTheWriterMidWriteNeverLeavesATornSnapshot) {
       MemorySnapshots memory(dir.path + "/mem");
       for (int64_t step = start;; ++step) {
         const std::string bytes = Encoded(1, step, kElements, static_cast<float>(step));
-        (void)memory.Write(bytes, {1, step});
+        (void)memory.Write(bytes, {1, step}, 0x1234);
         if (!disk.PersistNow(bytes, {1, step}).ok()) ::_exit(3);
       }
     }
@@ -165,7 +214,7 @@ TEST(CheckpointStore, KillingTheWriterMidWriteNeverLeavesATornSnapshot) {
     ASSERT_TRUE(WIFSIGNALED(st)) << "the writer stopped on its own: " << st;
 
     DiskSnapshots disk(dir.path + "/disk");
-    auto on_disk = disk.Read();
+    auto on_disk = disk.Read(0x1234);
     ASSERT_TRUE(on_disk.ok()) << on_disk.status().ToString();
     if (on_disk->has_value()) {
       ExpectWhole((*on_disk)->bytes, kElements);

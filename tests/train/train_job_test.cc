@@ -155,7 +155,15 @@ class TrainJob {
   // Every record of rows.csv applied exactly once in every epoch: the ledger of the job's last
   // snapshot (train/snapshot.h) against the records of the file, counted here.
   void ExpectEveryRecordAppliedOncePerEpoch() const {
-    auto bytes = ReadFile(state_dir() + "/checkpoints/snapshot");
+    std::string newest;  // "snapshot-<branch>-<step>", zero-padded: the greatest name is the best
+    for (const auto& e : fs::directory_iterator(state_dir() + "/checkpoints")) {
+      const std::string name = e.path().filename().string();
+      if (name.starts_with("snapshot-") && name.find(".tmp.") == std::string::npos) {
+        newest = std::max(newest, name);
+      }
+    }
+    ASSERT_FALSE(newest.empty()) << "no snapshot in " << state_dir() << "/checkpoints";
+    auto bytes = ReadFile(state_dir() + "/checkpoints/" + newest);
     ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
     auto meta = train::DecodeSnapshotMeta(*bytes);
     ASSERT_TRUE(meta.ok()) << meta.status().ToString();
@@ -354,6 +362,27 @@ TEST(TrainJob, AKilledAgentTakesItsNodesRanksAndTheJobResumesWithNothingLost) {
   ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
   const std::string logs = job.Logs();
   EXPECT_GT(FromStep(logs, 2), 0) << logs;
+  job.ExpectEveryRecordAppliedOncePerEpoch();
+}
+
+TEST(TrainJob, ARankPausedPastItsLeasesRollsTheJobBackInsteadOfApplyingRowsTwice) {
+  TrainOptions o = LongJob();
+  o.timeouts = "heartbeat_interval_ms: 200, lease_ms: 1000";
+  TrainJob job(o);
+  job.Start();
+  ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  auto workers = job.Pids("worker");
+  ASSERT_EQ(workers.size(), 2u);
+  // Its leases expire while it is stopped; its peer waits in the step's all-reduce (the
+  // collective timeout is 60 s), so the generation goes on when it resumes.
+  ASSERT_EQ(::kill(workers[1], SIGSTOP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_EQ(::kill(workers[1], SIGCONT), 0);
+  ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
+  const std::string logs = job.Logs();
+  EXPECT_NE(logs.find("lease of shard"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("a lease was lost; rolling back"), std::string::npos) << logs;
   job.ExpectEveryRecordAppliedOncePerEpoch();
 }
 
