@@ -104,18 +104,22 @@ namespace {
 
 constexpr std::string_view kFilePrefix = "snapshot-";
 
-std::string FileName(SnapshotKey key) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "snapshot-%010lld-%012lld", static_cast<long long>(key.branch),
+std::string FileName(uint64_t lineage, SnapshotKey key) {
+  char name[80];
+  std::snprintf(name, sizeof(name), "snapshot-%016llx-%010lld-%012lld",
+                static_cast<unsigned long long>(lineage), static_cast<long long>(key.branch),
                 static_cast<long long>(key.step));
   return name;
 }
 
-// The key of a snapshot file or of a temporary file of one ("snapshot-B-S.tmp.PID").
-std::optional<SnapshotKey> KeyOfName(const std::string& name) {
+// The key of a snapshot file of `lineage`, or of a temporary file of one
+// ("snapshot-L-B-S.tmp.PID"); nullopt for anything else (another job's files included).
+std::optional<SnapshotKey> KeyOfName(const std::string& name, uint64_t lineage) {
+  unsigned long long of = 0;
   long long branch = 0, step = 0;
   if (!name.starts_with(kFilePrefix) ||
-      std::sscanf(name.c_str() + kFilePrefix.size(), "%lld-%lld", &branch, &step) != 2) {
+      std::sscanf(name.c_str() + kFilePrefix.size(), "%llx-%lld-%lld", &of, &branch, &step) != 3 ||
+      of != lineage) {
     return std::nullopt;
   }
   return SnapshotKey{branch, step};
@@ -136,17 +140,18 @@ DiskSnapshots::~DiskSnapshots() {
   thread_.join();
 }
 
-Status DiskSnapshots::Write(const std::string& bytes, SnapshotKey key) {
+Status DiskSnapshots::Write(const std::string& bytes, uint64_t lineage, SnapshotKey key) {
   BATON_RETURN_IF_ERROR(EnsureWritableDirectory(dir_));
-  const std::string name = FileName(key);
+  const std::string name = FileName(lineage, key);
   BATON_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/" + name, bytes, 0600));
   durable_.store(std::max(durable_.load(), key.Packed()));
-  // The older snapshots (and temporary files of older ones a killed writer left) are not needed:
-  // this one is whole on disk. Newer ones, from a writer that got ahead of a stale one, stay.
+  // The older snapshots of this job (and temporary files of older ones a killed writer left) are
+  // not needed: this one is whole on disk. Newer ones, from a writer that got ahead of a stale
+  // one, stay; so does whatever another job keeps in the same directory.
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
     const std::string other = e.path().filename().string();
-    const std::optional<SnapshotKey> k = KeyOfName(other);
+    const std::optional<SnapshotKey> k = KeyOfName(other, lineage);
     if (k && *k < key) std::filesystem::remove(e.path(), ec);
   }
   return Status::Ok();
@@ -159,10 +164,11 @@ void DiskSnapshots::Loop() {
     if (!has_waiting_) return;  // stopping, nothing waiting
     writing_.swap(waiting_);
     writing_key_ = waiting_key_;
+    writing_lineage_ = waiting_lineage_;
     has_waiting_ = false;
     busy_ = true;
     lock.unlock();
-    Status s = Write(writing_, writing_key_);
+    Status s = Write(writing_, writing_lineage_, writing_key_);
     lock.lock();
     if (!s.ok() && error_.ok()) error_ = s;
     busy_ = false;
@@ -170,13 +176,14 @@ void DiskSnapshots::Loop() {
   }
 }
 
-bool DiskSnapshots::PersistAsync(std::string& bytes, SnapshotKey key) {
+bool DiskSnapshots::PersistAsync(std::string& bytes, uint64_t lineage, SnapshotKey key) {
   bool replaced = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     replaced = has_waiting_;
     waiting_.swap(bytes);
     waiting_key_ = key;
+    waiting_lineage_ = lineage;
     has_waiting_ = true;
   }
   cv_.notify_all();
@@ -188,9 +195,9 @@ void DiskSnapshots::Wait() {
   cv_.wait(lock, [&] { return !busy_ && !has_waiting_; });
 }
 
-Status DiskSnapshots::PersistNow(const std::string& bytes, SnapshotKey key) {
+Status DiskSnapshots::PersistNow(const std::string& bytes, uint64_t lineage, SnapshotKey key) {
   Wait();
-  return Write(bytes, key);
+  return Write(bytes, lineage, key);
 }
 
 Status DiskSnapshots::TakeError() {
@@ -205,16 +212,17 @@ Result<std::optional<StoredSnapshot>> DiskSnapshots::Read(uint64_t lineage) {
   for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
     const std::string name = e.path().filename().string();
     if (name.find(".tmp.") != std::string::npos) continue;
-    if (const std::optional<SnapshotKey> k = KeyOfName(name)) files.emplace_back(*k, name);
+    if (const std::optional<SnapshotKey> k = KeyOfName(name, lineage)) files.emplace_back(*k, name);
   }
   std::sort(files.rbegin(), files.rend());  // the best first
   for (const auto& [key, name] : files) {
     const std::string path = dir_ + "/" + name;
+    // NotFound: deleted since the listing (a newer one was persisted meanwhile): the caller
+    // tries again.
     BATON_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
     Result<SnapshotMeta> meta = DecodeSnapshotMeta(bytes);
     if (!meta.ok()) return meta.status().WithContext(path);
-    if (meta->lineage != lineage) continue;  // a stale one of an earlier job
-    if (meta->key != key) {
+    if (meta->lineage != lineage || meta->key != key) {
       return Status::IoError(path + ": holds the snapshot of branch " +
                              std::to_string(meta->key.branch) + ", step " +
                              std::to_string(meta->key.step) + ", not what its name says");
@@ -223,15 +231,6 @@ Result<std::optional<StoredSnapshot>> DiskSnapshots::Read(uint64_t lineage) {
     return std::optional<StoredSnapshot>(StoredSnapshot{std::move(*meta), std::move(bytes)});
   }
   return std::optional<StoredSnapshot>();
-}
-
-void DiskSnapshots::Clear() {
-  Wait();
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
-    if (KeyOfName(e.path().filename().string())) std::filesystem::remove(e.path(), ec);
-  }
-  durable_.store(-1);
 }
 
 }  // namespace baton::train

@@ -7,14 +7,15 @@
 // back, restores from them in milliseconds. They outlive the processes (not a reboot) and are
 // removed when the job's training finishes.
 //
-// Disk: rank 0 hands snapshots to a persist thread that writes `<dir>/snapshot-<branch>-<step>`
-// (temporary file, fsync, rename, fsync of the directory) and then deletes the older ones: a
-// reader sees whole snapshots only. One file per key means a stale writer (an earlier rank 0
-// that was stopped mid-persist and resumed) can add an older snapshot but never hide a newer one.
-// At most one snapshot waits while another is written (a newer one replaces it), so persisting
-// never holds up a step. A shard is committed in the DDS only once a persisted snapshot holds all
-// of its records (durable_step), so whatever the DDS considers done survives the loss of every
-// node.
+// Disk: rank 0 hands snapshots to a persist thread that writes
+// `<dir>/snapshot-<lineage>-<branch>-<step>`
+// (temporary file, fsync, rename, fsync of the directory) and then deletes the job's older ones:
+// a reader sees whole snapshots only, and jobs sharing a directory never touch each other's. One
+// file per key means a stale writer (an earlier rank 0 that was stopped mid-persist and resumed)
+// can add an older snapshot but never hide a newer one. At most one snapshot waits while another is
+// written (a newer one replaces it), so persisting never holds up a step. A shard is committed in
+// the DDS only once a persisted snapshot holds all of its records (durable_step), so whatever the
+// DDS considers done survives the loss of every node.
 #pragma once
 
 #include <atomic>
@@ -72,9 +73,9 @@ class DiskSnapshots {
   // Hands `bytes` to the persist thread (swapped with a spare buffer). While one is being
   // written `bytes` waits for it, replacing a snapshot that was waiting (true then: one fewer
   // snapshot persisted).
-  bool PersistAsync(std::string& bytes, SnapshotKey key);
+  bool PersistAsync(std::string& bytes, uint64_t lineage, SnapshotKey key);
   // Waits for a running persist, then writes `bytes` before returning.
-  Status PersistNow(const std::string& bytes, SnapshotKey key);
+  Status PersistNow(const std::string& bytes, uint64_t lineage, SnapshotKey key);
   // Waits until no persist is running.
   void Wait();
   // The key of the latest snapshot this process persisted or read (Read); nullopt: none.
@@ -88,14 +89,12 @@ class DiskSnapshots {
 
   // The best snapshot of `lineage` on disk (the highest key); nullopt when there is none. An
   // unreadable one is an error naming the file (a torn file cannot be: each is renamed into place
-  // whole).
+  // whole); NotFound if the best one was deleted while being read (try again).
   Result<std::optional<StoredSnapshot>> Read(uint64_t lineage);
-  // Deletes every snapshot file (a new job starts: what is there belongs to no lineage it knows).
-  void Clear();
   const std::string& dir() const { return dir_; }
 
  private:
-  Status Write(const std::string& bytes, SnapshotKey key);
+  Status Write(const std::string& bytes, uint64_t lineage, SnapshotKey key);
   void Loop();
 
   std::string dir_;
@@ -103,8 +102,10 @@ class DiskSnapshots {
   std::condition_variable cv_;
   std::string writing_;  // the snapshot being persisted (the thread's while busy_)
   SnapshotKey writing_key_;
+  uint64_t writing_lineage_ = 0;
   std::string waiting_;  // the next one, if has_waiting_
   SnapshotKey waiting_key_;
+  uint64_t waiting_lineage_ = 0;
   bool has_waiting_ = false;
   bool busy_ = false;
   bool stop_ = false;

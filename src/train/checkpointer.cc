@@ -65,10 +65,10 @@ Status Checkpointer::DecideLineage(std::optional<StoredSnapshot>* disk, bool* fr
   *fresh = written == 0;
   recorded_.reset();
   if (*fresh) {
-    // A new job: whatever the directory holds is of no lineage the master knows.
+    // A new job. Snapshots in the directory are of other lineages (another job, or this job
+    // name's earlier life): never read, never deleted.
     std::random_device random;
     lineage_ = (uint64_t{random()} << 32) ^ uint64_t { random() };
-    disk_.Clear();
     return Status::Ok();
   }
   BATON_ASSIGN_OR_RETURN(std::string record, job_store_->Get(std::string(kCheckpointRecordKey),
@@ -97,22 +97,42 @@ Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Gener
                                       const TrainingBuffers& buffers, bool had_steps) {
   const auto t0 = std::chrono::steady_clock::now();
   // A persist of this process still running (it was rank 0 of an earlier generation) lands
-  // before anything is decided, so that the disk does not change under the choice.
+  // before anything is decided, so that the disk does not change under the choice; an error of
+  // one is of that earlier role (the persist flag of the steps reported it then).
   disk_.Wait();
+  if (Status s = disk_.TakeError(); !s.ok()) spdlog::warn("an earlier persist: {}", s.ToString());
+  persist_error_ = Status::Ok();
+  int64_t any_trained = had_steps ? 1 : 0;
+  BATON_RETURN_IF_ERROR(group.AllReduce(&any_trained, 1, DataType::kInt64, ReduceOp::kMax));
   std::optional<StoredSnapshot> disk;
   bool fresh = false;
   Status decided;
-  int64_t header[3] = {1, 0, 0};  // ok, lineage, fresh
+  enum : int64_t { kGo, kRetry, kStop };
+  int64_t header[3] = {kGo, 0, 0};  // what to do, lineage, fresh
   if (gen.rank == 0) {
     decided = DecideLineage(&disk, &fresh);
-    // The master unreachable, say: the others fail in the broadcast, everyone joins again.
-    if (decided.code() == StatusCode::kUnavailable) return decided;
-    header[0] = decided.ok() ? 1 : 0;
+    if (decided.ok() && fresh && any_trained != 0) {
+      decided = Status::FailedPrecondition(
+          "the master has no checkpoint record, but workers of this job trained before: the "
+          "master's state was lost");
+    }
+    // The master unreachable or slow, a snapshot deleted while read (a newer one landed): every
+    // member joins again. Anything else stops them all.
+    const StatusCode c = decided.code();
+    header[0] = decided.ok() ? kGo
+                : c == StatusCode::kUnavailable || c == StatusCode::kDeadlineExceeded ||
+                        c == StatusCode::kNotFound
+                    ? kRetry
+                    : kStop;
     header[1] = static_cast<int64_t>(lineage_);
     header[2] = fresh ? 1 : 0;
   }
   BATON_RETURN_IF_ERROR(group.Broadcast(header, 3, DataType::kInt64, 0));
-  if (header[0] == 0) {
+  if (header[0] == kRetry) {
+    return Status::Unavailable(gen.rank == 0 ? decided.ToString()
+                                             : "rank 0 could not decide what to restore yet");
+  }
+  if (header[0] == kStop) {
     if (gen.rank == 0) return decided;
     return Status::FailedPrecondition("rank 0 could not restore a checkpoint (its log says why)");
   }
@@ -122,11 +142,6 @@ Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Gener
   if (header[2] == 1) {
     // A new job: rank 0's initial parameters (the model file's), zero optimizer state, step 0,
     // persisted and on the master's record before the first step.
-    if (had_steps) {
-      return Status::FailedPrecondition(
-          "the master has no checkpoint record, but this worker trained before: the master's "
-          "state was lost");
-    }
     BATON_RETURN_IF_ERROR(
         group.Broadcast(buffers.params, buffers.elements, buffers.dtype, /*root=*/0));
     cursors_.clear();
@@ -135,8 +150,9 @@ Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Gener
     BATON_ASSIGN_OR_RETURN(Outcome outcome, Take(group, gen, 0, buffers));
     if (outcome != Outcome::kTaken) return Status::Unavailable("step 0 could not be checkpointed");
     if (gen.rank == 0) {
+      // Peers wait in the first step's all-reduce meanwhile (a model's worth of disk writing).
       disk_.Wait();
-      BATON_RETURN_IF_ERROR(disk_.TakeError());
+      BATON_RETURN_IF_ERROR(disk_.TakeError().WithContext("persisting step 0 to " + options_.dir));
       BATON_RETURN_IF_ERROR(WriteRecord({branch_, 0}));
     }
     spdlog::info("generation {}: new job (lineage {:016x}); step 0 checkpointed", gen.id, lineage_);
@@ -257,11 +273,8 @@ Result<Checkpointer::Outcome> Checkpointer::Take(comm::Collectives& group,
         spdlog::warn("step {}: memory snapshot: {}", step, s.ToString());
       }
     }
-    if (gen.rank == 0) {
-      if (Status s = disk_.TakeError(); !s.ok()) {
-        return s.WithContext("persisting a checkpoint to " + options_.dir);
-      }
-      if (disk_.PersistAsync(snapshot_, meta.key)) ++stats_.persists_skipped;
+    if (gen.rank == 0 && disk_.PersistAsync(snapshot_, lineage_, meta.key)) {
+      ++stats_.persists_skipped;
     }
   }
   stats_.ms += MillisSince(t0);
@@ -269,14 +282,20 @@ Result<Checkpointer::Outcome> Checkpointer::Take(comm::Collectives& group,
 }
 
 int64_t Checkpointer::CommittableStep() {
+  if (Status s = disk_.TakeError(); !s.ok() && persist_error_.ok()) {
+    persist_error_ = s.WithContext("persisting a checkpoint to " + options_.dir);
+  }
+  // Only a snapshot of this branch, persisted by this process, is known to hold this timeline's
+  // rows: a snapshot of an earlier branch may be of steps that were rolled back (a stale writer's
+  // late file, say). So after a restore, commits wait for the branch's first persist.
   const std::optional<SnapshotKey> durable = disk_.durable_key();
-  if (durable && (!recorded_ || *recorded_ < *durable)) {
+  if (durable && durable->branch == branch_ && (!recorded_ || *recorded_ < *durable)) {
     // Best effort: with the master unreachable the commits wait for the next step's try.
     if (Status s = WriteRecord(*durable); !s.ok()) {
       spdlog::warn("checkpoint record: {}", s.ToString());
     }
   }
-  return recorded_ ? recorded_->step : -1;
+  return recorded_ && recorded_->branch == branch_ ? recorded_->step : -1;
 }
 
 void Checkpointer::Finish(const sdk::Generation& gen) {

@@ -79,10 +79,13 @@ class Checkpointer {
   Result<Outcome> Take(comm::Collectives& group, const sdk::Generation& gen, int64_t step,
                        const TrainingBuffers& buffers);
 
-  // Rank 0: the step of the latest persisted snapshot the master has on record (it records a
-  // newly persisted one first: call once a step); -1: none. Shards whose last row was applied at
-  // or before it may be committed.
+  // Rank 0: the step of the latest snapshot of this branch that is persisted and on the master's
+  // record (it records a newly persisted one first: call once a step); -1: none. Shards whose
+  // last row was applied at or before it may be committed.
   int64_t CommittableStep();
+  // Rank 0: the error of a failed background persist (seen by CommittableStep); training must stop
+  // (every rank, through the step's flags): nothing more can be committed.
+  const Status& persist_error() const { return persist_error_; }
   // What the latest snapshot says was applied, per epoch.
   const Ledger& ledger() const { return ledger_; }
   // What checkpointing cost this rank: snapshots taken, the last one's size (0 on ranks that keep
@@ -112,6 +115,7 @@ class Checkpointer {
   uint64_t lineage_ = 0;
   int64_t branch_ = 0;  // the generation that restored the state this process trains on
   std::optional<SnapshotKey> recorded_;  // rank 0: the master's record (persisted and on record)
+  Status persist_error_;
   CursorTable cursors_;
   Ledger ledger_;
   std::string snapshot_;  // encode buffer, reused

@@ -83,11 +83,17 @@ void DataFeed::StartAt(ParsedShard& s, const ShardCursor* cursor) {
     s.cursor.applied = s.count;
   }
   s.next = s.cursor.applied;
+  s.started_at = s.next;
 }
 
 Result<DataFeed::Fill> DataFeed::Take(size_t want, std::vector<infer::HostTensor>* batch) {
   Fill fill;
   size_t from = 0;  // held_[< from] have no rows left to hand out
+  // A shard whose lease was lost before any of its rows went out (a prefetched lease that
+  // expired, say) is just dropped; one with rows out is lost() and rolls the ranks back.
+  std::erase_if(held_, [](const std::unique_ptr<ParsedShard>& s) {
+    return s->shard->lost() && s->next == s->started_at;
+  });
   while (fill.rows < want) {
     while (from < held_.size() &&
            (held_[from]->next == held_[from]->count || held_[from]->shard->lost())) {
@@ -187,8 +193,9 @@ void DataFeed::ProgressRecorded() {
 }
 
 size_t DataFeed::lost() const {
-  return static_cast<size_t>(
-      std::count_if(held_.begin(), held_.end(), [](const auto& s) { return s->shard->lost(); }));
+  return static_cast<size_t>(std::count_if(held_.begin(), held_.end(), [](const auto& s) {
+    return s->shard->lost() && s->next > s->started_at;
+  }));
 }
 
 }  // namespace baton::train

@@ -64,9 +64,10 @@ class DataFeed {
   // The progress was gathered into a snapshot: start counting anew.
   void ProgressRecorded();
 
-  // Held shards whose lease the master no longer honours (expired and possibly leased again):
-  // their rows are not handed out any more, and rows applied since the last snapshot may now be
-  // applied by another rank too, so the ranks must roll back (Restore drops these shards).
+  // Held shards whose lease the master no longer honours (expired and possibly leased again) and
+  // of which rows were handed out since the snapshot they started from: another rank may apply
+  // those rows too, so the ranks must roll back (Restore drops these shards). A lost shard none
+  // of whose rows were handed out is simply dropped (Take).
   size_t lost() const;
   // Renews every held lease with the master now (sdk::Worker::ConfirmLeases).
   Status ConfirmLeases() { return worker_.ConfirmLeases(); }
@@ -83,6 +84,7 @@ class DataFeed {
     int64_t count = 0;                   // rows parsed
     int64_t next = 0;                    // rows handed out
     ShardCursor cursor;                  // rows applied in completed steps
+    int64_t started_at = 0;              // the row it (re)started at: its snapshot cursor
   };
   // Leases and parses one shard; null when none is leasable now (`*finished` when none will be).
   Result<std::unique_ptr<ParsedShard>> LeaseAndParse(bool* finished);

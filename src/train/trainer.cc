@@ -23,8 +23,19 @@ constexpr comm::DataType kTypeOf =
 
 // What the ranks agree on each step, after the gradient in the step's one all-reduce (SUM).
 // kDurableHi/Lo: rank 0's committable step + 1 (0: none) in two parts, each exact in float32;
-// the others 0. kLost: held shards whose lease was lost.
-enum Flag { kRows, kFinished, kHeld, kLossSum, kLossRows, kDurableHi, kDurableLo, kLost, kFlags };
+// the others 0. kLost: held shards whose lease was lost. kFailed: rank 0 cannot persist.
+enum Flag {
+  kRows,
+  kFinished,
+  kHeld,
+  kLossSum,
+  kLossRows,
+  kDurableHi,
+  kDurableLo,
+  kLost,
+  kFailed,
+  kFlags
+};
 constexpr int64_t kDurableSplit = int64_t{1} << 20;
 
 // A peer failed or left (join the next generation); any other error stops the worker.
@@ -122,6 +133,12 @@ Status Trainer::RunTyped() {
   };
 
   while (true) {
+    if (options_.stop != nullptr && options_.stop->load()) {
+      // SIGTERM (the agent stops this worker: the job finished, or a scale-down): leave between
+      // steps; the peers see the group fail and re-form without it.
+      spdlog::info("stop requested; leaving at step {}", steps_);
+      break;
+    }
     if (!group) {
       spdlog::info("joining a generation (last: {})", rendezvous_.known_generation());
       BATON_ASSIGN_OR_RETURN(gen, rendezvous_.Join(options_.join_timeout));
@@ -169,6 +186,7 @@ Status Trainer::RunTyped() {
     flags[kDurableHi] = static_cast<T>(durable / kDurableSplit);
     flags[kDurableLo] = static_cast<T>(durable % kDurableSplit);
     flags[kLost] = static_cast<T>(feed_.lost());
+    flags[kFailed] = gen.rank == 0 && !checkpointer_.persist_error().ok() ? 1 : 0;
     if (Status s = group->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
@@ -180,6 +198,10 @@ Status Trainer::RunTyped() {
     const int64_t committable = static_cast<int64_t>(flags[kDurableHi]) * kDurableSplit +
                                 static_cast<int64_t>(flags[kDurableLo]) - 1;
     // Whether this step is applied or not, every rank sees the same flags and takes the same path.
+    if (flags[kFailed] > 0) {
+      if (gen.rank == 0) return checkpointer_.persist_error();
+      return Status::FailedPrecondition("rank 0 cannot persist checkpoints (its log says why)");
+    }
     if (flags[kLost] > 0) {
       // A rank lost a shard's lease mid-generation (it was paused past it): another rank may be
       // applying that shard's rows too. Back to the last snapshot, where neither had.

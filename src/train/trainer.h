@@ -20,6 +20,7 @@
 // (FlatOptimizer::Update).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -43,6 +44,8 @@ struct TrainerOptions {
   // Rank 0 logs step, loss and throughput this often. Default 5 s.
   std::chrono::milliseconds log_every{5000};
   CheckpointOptions checkpoint;
+  // Set (by a SIGTERM handler) to leave between steps, cleanly: the summary, the memory slots.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Rank `rank` of `world`'s part of a global batch of `global` samples.

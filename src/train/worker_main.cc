@@ -6,9 +6,11 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +32,10 @@ using baton::Result;
 using baton::Status;
 namespace infer = baton::infer;
 namespace train = baton::train;
+
+std::atomic<bool> g_stop{false};
+
+void OnTerm(int) { g_stop.store(true); }
 
 // This node's shared-memory snapshot slots: one set per job, node and checkpoint directory (two
 // jobs of one name with different state dirs never share slots).
@@ -148,6 +154,13 @@ int main(int argc, char** argv) {
   options.checkpoint.dir =
       spec->checkpoint_dir.empty() ? job->master.state_dir + "/checkpoints" : spec->checkpoint_dir;
   options.checkpoint.memory_prefix = MemoryPrefix(*identity, options.checkpoint.dir);
+  // The agent stops workers with SIGTERM (then SIGKILL after worker.stop_grace_ms): leave
+  // between steps, so that the summary and the memory slots' removal are not cut off.
+  struct sigaction term {};
+  term.sa_handler = OnTerm;
+  sigemptyset(&term.sa_mask);
+  ::sigaction(SIGTERM, &term, nullptr);
+  options.stop = &g_stop;
   train::Trainer trainer(*spec, **model, **worker, **rendezvous, options);
   Status s = trainer.Run();
   if (!s.ok()) {

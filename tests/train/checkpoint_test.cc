@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -141,17 +142,21 @@ TEST(MemorySnapshots, WritesAlternateAndTheBetterSlotSurvivesTheOtherBeingTorn) 
   EXPECT_FALSE(fs::exists(dir.path + "/slots.0"));
 }
 
-TEST(DiskSnapshots, AStaleWriterCannotHideANewerSnapshotAndOtherLineagesAreIgnored) {
+TEST(DiskSnapshots, AStaleWriterCannotHideANewerSnapshotAndAnotherJobsFilesAreLeftAlone) {
   TempDir dir;
   {
+    DiskSnapshots other_job(dir.path);
+    ASSERT_TRUE(other_job.PersistNow(Encoded(7, 700, 64, 700, 0x9999), 0x9999, {7, 700}).ok());
+  }
+  {
     DiskSnapshots current(dir.path);
-    ASSERT_TRUE(current.PersistNow(Encoded(2, 100, 64, 100), {2, 100}).ok());
+    ASSERT_TRUE(current.PersistNow(Encoded(2, 100, 64, 100), 0x1234, {2, 100}).ok());
     EXPECT_EQ(current.durable_key(), (SnapshotKey{2, 100}));
   }
   {
     // An earlier rank 0, stopped mid-persist and resumed after the job went on without it.
     DiskSnapshots stale(dir.path);
-    ASSERT_TRUE(stale.PersistNow(Encoded(1, 150, 64, 150), {1, 150}).ok());
+    ASSERT_TRUE(stale.PersistNow(Encoded(1, 150, 64, 150), 0x1234, {1, 150}).ok());
   }
   DiskSnapshots reader(dir.path);
   auto best = reader.Read(0x1234);
@@ -159,17 +164,21 @@ TEST(DiskSnapshots, AStaleWriterCannotHideANewerSnapshotAndOtherLineagesAreIgnor
   ASSERT_TRUE(best->has_value());
   EXPECT_EQ((*best)->meta.key, (SnapshotKey{2, 100}));
   ExpectWhole((*best)->bytes, 64);
+  auto unknown = reader.Read(0x5555);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(unknown->has_value());
+  // A newer persist deletes this job's older files, and only those.
+  ASSERT_TRUE(reader.PersistNow(Encoded(2, 200, 64, 200), 0x1234, {2, 200}).ok());
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"snapshot-0000000000001234-0000000002-000000000200",
+                                             "snapshot-0000000000009999-0000000007-000000000700"}));
   auto other = reader.Read(0x9999);
-  ASSERT_TRUE(other.ok());
-  EXPECT_FALSE(other->has_value()) << "another job's snapshot";
-  // A newer persist deletes the older files; Clear deletes all.
-  ASSERT_TRUE(reader.PersistNow(Encoded(2, 200, 64, 200), {2, 200}).ok());
-  int files = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path)) ++files;
-  EXPECT_EQ(files, 1);
-  reader.Clear();
-  EXPECT_TRUE(fs::is_empty(dir.path));
-  EXPECT_FALSE(reader.durable_key().has_value());
+  ASSERT_TRUE(other.ok() && other->has_value());
+  EXPECT_EQ((*other)->meta.key, (SnapshotKey{7, 700}));
 }
 
 TEST(MemorySnapshots, ASlotOfAnotherLineageIsOverwrittenFirst) {
@@ -204,7 +213,7 @@ TEST(CheckpointStore, KillingTheWriterMidWriteNeverLeavesATornSnapshot) {
       for (int64_t step = start;; ++step) {
         const std::string bytes = Encoded(1, step, kElements, static_cast<float>(step));
         (void)memory.Write(bytes, {1, step}, 0x1234);
-        if (!disk.PersistNow(bytes, {1, step}).ok()) ::_exit(3);
+        if (!disk.PersistNow(bytes, 0x1234, {1, step}).ok()) ::_exit(3);
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(60 + rng() % 140));

@@ -464,5 +464,30 @@ TEST(TrainJob, BadRowsGoToTheErrorsFileAndTheRestIsTrainedOn) {
   EXPECT_EQ(bad, 8);
 }
 
+TEST(TrainJob, AJobWhoseCheckpointsVanishedStopsInsteadOfTrainingOnFromScratch) {
+  TrainJob job(LongJob());
+  job.Start();
+  ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  std::vector<pid_t> all = job.Pids("run");
+  for (const char* role : {"master", "agent", "worker"}) {
+    for (pid_t p : job.Pids(role)) all.push_back(p);
+  }
+  for (pid_t p : all) ::kill(p, SIGKILL);
+  EXPECT_EQ(job.Wait(), -1);
+  // As when rank 0 lands on a node that does not share the checkpoint directory.
+  for (const auto& e : fs::directory_iterator("/dev/shm")) {
+    if (e.path().filename().string().starts_with("baton-train-test-")) fs::remove(e.path());
+  }
+  fs::remove_all(job.state_dir() + "/checkpoints");
+  job.Start();
+  EXPECT_NE(job.Wait(), 0) << job.RunLog();
+  const std::string logs = job.Logs();
+  EXPECT_NE(logs.find("holds no snapshot as new as the one this job persisted"), std::string::npos)
+      << logs;
+  EXPECT_EQ(logs.find("new job (lineage", logs.find("holds no snapshot")), std::string::npos)
+      << "it must not start over from the model file: " << logs;
+}
+
 }  // namespace
 }  // namespace baton::testing
