@@ -298,9 +298,9 @@ int64_t Checkpointer::CommittableStep() {
   return recorded_ && recorded_->branch == branch_ ? recorded_->step : -1;
 }
 
-void Checkpointer::Finish(const sdk::Generation& gen) {
+void Checkpointer::Finish(const sdk::Generation& gen, bool training_done) {
   disk_.Wait();
-  if (memory_ && gen.local_rank() == 0) memory_->Remove();
+  if (training_done && memory_ && gen.local_rank() == 0) memory_->Remove();
 }
 
 }  // namespace baton::train

@@ -99,8 +99,9 @@ class Checkpointer {
     int64_t persists_skipped = 0;
   };
   const Stats& stats() const { return stats_; }
-  // Training is over: waits for the disk, removes this node's memory slots.
-  void Finish(const sdk::Generation& gen);
+  // This process is leaving: waits for the disk; when the training is over (not when the worker
+  // was only stopped), removes this node's memory slots.
+  void Finish(const sdk::Generation& gen, bool training_done);
 
  private:
   // Rank 0's part of Restore: the lineage, and the disk snapshot if it is needed.

@@ -132,11 +132,13 @@ Status Trainer::RunTyped() {
     return Status::Ok();
   };
 
+  bool stopped = false;
   while (true) {
     if (options_.stop != nullptr && options_.stop->load()) {
       // SIGTERM (the agent stops this worker: the job finished, or a scale-down): leave between
       // steps; the peers see the group fail and re-form without it.
       spdlog::info("stop requested; leaving at step {}", steps_);
+      stopped = true;
       break;
     }
     if (!group) {
@@ -327,7 +329,9 @@ Status Trainer::RunTyped() {
         "update {:.3f} ms, checkpoint {:.3f} ms",
         data_ms * per, compute_ms * per, comm_ms * per, update_ms * per, checkpoint_ms * per);
   }
-  checkpointer_.Finish(gen);
+  // Stopped holding no shard: the job's end most likely (the master stops workers once the last
+  // shard is committed). Stopped mid-job, the node's memory slots stay for the restore.
+  checkpointer_.Finish(gen, /*training_done=*/!stopped || feed_.held() == 0);
   for (const auto& [epoch, l] : checkpointer_.ledger()) {
     spdlog::info("epoch {}: {} records applied (fingerprint {:016x})", epoch, l.records,
                  l.fingerprint);

@@ -307,6 +307,10 @@ TEST(TrainJob, AWorkerKilledMidTrainingIsReplacedAndTrainingGoesOnFromWhereItWas
   EXPECT_GT(FromStep(logs, 2), 0) << logs;
   EXPECT_NE(logs.find("'s memory in"), std::string::npos) << logs;
   job.ExpectEveryRecordAppliedOncePerEpoch();
+  // The job finished: its shared-memory slots are gone.
+  for (const auto& e : fs::directory_iterator("/dev/shm")) {
+    EXPECT_FALSE(e.path().filename().string().starts_with("baton-train-test-")) << e.path();
+  }
   // And it learned: the loss on fresh rows fell well below the untrained model's.
   const double before = MeanLoss(std::string(TRAIN_FIXTURES) + "/mlp_f64.pt", 2000);
   const double after = MeanLoss(job.saved(), 2000);
