@@ -36,6 +36,16 @@ class TrainableModel {
   // per-sample losses ([batch], or a tuple whose first element is that).
   virtual Result<double> ForwardBackward(const std::vector<infer::HostTensor>& batch) = 0;
   virtual void ZeroGrads() = 0;
+
+  // Evaluation, in eval mode and without gradients: the sum of the loss method's per-sample
+  // losses over `batch` (laid out as for ForwardBackward).
+  virtual Result<double> EvalLossSum(const std::vector<infer::HostTensor>& batch) = 0;
+  // `method`'s outputs over `inputs` (its arguments in order), one score per row: a [rows] or
+  // [rows, 1] float tensor. InvalidArgument otherwise.
+  virtual Result<std::vector<double>> Score(const std::string& method,
+                                            const std::vector<infer::HostTensor>& inputs) = 0;
+  // `method`'s parameter names, without self; InvalidArgument if the model has no such method.
+  virtual Result<std::vector<std::string>> MethodInputs(const std::string& method) const = 0;
   // Writes the module with its current parameters as TorchScript to `path` (temporary file,
   // fsync, rename: a reader sees the old model or the new one).
   virtual Status Save(const std::string& path) = 0;

@@ -39,6 +39,18 @@ std::vector<int64_t> ContiguousStrides(at::IntArrayRef sizes) {
   return strides;
 }
 
+// Eval mode (dropout off, batch-norm statistics used) for one scope; training mode after.
+class EvalMode {
+ public:
+  explicit EvalMode(torch::jit::Module& m) : m_(m) { m_.eval(); }
+  ~EvalMode() { m_.train(); }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  torch::jit::Module& m_;
+};
+
 class TorchScriptTrainable final : public TrainableModel {
  public:
   TorchScriptTrainable(torch::jit::Module module, std::string method,
@@ -111,6 +123,63 @@ class TorchScriptTrainable final : public TrainableModel {
     } catch (const c10::Error& e) {
       return Status::InvalidArgument(method_ + "()/backward failed: " + TorchMessage(e));
     }
+  }
+
+  Result<double> EvalLossSum(const std::vector<infer::HostTensor>& batch) override {
+    try {
+      torch::NoGradGuard no_grad;
+      EvalMode eval(module_);
+      std::vector<c10::IValue> args;
+      for (const infer::HostTensor& t : batch) args.emplace_back(ToTorch(t, type_));
+      c10::IValue out = module_.get_method(method_)(args);
+      if (out.isTuple() && !out.toTupleRef().elements().empty()) {
+        out = out.toTupleRef().elements()[0];
+      }
+      if (!out.isTensor()) return Status::InvalidArgument(method_ + "() returned no tensor");
+      return out.toTensor().sum().item<double>();
+    } catch (const c10::Error& e) {
+      return Status::InvalidArgument(method_ + "() failed in evaluation: " + TorchMessage(e));
+    }
+  }
+
+  Result<std::vector<double>> Score(const std::string& method,
+                                    const std::vector<infer::HostTensor>& inputs) override {
+    try {
+      torch::NoGradGuard no_grad;
+      EvalMode eval(module_);
+      std::vector<c10::IValue> args;
+      int64_t rows = 0;
+      for (const infer::HostTensor& t : inputs) {
+        args.emplace_back(ToTorch(t, type_));
+        rows = t.rows();
+      }
+      c10::IValue out = module_.get_method(method)(args);
+      if (out.isTuple() && !out.toTupleRef().elements().empty()) {
+        out = out.toTupleRef().elements()[0];
+      }
+      if (!out.isTensor()) return Status::InvalidArgument(method + "() returned no tensor");
+      at::Tensor scores = out.toTensor().to(torch::kFloat64).contiguous();
+      if (scores.dim() == 2 && scores.size(1) == 1) scores = scores.squeeze(1);
+      if (scores.dim() != 1 || scores.size(0) != rows) {
+        return Status::InvalidArgument(method + "() must return one score per row ([" +
+                                       std::to_string(rows) + "] or [" + std::to_string(rows) +
+                                       ", 1]), got shape " + c10::str(out.toTensor().sizes()));
+      }
+      const double* p = scores.data_ptr<double>();
+      return std::vector<double>(p, p + rows);
+    } catch (const c10::Error& e) {
+      return Status::InvalidArgument(method + "() failed: " + TorchMessage(e));
+    }
+  }
+
+  Result<std::vector<std::string>> MethodInputs(const std::string& method) const override {
+    auto m = module_.find_method(method);
+    if (!m) return Status::InvalidArgument("the model has no " + method + "() method");
+    std::vector<std::string> names;
+    for (const auto& arg : m->function().getSchema().arguments()) {
+      if (arg.name() != "self") names.push_back(arg.name());
+    }
+    return names;
   }
 
   Status Save(const std::string& path) override {

@@ -1,5 +1,6 @@
 #include "train/train_spec.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <string_view>
 
@@ -33,17 +34,20 @@ constexpr std::string_view kTrainKeys[] = {"model",
                                            "intra_op_threads",
                                            "max_error_rate",
                                            "checkpoint",
+                                           "eval",
                                            "seed"};
 constexpr std::string_view kOptimizerKeys[] = {"kind",  "lr",  "momentum",    "beta1",
                                                "beta2", "eps", "weight_decay"};
 constexpr std::string_view kScheduleKeys[] = {"warmup_steps", "decay", "decay_steps", "min_lr"};
 constexpr std::string_view kCheckpointKeys[] = {"every_steps", "dir"};
+constexpr std::string_view kEvalKeys[] = {"path", "every_steps", "score_method", "label"};
 
 constexpr schema::SectionKeys kTrainSchema[] = {
     {"train", kTrainKeys},
     {"train.optimizer", kOptimizerKeys},
     {"train.schedule", kScheduleKeys},
     {"train.checkpoint", kCheckpointKeys},
+    {"train.eval", kEvalKeys},
 };
 
 void ReadOptimizer(Reader& r, const Section& train, OptimizerSpec* o) {
@@ -96,6 +100,28 @@ void ReadSchedule(Reader& r, const Section& train, ScheduleSpec* sch, double lr)
   if (sch->decay != LrDecay::kConstant && !s.Has("decay_steps")) {
     r.problems().Add(r.LineOfKey(s, "decay"), "train.schedule.decay_steps",
                      "missing (linear and cosine decay need the steps they take)");
+  }
+}
+
+void ReadEval(Reader& r, const Section& train, const fs::path& base, TrainSpec* spec) {
+  if (!train.Has("eval")) return;
+  const Section s = r.Sub(train, "eval", kEvalKeys);
+  EvalSpec& e = spec->eval;
+  if (!s.Has("path")) {
+    r.problems().Add(s.line, "train.eval.path", "missing (expected the held-out file)");
+  } else if (r.String(s, "path", &e.path)) {
+    e.path = schema::ResolvePath(base, e.path);
+  }
+  r.Int(s, "every_steps", 1, &e.every_steps, int64_t{1} << 30);
+  r.String(s, "score_method", &e.score_method);
+  r.String(s, "label", &e.label);
+  const bool scores = s.Has("score_method"), label = s.Has("label");
+  if (scores != label) {
+    r.problems().Add(s.line, scores ? "train.eval.label" : "train.eval.score_method",
+                     "score_method and label go together (the AUC needs both)");
+  } else if (label && std::none_of(spec->tensors.begin(), spec->tensors.end(),
+                                   [&](const infer::TensorSpec& t) { return t.name == e.label; })) {
+    r.Wrong(s, "label", "the name of one of train.tensors");
   }
 }
 
@@ -152,6 +178,7 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
     if (checkpoint.Has("dir") && r.String(checkpoint, "dir", &spec.checkpoint_dir)) {
       spec.checkpoint_dir = schema::ResolvePath(base, spec.checkpoint_dir);
     }
+    ReadEval(r, train, base, &spec);
   } catch (const YAML::Exception& e) {
     return Status::Internal(spec_path + ": unexpected YAML error: " + e.what());
   }

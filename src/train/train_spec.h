@@ -42,6 +42,17 @@ struct ScheduleSpec {
   double min_lr = 0.0;
 };
 
+// train.eval: a held-out split scored while training (train/evaluator.h).
+struct EvalSpec {
+  std::string path;  // the held-out file, same format and schema as the input (absolute); "": off
+  // Rank 0 evaluates every this many steps, and after the last step; default 500.
+  int64_t every_steps = 500;
+  // A method returning one score per row (e.g. forward() of a model that predicts): with it the
+  // AUC of the scores against `label` is reported too. Its inputs are named among train.tensors.
+  std::string score_method;
+  std::string label;  // the train.tensors entry holding the binary label; required with scores
+};
+
 struct TrainSpec : infer::RecordSchema {
   std::string spec_path;   // the job spec file (absolute)
   std::string model_path;  // train.model: the TorchScript file to train (absolute)
@@ -61,6 +72,7 @@ struct TrainSpec : infer::RecordSchema {
   // train.checkpoint.dir: where snapshots are persisted; every node must see the same directory
   // (as for output.dir). Default (empty here): <master.state_dir>/checkpoints.
   std::string checkpoint_dir;
+  EvalSpec eval;
   std::string errors_dir;  // output.dir + "/_errors" when the job has an output dir, else ""
   uint64_t seed = 1;       // torch's seed (dropout and the like); default 1
 };

@@ -59,6 +59,18 @@ Trainer::Trainer(const TrainSpec& spec, TrainableModel& model, sdk::Worker& work
       feed_(spec, worker),
       checkpointer_(options_.checkpoint, feed_, rendezvous.Store(0)) {}
 
+Status Trainer::Evaluate(std::string_view when) {
+  const auto t0 = std::chrono::steady_clock::now();
+  BATON_ASSIGN_OR_RETURN(EvalResult r, options_.evaluator->Run(model_));
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  worker_.SetGauge("train.eval_loss", r.mean_loss);
+  if (r.auc) worker_.SetGauge("train.eval_auc", *r.auc);
+  spdlog::info("eval at step {}{}: loss {:.6f} over {} rows{} ({:.0f} ms)", steps_, when,
+               r.mean_loss, r.rows, r.auc ? fmt::format(", auc {:.4f}", *r.auc) : "", ms);
+  return Status::Ok();
+}
+
 Status Trainer::Run() {
   return model_.dtype() == comm::DataType::kFloat64 ? RunTyped<double>() : RunTyped<float>();
 }
@@ -242,6 +254,7 @@ Status Trainer::RunTyped() {
         }
         double saved = 0;
         if (gen.rank == 0) {
+          if (options_.evaluator != nullptr) BATON_RETURN_IF_ERROR(Evaluate(" (the saved model)"));
           BATON_RETURN_IF_ERROR(model_.Save(spec_.save_path));
           saved = 1;
           spdlog::info("step {}: model saved to {}", steps_, spec_.save_path);
@@ -273,6 +286,9 @@ Status Trainer::RunTyped() {
     // Shards whose rows a persisted snapshot holds are done: commit them (this step had records,
     // so the end of the data, where the model is saved before the last commits, is still ahead).
     BATON_RETURN_IF_ERROR(feed_.CommitDurable(committable));
+    if (options_.evaluator != nullptr && gen.rank == 0 && steps_ % spec_.eval.every_steps == 0) {
+      BATON_RETURN_IF_ERROR(Evaluate(""));
+    }
     if (checkpointer_.Due(steps_)) {
       const double c0 = now_ms();
       Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);

@@ -29,6 +29,7 @@
 #include "sdk/worker.h"
 #include "train/checkpointer.h"
 #include "train/data_feed.h"
+#include "train/evaluator.h"
 #include "train/model.h"
 #include "train/train_spec.h"
 
@@ -46,6 +47,8 @@ struct TrainerOptions {
   CheckpointOptions checkpoint;
   // Set (by a SIGTERM handler) to leave between steps, cleanly: the summary, the memory slots.
   const std::atomic<bool>* stop = nullptr;
+  // The held-out split (train.eval), run by rank 0; null: none.
+  const Evaluator* evaluator = nullptr;
 };
 
 // Rank `rank` of `world`'s part of a global batch of `global` samples.
@@ -64,6 +67,8 @@ class Trainer {
  private:
   template <typename T>
   Status RunTyped();
+  // Rank 0: scores the held-out split, logs it and sets the train.eval_* gauges.
+  Status Evaluate(std::string_view when);
 
   const TrainSpec& spec_;
   TrainableModel& model_;

@@ -16,12 +16,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "infer/row_parser.h"
 #include "sdk/rendezvous.h"
 #include "sdk/worker.h"
 #include "spec/job_spec.h"
+#include "train/evaluator.h"
 #include "train/model.h"
 #include "train/train_spec.h"
 #include "train/trainer.h"
@@ -51,8 +53,8 @@ std::string MemoryPrefix(const baton::sdk::WorkerIdentity& id, const std::string
 }
 
 // Problems with the data or the model, one "SPEC:LINE: key: message" line each; none when the
-// records fit the schema and one forward and backward pass on the first records returns
-// per-sample losses.
+// records fit the schema, one forward and backward pass on the first records returns per-sample
+// losses, and the held-out split (train.eval) parses and scores.
 std::vector<std::string> Check(const train::TrainSpec& spec,
                                const std::vector<std::string>& input_files) {
   std::vector<std::string> problems =
@@ -97,6 +99,15 @@ std::vector<std::string> Check(const train::TrainSpec& spec,
   if (rows == 0) return problems;  // bad records are the errors file's business
   auto loss = (*model)->ForwardBackward(batch);
   if (!loss.ok()) add("train.model", loss.status().message());
+  if (!spec.eval.path.empty()) {
+    // The held-out split parses, and the score method takes train.tensors and scores them.
+    auto evaluator = train::Evaluator::Load(spec, **model);
+    if (!evaluator.ok()) {
+      add("train.eval", evaluator.status().message());
+    } else if (auto r = evaluator->Run(**model); !r.ok()) {
+      add("train.eval", r.status().message());
+    }
+  }
   return problems;
 }
 
@@ -161,6 +172,16 @@ int main(int argc, char** argv) {
   sigemptyset(&term.sa_mask);
   ::sigaction(SIGTERM, &term, nullptr);
   options.stop = &g_stop;
+  std::optional<train::Evaluator> evaluator;
+  if (!spec->eval.path.empty()) {
+    auto loaded = train::Evaluator::Load(*spec, **model);
+    if (!loaded.ok()) {
+      spdlog::error("{}", loaded.status().ToString());
+      return train::kExitBadJob;
+    }
+    evaluator = std::move(*loaded);
+    options.evaluator = &*evaluator;
+  }
   train::Trainer trainer(*spec, **model, **worker, **rendezvous, options);
   Status s = trainer.Run();
   if (!s.ok()) {

@@ -61,7 +61,8 @@ struct TrainOptions {
   std::string optimizer = "{kind: sgd, lr: 1.0}";
   std::string extra = "";  // more top-level YAML
   std::string timeouts = "heartbeat_interval_ms: 200";
-  std::string checkpoint = "";  // the train.checkpoint section's flow mapping, if any
+  std::string checkpoint = "";   // the train.checkpoint section's flow mapping, if any
+  std::string extra_train = "";  // more lines of the train section
   int bad_every = 0;
 };
 
@@ -84,7 +85,8 @@ class TrainJob {
                           << "  tensors: [{name: x, columns: [x0..x3]}, {name: y, columns: [y]}]\n"
                           << "  global_batch: " << o.global_batch << "\n"
                           << "  optimizer: " << o.optimizer << "\n"
-                          << (o.checkpoint.empty() ? "" : "  checkpoint: " + o.checkpoint + "\n");
+                          << (o.checkpoint.empty() ? "" : "  checkpoint: " + o.checkpoint + "\n")
+                          << o.extra_train;
     rows_ = o.rows;
     epochs_ = o.epochs;
   }
@@ -136,6 +138,19 @@ class TrainJob {
       }
       return cmd[0].find("baton-train-worker") == std::string::npos && cmd[1] == role;
     });
+  }
+  // SIGKILLs `baton run`, master, agent and workers at once, and deletes the job's shared-memory
+  // snapshots, as a reboot would.
+  void KillEverything() {
+    std::vector<pid_t> all = Pids("run");
+    for (const char* role : {"master", "agent", "worker"}) {
+      for (pid_t p : Pids(role)) all.push_back(p);
+    }
+    for (pid_t p : all) ::kill(p, SIGKILL);
+    EXPECT_EQ(Wait(), -1);
+    for (const auto& e : fs::directory_iterator("/dev/shm")) {
+      if (e.path().filename().string().starts_with("baton-train-test-")) fs::remove(e.path());
+    }
   }
   // Waits until some rank logged `text` at least `times` times.
   bool WaitForLog(const std::string& text, int times = 1,
@@ -397,17 +412,7 @@ TEST(TrainJob, AJobKilledWholeResumesFromItsLastPersistedCheckpoint) {
   job.Start();
   ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  // Everything at once: `baton run`, master, agent, workers (and the memory snapshots with them,
-  // as after a reboot).
-  std::vector<pid_t> all = job.Pids("run");
-  for (const char* role : {"master", "agent", "worker"}) {
-    for (pid_t p : job.Pids(role)) all.push_back(p);
-  }
-  for (pid_t p : all) ::kill(p, SIGKILL);
-  EXPECT_EQ(job.Wait(), -1);
-  for (const auto& e : fs::directory_iterator("/dev/shm")) {
-    if (e.path().filename().string().starts_with("baton-train-test-")) fs::remove(e.path());
-  }
+  job.KillEverything();
   job.Start();
   ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
   // The rerun restored a snapshot of step > 0 from the disk (the first run started from the
@@ -419,6 +424,48 @@ TEST(TrainJob, AJobKilledWholeResumesFromItsLastPersistedCheckpoint) {
   ASSERT_NE(step, std::string::npos);
   EXPECT_GT(std::stoll(logs.substr(step + 14)), 0) << logs;
   job.ExpectEveryRecordAppliedOncePerEpoch();
+}
+
+TEST(TrainJob, TheHeldOutSplitIsScoredWhileTrainingAndItsLossFalls) {
+  TrainOptions o;
+  o.workers = 2;
+  o.rows = 4000;
+  o.records_per_shard = 500;
+  o.epochs = 3;
+  o.global_batch = 32;
+  o.optimizer = "{kind: adam, lr: 0.01}";
+  o.extra_train = "  eval: {path: holdout.csv, every_steps: 100, score_method: score, label: y}\n";
+  TrainJob job(o);
+  std::ofstream(job.dir() + "/holdout.csv") << Rows(1000, 99);
+  std::string log;
+  ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log), 0) << log << job.Logs();
+  const std::string logs = job.Logs();
+  // "eval at step S: loss L over 1000 rows, auc A": every 100 steps, and once more for the saved
+  // model. The first (step 100) against the saved model's.
+  std::vector<std::pair<double, double>> evals;
+  for (size_t at = logs.find("eval at step "); at != std::string::npos;
+       at = logs.find("eval at step ", at + 1)) {
+    const size_t loss = logs.find(": loss ", at), auc = logs.find(", auc ", at);
+    ASSERT_NE(auc, std::string::npos) << logs.substr(at, 120);
+    EXPECT_NE(logs.substr(at, 120).find("over 1000 rows"), std::string::npos)
+        << logs.substr(at, 120);
+    evals.emplace_back(std::stod(logs.substr(loss + 7)), std::stod(logs.substr(auc + 6)));
+  }
+  ASSERT_GE(evals.size(), 3u) << logs;
+  EXPECT_NE(logs.find("(the saved model)"), std::string::npos) << logs;
+  EXPECT_LT(evals.back().first, evals.front().first);
+  EXPECT_GT(evals.back().second, 0.9) << "the label is x0 + x1 > x2 with 5% noise";
+  // And in the status (`baton run` prints the final one): the rank 0 gauges.
+  EXPECT_NE(log.find("train.eval_auc="), std::string::npos) << log;
+
+  // A held-out split that does not parse, or a score method that does not exist, is refused
+  // before anything starts, naming the problem.
+  TrainOptions bad = o;
+  bad.extra_train = "  eval: {path: holdout.csv, score_method: nope, label: y}\n";
+  TrainJob nothing(bad);
+  std::ofstream(nothing.dir() + "/holdout.csv") << Rows(10, 5);
+  EXPECT_EQ(RunCommand({BATON_BIN, "run", nothing.spec()}, &log), 2) << log;
+  EXPECT_NE(log.find("train.eval: the model has no nope() method"), std::string::npos) << log;
 }
 
 TEST(TrainJob, AModelThatBreaksTheContractIsRefusedBeforeAnyWorkerStarts) {
@@ -473,16 +520,8 @@ TEST(TrainJob, AJobWhoseCheckpointsVanishedStopsInsteadOfTrainingOnFromScratch) 
   job.Start();
   ASSERT_TRUE(job.WaitForLog("generation 1: rank")) << job.Logs();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  std::vector<pid_t> all = job.Pids("run");
-  for (const char* role : {"master", "agent", "worker"}) {
-    for (pid_t p : job.Pids(role)) all.push_back(p);
-  }
-  for (pid_t p : all) ::kill(p, SIGKILL);
-  EXPECT_EQ(job.Wait(), -1);
+  job.KillEverything();
   // As when rank 0 lands on a node that does not share the checkpoint directory.
-  for (const auto& e : fs::directory_iterator("/dev/shm")) {
-    if (e.path().filename().string().starts_with("baton-train-test-")) fs::remove(e.path());
-  }
   fs::remove_all(job.state_dir() + "/checkpoints");
   job.Start();
   EXPECT_NE(job.Wait(), 0) << job.RunLog();

@@ -57,6 +57,39 @@ TEST(TrainSpec, EveryProblemIsNamedWithItsLine) {
   EXPECT_NE(m.find("job.yaml:11: train.learning_rate"), std::string::npos) << m;
 }
 
+TEST(TrainSpec, CheckpointAndEvalSectionsWithDefaultsAndTheirProblems) {
+  const std::string train =
+      "train:\n  model: m.pt\n  save: t.pt\n  key: id\n"
+      "  tensors: [{name: x, columns: [x0..x3]}, {name: y, columns: [y]}]\n";
+  auto spec = ParseTrainSpec(kInput + train + "  eval: {path: holdout.csv}\n", "/jobs/a/job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->checkpoint_every_steps, 50);
+  EXPECT_EQ(spec->checkpoint_dir, "") << "the worker fills in <master.state_dir>/checkpoints";
+  EXPECT_EQ(spec->eval.path, "/jobs/a/holdout.csv");
+  EXPECT_EQ(spec->eval.every_steps, 500);
+  EXPECT_EQ(spec->eval.score_method, "");
+
+  auto bad = ParseTrainSpec(kInput + train +                                       // 4-6
+                                "  checkpoint: {every_steps: 0, dir: c}\n"         // 7
+                                "  eval: {every_steps: 10, label: x, mode: 1}\n",  // 10
+                            "job.yaml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("job.yaml:9: train.checkpoint.every_steps: expected"), std::string::npos) << m;
+  EXPECT_NE(m.find("job.yaml:10: train.eval.path: missing"), std::string::npos) << m;
+  EXPECT_NE(m.find("train.eval.score_method: score_method and label go together"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("train.eval.mode"), std::string::npos) << m;
+  auto unknown_label = ParseTrainSpec(
+      kInput + train + "  eval: {path: h.csv, score_method: forward, label: z}\n", "job.yaml");
+  ASSERT_FALSE(unknown_label.ok());
+  EXPECT_NE(unknown_label.status().message().find("train.eval.label: expected the name of one of "
+                                                  "train.tensors"),
+            std::string::npos)
+      << unknown_label.status().message();
+}
+
 TEST(TrainSpec, ImagesAreNotATrainingFormatAndTheSectionIsRequired) {
   auto images = ParseTrainSpec(
       "name: t\nkind: train\ninput: {paths: [m.txt], format: images}\n"
