@@ -237,14 +237,7 @@ struct InferEngine::Impl {
     }
     auto it = parsers.find(owner->file);
     if (it == parsers.end()) {
-      Result<RowParser> p = Status::Ok();
-      if (spec.input == InputKind::kJsonl) {
-        p = RowParser::ForJsonl(spec);
-      } else {
-        auto columns = ColumnsOf(spec, owner->file);
-        p = columns.ok() ? RowParser::ForDelimited(spec, *columns, owner->file)
-                         : Result<RowParser>(columns.status());
-      }
+      Result<RowParser> p = RowParser::ForFile(spec, owner->file);
       if (!p.ok()) {
         // The whole file is unreadable by this schema: every record is an error.
         for (size_t i = 0; i < n; ++i) {

@@ -113,6 +113,12 @@ Result<std::vector<std::string>> ColumnsOf(const RecordSchema& spec, const std::
   return std::vector<std::string>(fields.begin(), fields.end());
 }
 
+Result<RowParser> RowParser::ForFile(const RecordSchema& spec, const std::string& file) {
+  if (spec.input == InputKind::kJsonl) return ForJsonl(spec);
+  BATON_ASSIGN_OR_RETURN(std::vector<std::string> columns, ColumnsOf(spec, file));
+  return ForDelimited(spec, columns, file);
+}
+
 Result<RowParser> RowParser::ForDelimited(const RecordSchema& spec,
                                           const std::vector<std::string>& columns,
                                           const std::string& file) {

@@ -43,6 +43,9 @@ class RowParser {
                                         const std::string& file);
   // For JSONL: fields are looked up by name in each record.
   static RowParser ForJsonl(const RecordSchema& spec);
+  // The parser for `file` by the schema's format: JSONL, or CSV/TSV with the file's columns
+  // (ColumnsOf: its header line, or `header`).
+  static Result<RowParser> ForFile(const RecordSchema& spec, const std::string& file);
 
   // Empty tensors of the right types and row widths, to Append into.
   std::vector<HostTensor> NewBatch(size_t reserve_rows) const;

@@ -20,13 +20,7 @@ Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::LeaseAndParse(bool* fin
 Result<std::unique_ptr<DataFeed::ParsedShard>> DataFeed::Parse(std::unique_ptr<sdk::Shard> shard) {
   auto parsed = std::make_unique<ParsedShard>();
   const std::string& file = shard->range().path;
-  Result<infer::RowParser> parser = Status::Internal("unset");
-  if (spec_.input == infer::InputKind::kJsonl) {
-    parser = infer::RowParser::ForJsonl(spec_);
-  } else {
-    BATON_ASSIGN_OR_RETURN(std::vector<std::string> columns, infer::ColumnsOf(spec_, file));
-    parser = infer::RowParser::ForDelimited(spec_, columns, file);
-  }
+  Result<infer::RowParser> parser = infer::RowParser::ForFile(spec_, file);
   // A schema that does not fit the file is the job's error, not the shard's: the worker stops
   // (preflight normally catches it before anything starts).
   if (!parser.ok()) return parser.status();

@@ -56,13 +56,7 @@ Result<Evaluator> Evaluator::Load(const TrainSpec& spec, const TrainableModel& m
       e.score_inputs_.push_back(static_cast<size_t>(it - spec.tensors.begin()));
     }
   }
-  Result<infer::RowParser> parser = Status::Internal("unset");
-  if (spec.input == infer::InputKind::kJsonl) {
-    parser = infer::RowParser::ForJsonl(spec);
-  } else {
-    BATON_ASSIGN_OR_RETURN(std::vector<std::string> columns, infer::ColumnsOf(spec, path));
-    parser = infer::RowParser::ForDelimited(spec, columns, path);
-  }
+  Result<infer::RowParser> parser = infer::RowParser::ForFile(spec, path);
   if (!parser.ok()) return parser.status().WithContext(where);
   std::ifstream in(path);
   if (!in) return Status::NotFound(where + ": cannot open");

@@ -79,14 +79,7 @@ std::vector<std::string> Check(const train::TrainSpec& spec,
   if (!problems.empty() || input_files.empty()) return problems;
   // A dry run on the first records of the first file.
   std::vector<infer::HostTensor> batch;
-  Result<infer::RowParser> parser = Status::Internal("unset");
-  if (spec.input == infer::InputKind::kJsonl) {
-    parser = infer::RowParser::ForJsonl(spec);
-  } else {
-    auto columns = infer::ColumnsOf(spec, input_files[0]);
-    if (!columns.ok()) return problems;
-    parser = infer::RowParser::ForDelimited(spec, *columns, input_files[0]);
-  }
+  Result<infer::RowParser> parser = infer::RowParser::ForFile(spec, input_files[0]);
   if (!parser.ok()) return problems;
   batch = parser->NewBatch(4);
   std::ifstream in(input_files[0]);
