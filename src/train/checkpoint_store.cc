@@ -169,6 +169,7 @@ void DiskSnapshots::Loop() {
     busy_ = true;
     lock.unlock();
     Status s = Write(writing_, writing_lineage_, writing_key_);
+    if (s.ok() && on_persisted_) on_persisted_(writing_lineage_, writing_key_);
     lock.lock();
     if (!s.ok() && error_.ok()) error_ = s;
     busy_ = false;

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -76,8 +77,13 @@ class DiskSnapshots {
   bool PersistAsync(std::string& bytes, uint64_t lineage, SnapshotKey key);
   // Waits for a running persist, then writes `bytes` before returning.
   Status PersistNow(const std::string& bytes, uint64_t lineage, SnapshotKey key);
-  // Waits until no persist is running.
+  // Waits until no persist is running (nor its on_persisted call).
   void Wait();
+  // Called by the persist thread after each snapshot it wrote (not after PersistNow), before the
+  // thread counts as idle. Set before the first persist.
+  void set_on_persisted(std::function<void(uint64_t lineage, SnapshotKey key)> f) {
+    on_persisted_ = std::move(f);
+  }
   // The key of the latest snapshot this process persisted or read (Read); nullopt: none.
   std::optional<SnapshotKey> durable_key() const {
     const int64_t packed = durable_.load();
@@ -111,6 +117,7 @@ class DiskSnapshots {
   bool stop_ = false;
   Status error_;
   std::atomic<int64_t> durable_{-1};  // SnapshotKey::Packed, -1: none
+  std::function<void(uint64_t, SnapshotKey)> on_persisted_;
   std::thread thread_;
 };
 

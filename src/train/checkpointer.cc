@@ -48,6 +48,13 @@ Checkpointer::Checkpointer(CheckpointOptions options, DataFeed& feed,
   if (!options_.memory_prefix.empty()) {
     memory_ = std::make_unique<MemorySnapshots>(options_.memory_prefix);
   }
+  // Restore waits for the persist thread before it changes lineage_ or branch_.
+  disk_.set_on_persisted([this](uint64_t lineage, SnapshotKey key) {
+    if (lineage != lineage_ || key.branch != branch_) return;  // a persist of an earlier role
+    if (key.Packed() <= recorded_.load()) return;
+    // Best effort: a failed record leaves the commits waiting for the next persist's.
+    if (Status s = WriteRecord(key); !s.ok()) spdlog::warn("checkpoint record: {}", s.ToString());
+  });
 }
 
 Status Checkpointer::WriteRecord(SnapshotKey key) {
@@ -56,14 +63,14 @@ Status Checkpointer::WriteRecord(SnapshotKey key) {
                 static_cast<long long>(key.branch), static_cast<long long>(key.step));
   BATON_RETURN_IF_ERROR(job_store_->Set(std::string(kCheckpointRecordKey), value));
   BATON_RETURN_IF_ERROR(job_store_->Add(std::string(kRecordWrittenKey), 1).status());
-  recorded_ = key;
+  recorded_.store(key.Packed());
   return Status::Ok();
 }
 
 Status Checkpointer::DecideLineage(std::optional<StoredSnapshot>* disk, bool* fresh) {
   BATON_ASSIGN_OR_RETURN(int64_t written, job_store_->Add(std::string(kRecordWrittenKey), 0));
   *fresh = written == 0;
-  recorded_.reset();
+  recorded_.store(-1);
   if (*fresh) {
     // A new job. Snapshots in the directory are of other lineages (another job, or this job
     // name's earlier life): never read, never deleted.
@@ -89,7 +96,7 @@ Status Checkpointer::DecideLineage(std::optional<StoredSnapshot>* disk, bool* fr
         "): train.checkpoint.dir must be one directory every node sees, kept while the job "
         "lives");
   }
-  recorded_ = on_record;
+  recorded_.store(on_record.Packed());
   return Status::Ok();
 }
 
@@ -287,15 +294,12 @@ int64_t Checkpointer::CommittableStep() {
   }
   // Only a snapshot of this branch, persisted by this process, is known to hold this timeline's
   // rows: a snapshot of an earlier branch may be of steps that were rolled back (a stale writer's
-  // late file, say). So after a restore, commits wait for the branch's first persist.
-  const std::optional<SnapshotKey> durable = disk_.durable_key();
-  if (durable && durable->branch == branch_ && (!recorded_ || *recorded_ < *durable)) {
-    // Best effort: with the master unreachable the commits wait for the next step's try.
-    if (Status s = WriteRecord(*durable); !s.ok()) {
-      spdlog::warn("checkpoint record: {}", s.ToString());
-    }
-  }
-  return recorded_ && recorded_->branch == branch_ ? recorded_->step : -1;
+  // late file, say). So after a restore, commits wait for the branch's first persist (recorded
+  // by the persist thread, on_persisted above).
+  const int64_t recorded = recorded_.load();
+  if (recorded < 0) return -1;
+  const SnapshotKey key = SnapshotKey::Unpack(recorded);
+  return key.branch == branch_ ? key.step : -1;
 }
 
 void Checkpointer::Finish(const sdk::Generation& gen, bool training_done) {

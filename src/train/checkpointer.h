@@ -14,6 +14,7 @@
 // in exchange no step's partial completion (a peer died inside the all-reduce) needs untangling.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -115,7 +116,10 @@ class Checkpointer {
   DiskSnapshots disk_;
   uint64_t lineage_ = 0;
   int64_t branch_ = 0;  // the generation that restored the state this process trains on
-  std::optional<SnapshotKey> recorded_;  // rank 0: the master's record (persisted and on record)
+  // Rank 0: the key on the master's record (SnapshotKey::Packed; -1: none). Written by the
+  // persist thread after each persist, so that the record's RPC (durable on the master: an
+  // fsync there) never holds up a step.
+  std::atomic<int64_t> recorded_{-1};
   Status persist_error_;
   CursorTable cursors_;
   Ledger ledger_;
