@@ -92,16 +92,8 @@ class TorchScriptTrainable final : public TrainableModel {
   Result<double> ForwardBackward(const std::vector<infer::HostTensor>& batch) override {
     ZeroGrads();
     try {
-      std::vector<c10::IValue> args;
-      int64_t rows = -1;
-      for (const infer::HostTensor& t : batch) {
-        args.emplace_back(ToTorch(t, type_));
-        rows = t.rows();
-      }
-      c10::IValue out = module_.get_method(method_)(args);
-      if (out.isTuple() && !out.toTupleRef().elements().empty()) {
-        out = out.toTupleRef().elements()[0];
-      }
+      const int64_t rows = batch.empty() ? -1 : batch.back().rows();
+      c10::IValue out = Call(method_, batch);
       if (!out.isTensor()) {
         return Status::InvalidArgument(
             method_ +
@@ -129,12 +121,7 @@ class TorchScriptTrainable final : public TrainableModel {
     try {
       torch::NoGradGuard no_grad;
       EvalMode eval(module_);
-      std::vector<c10::IValue> args;
-      for (const infer::HostTensor& t : batch) args.emplace_back(ToTorch(t, type_));
-      c10::IValue out = module_.get_method(method_)(args);
-      if (out.isTuple() && !out.toTupleRef().elements().empty()) {
-        out = out.toTupleRef().elements()[0];
-      }
+      c10::IValue out = Call(method_, batch);
       if (!out.isTensor()) return Status::InvalidArgument(method_ + "() returned no tensor");
       return out.toTensor().sum().item<double>();
     } catch (const c10::Error& e) {
@@ -147,16 +134,8 @@ class TorchScriptTrainable final : public TrainableModel {
     try {
       torch::NoGradGuard no_grad;
       EvalMode eval(module_);
-      std::vector<c10::IValue> args;
-      int64_t rows = 0;
-      for (const infer::HostTensor& t : inputs) {
-        args.emplace_back(ToTorch(t, type_));
-        rows = t.rows();
-      }
-      c10::IValue out = module_.get_method(method)(args);
-      if (out.isTuple() && !out.toTupleRef().elements().empty()) {
-        out = out.toTupleRef().elements()[0];
-      }
+      const int64_t rows = inputs.empty() ? 0 : inputs.back().rows();
+      c10::IValue out = Call(method, inputs);
       if (!out.isTensor()) return Status::InvalidArgument(method + "() returned no tensor");
       at::Tensor scores = out.toTensor().to(torch::kFloat64).contiguous();
       if (scores.dim() == 2 && scores.size(1) == 1) scores = scores.squeeze(1);
@@ -209,6 +188,18 @@ class TorchScriptTrainable final : public TrainableModel {
   }
 
  private:
+  // `method` on the tensors of `inputs` (converted to the parameters' type); a tuple's first
+  // element (the losses or scores by the contract).
+  c10::IValue Call(const std::string& method, const std::vector<infer::HostTensor>& inputs) {
+    std::vector<c10::IValue> args;
+    for (const infer::HostTensor& t : inputs) args.emplace_back(ToTorch(t, type_));
+    c10::IValue out = module_.get_method(method)(args);
+    if (out.isTuple() && !out.toTupleRef().elements().empty()) {
+      out = out.toTupleRef().elements()[0];
+    }
+    return out;
+  }
+
   // Autograd accumulates into a defined gradient in place, so the flat buffer normally holds the
   // result already; where it replaced a gradient tensor instead, copy it back and re-bind.
   void RebindGrads() {

@@ -111,6 +111,13 @@ Status Trainer::RunTyped() {
     watch.reset();
     group.reset();  // closes the connections: peers still in the group fail at once
   };
+  // A peer's failure: leave the group and join the next generation (OK); anything else stops
+  // the worker (returned).
+  auto rejoin_or_stop = [&](const Status& why) -> Status {
+    if (!PeerFailure(why)) return why;
+    drop_group(why);
+    return Status::Ok();
+  };
 
   TrainingBuffers buffers{model_.dtype(), n, params, {}};
   for (std::vector<T>* state : optimizer.StateBuffers())
@@ -157,8 +164,7 @@ Status Trainer::RunTyped() {
       spdlog::info("joining a generation (last: {})", rendezvous_.known_generation());
       BATON_ASSIGN_OR_RETURN(gen, rendezvous_.Join(options_.join_timeout));
       if (Status s = form(); !s.ok()) {
-        if (!PeerFailure(s)) return s;
-        drop_group(s);
+        BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
         continue;
       }
     }
@@ -220,10 +226,7 @@ Status Trainer::RunTyped() {
       // A rank lost a shard's lease mid-generation (it was paused past it): another rank may be
       // applying that shard's rows too. Back to the last snapshot, where neither had.
       spdlog::warn("step {}: a lease was lost; rolling back to the last checkpoint", steps_ + 1);
-      if (Status s = roll_back(); !s.ok()) {
-        if (!PeerFailure(s)) return s;
-        drop_group(s);
-      }
+      if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
       continue;
     }
     if (total_rows == 0) {
@@ -236,13 +239,9 @@ Status Trainer::RunTyped() {
           feed_.MarkApplied(steps_);
           Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);
           if (!taken.ok()) {
-            if (!PeerFailure(taken.status())) return taken.status();
-            drop_group(taken.status());
+            BATON_RETURN_IF_ERROR(rejoin_or_stop(taken.status()));
           } else if (*taken == Checkpointer::Outcome::kLeaseLost) {
-            if (Status s = roll_back(); !s.ok()) {
-              if (!PeerFailure(s)) return s;
-              drop_group(s);
-            }
+            if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
           } else if (*taken == Checkpointer::Outcome::kTaken) {
             end_snapshot_at = steps_;
           }
@@ -294,15 +293,11 @@ Status Trainer::RunTyped() {
       Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);
       checkpoint_ms += now_ms() - c0;
       if (!taken.ok()) {
-        if (!PeerFailure(taken.status())) return taken.status();
-        drop_group(taken.status());
+        BATON_RETURN_IF_ERROR(rejoin_or_stop(taken.status()));
         continue;
       }
       if (*taken == Checkpointer::Outcome::kLeaseLost) {
-        if (Status s = roll_back(); !s.ok()) {
-          if (!PeerFailure(s)) return s;
-          drop_group(s);
-        }
+        if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
         continue;
       }
     }
