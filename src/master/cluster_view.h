@@ -37,6 +37,9 @@ struct WorkerSignals {
   // Its current values, as last reported: a training rank's step, loss, compute and communication
   // milliseconds per step (the signals a straggler policy reads).
   std::map<std::string, double> gauges;
+  // What policies computed about it (PolicyHost::SetWorkerNote), e.g. straggler.ratio; the status
+  // shows them among its gauges.
+  std::map<std::string, double> notes;
 };
 
 struct ClusterView {

@@ -387,6 +387,12 @@ Result<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
                                            std::move(*dds), std::move(*metrics), std::move(clock),
                                            std::move(restored));
   if (Status s = core->RestoreRendezvous(*values); !s.ok()) return fail(s);
+  Result<std::vector<std::unique_ptr<Policy>>> policies = PoliciesFor(spec, *core);
+  if (!policies.ok()) return fail(policies.status());
+  for (auto& policy : *policies) {
+    spdlog::info("policy {} active", policy->name());
+    core->controller().AddPolicy(std::move(policy));
+  }
   auto master = std::make_unique<MasterImpl>(std::move(options), std::move(core), lock_fd);
   BATON_RETURN_IF_ERROR(master->Serve());
   return std::unique_ptr<Master>(std::move(master));

@@ -467,6 +467,22 @@ Status MasterCore::KvAdd(const v1::KvAddRequest& req, v1::KvAddReply* reply, Def
   return rendezvous_.KvAdd(req, reply, &d->seq);
 }
 
+void MasterCore::SetJobValue(const std::string& key, const std::string& value) {
+  v1::KvSetRequest req;
+  req.set_generation(kJobScope);
+  req.set_key(key);
+  req.set_value(value);
+  uint64_t seq = 0;  // durable with the store's next commit; nobody waits for it
+  if (Status s = rendezvous_.KvSet(req, &seq); !s.ok()) {
+    spdlog::error("a policy could not set {} in the job's kv: {}", key, s.ToString());
+  }
+}
+
+void MasterCore::SetWorkerNote(const std::string& worker_id, const std::string& name,
+                               double value) {
+  registry_.SetNote(worker_id, name, value);
+}
+
 uint64_t MasterCore::PlanRendezvous(int64_t now_ms) {
   std::vector<RendezvousMember> planned;
   const int32_t per_node = workers_per_node_;

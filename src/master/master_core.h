@@ -17,6 +17,7 @@
 #include "master/dds.h"
 #include "master/metrics.h"
 #include "master/output_committer.h"
+#include "master/policy_registry.h"
 #include "master/registry.h"
 #include "master/rendezvous_host.h"
 #include "master/run_clock.h"
@@ -35,7 +36,7 @@ struct Deferred {
   std::function<Status()> then;
 };
 
-class MasterCore {
+class MasterCore final : public PolicyHost {
  public:
   // `clock` is the one `dds` was opened with; `restored` is what earlier lives of this master left
   // in the store (see StateStore::LoadMeta and LoadNodeRanks).
@@ -81,6 +82,9 @@ class MasterCore {
   Status KvAdd(const v1::KvAddRequest& req, v1::KvAddReply* reply, Deferred* d);
   // Before serving: what earlier lives of this master left (StateStore::LoadMetaValues).
   Status RestoreRendezvous(const std::map<std::string, std::string>& meta_values);
+  // PolicyHost, for the controller's policies (monitor thread).
+  void SetJobValue(const std::string& key, const std::string& value) override;
+  void SetWorkerNote(const std::string& worker_id, const std::string& name, double value) override;
 
   // One pass of the monitor and controller: expires leases, declares silent nodes dead and revokes
   // their leases, runs the controller's policies while the job is unfinished, finalizes the job

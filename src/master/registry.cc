@@ -101,6 +101,13 @@ void Registry::RecordProgress(const v1::ReportProgressRequest& req, int64_t now_
   for (const auto& [name, v] : req.gauges()) w.gauges[name] = v;
 }
 
+void Registry::SetNote(const std::string& worker_id, const std::string& name, double value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Worker& w = workers_[worker_id];
+  if (w.node_id.empty()) w.node_id = worker_id.substr(0, worker_id.find('/'));
+  w.notes[name] = value;
+}
+
 void Registry::RecordCommit(const std::string& worker_id, uint64_t records) {
   std::lock_guard<std::mutex> lock(mu_);
   Worker& w = workers_[worker_id];
@@ -203,7 +210,8 @@ ClusterView Registry::Snapshot(int64_t now_ms) const {
         .rss_bytes = w.rss_bytes,
         .last_seen_ms = w.last_seen_ms ? w.last_seen_ms : -1,
         .counters = w.counters,
-        .gauges = w.gauges});
+        .gauges = w.gauges,
+        .notes = w.notes});
   }
   return view;
 }
@@ -233,6 +241,7 @@ void Registry::FillStatus(v1::JobStatus* status, int64_t now_ms) const {
                                                  : -1);
     for (const auto& [name, n] : w.counters) (*ws->mutable_counters())[name] = n;
     for (const auto& [name, v] : w.gauges) (*ws->mutable_gauges())[name] = v;
+    for (const auto& [name, v] : w.notes) (*ws->mutable_gauges())[name] = v;
   }
 }
 

@@ -72,6 +72,8 @@ class Registry {
 
   // Every node's and worker's signals as of `now_ms` (run clock), taken under one lock.
   ClusterView Snapshot(int64_t now_ms) const;
+  // A value the master computed about a worker (policy_registry.h: PolicyHost::SetWorkerNote).
+  void SetNote(const std::string& worker_id, const std::string& name, double value);
   // The snapshot's nodes and workers, as the status RPC reports them.
   void FillStatus(v1::JobStatus* status, int64_t now_ms) const;
   uint64_t total_restarts() const;
@@ -88,6 +90,7 @@ class Registry {
     int64_t last_seen_ms = 0;
     std::map<std::string, uint64_t> counters;  // as last reported
     std::map<std::string, double> gauges;      // as last reported
+    std::map<std::string, double> notes;       // set by policies
   };
   struct Node {
     int32_t rank = 0;

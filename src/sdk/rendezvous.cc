@@ -240,4 +240,18 @@ std::shared_ptr<comm::Store> Rendezvous::Store(int64_t id) {
   return std::make_shared<MasterStore>(impl_, id);
 }
 
+Result<std::optional<std::string>> Rendezvous::ReadJobValue(const std::string& key,
+                                                            std::chrono::milliseconds deadline) {
+  v1::KvGetRequest req;
+  req.set_generation(0);  // the job scope (master/kv_store.h)
+  req.add_keys(key);
+  v1::KvGetReply reply;
+  grpc::ClientContext ctx;
+  PrepareContext(ctx, impl_->token, deadline);
+  BATON_RETURN_IF_ERROR(
+      FromGrpc(impl_->stub->KvGet(&ctx, req, &reply)).WithContext("reading " + key));
+  if (!reply.found() || reply.values_size() != 1) return std::optional<std::string>();
+  return std::optional<std::string>(reply.values(0));
+}
+
 }  // namespace baton::sdk

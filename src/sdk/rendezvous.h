@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -91,6 +92,11 @@ class Rendezvous {
   // The bootstrap store of generation `id`: its keys are the generation's, dropped when the next
   // forms; calls fail with kFailedPrecondition once `id` is no longer active.
   std::shared_ptr<comm::Store> Store(int64_t id);
+  // `key` of the job scope (values the master's policies publish, e.g. train's batch plan): one
+  // attempt within `deadline`, never retried, so that a background reader never hangs on an
+  // absent master. nullopt when the key is not set. Safe from any thread.
+  Result<std::optional<std::string>> ReadJobValue(const std::string& key,
+                                                  std::chrono::milliseconds deadline);
 
   // The last generation this process belonged to (0: none).
   int64_t known_generation() const { return known_generation_; }

@@ -180,6 +180,7 @@ struct Worker::Impl {
   // before the thread's current wake-up time).
   std::condition_variable cv;
   bool stopping = false;
+  bool report_soon = false;  // Worker::ReportProgressSoon
   // Leases this process holds, by shard id.
   std::map<uint64_t, HeldLease> held;
   std::thread background;
@@ -331,6 +332,14 @@ bool Worker::RenewHeld(std::unique_lock<std::mutex>& lock, int64_t now,
   return true;
 }
 
+void Worker::ReportProgressSoon() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->report_soon = true;
+  }
+  impl_->cv.notify_all();
+}
+
 Status Worker::ConfirmLeases(std::chrono::milliseconds deadline) {
   std::unique_lock<std::mutex> lock(impl_->mu);
   if (impl_->held.empty()) return Status::Ok();
@@ -359,7 +368,8 @@ void Worker::BackgroundLoop() {
       RenewHeld(lock, now, std::chrono::milliseconds(deadline_ms));
       continue;  // recompute what is due next with the new schedules
     }
-    if (now >= next_progress) {
+    if (now >= next_progress || impl.report_soon) {
+      impl.report_soon = false;
       next_progress = now + options_.progress_interval_ms;
       // A slow progress call must not hold up the next renewal of a short lease.
       int64_t deadline_ms = 1000;

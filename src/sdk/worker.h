@@ -150,6 +150,9 @@ class Worker {
   // Prometheus metrics, baton_worker_gauge) under the worker; what controller policies read.
   // Names as counters'; a non-finite value is ignored.
   void SetGauge(std::string_view name, double value);
+  // Sends the next progress report now (from the background thread; returns at once), for a
+  // caller that has just set gauges a policy waits for (a training rank's step times).
+  void ReportProgressSoon();
   const WorkerIdentity& identity() const { return identity_; }
 
  private:

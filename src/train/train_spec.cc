@@ -35,6 +35,7 @@ constexpr std::string_view kTrainKeys[] = {"model",
                                            "max_error_rate",
                                            "checkpoint",
                                            "eval",
+                                           "straggler",
                                            "seed"};
 constexpr std::string_view kOptimizerKeys[] = {"kind",  "lr",  "momentum",    "beta1",
                                                "beta2", "eps", "weight_decay"};
@@ -42,12 +43,13 @@ constexpr std::string_view kScheduleKeys[] = {"warmup_steps", "decay", "decay_st
 constexpr std::string_view kCheckpointKeys[] = {"every_steps", "dir"};
 constexpr std::string_view kEvalKeys[] = {"path", "every_steps", "score_method", "label"};
 
-constexpr schema::SectionKeys kTrainSchema[] = {
+const schema::SectionKeys kTrainSchema[] = {
     {"train", kTrainKeys},
     {"train.optimizer", kOptimizerKeys},
     {"train.schedule", kScheduleKeys},
     {"train.checkpoint", kCheckpointKeys},
     {"train.eval", kEvalKeys},
+    {"train.straggler", StragglerKeys()},
 };
 
 void ReadOptimizer(Reader& r, const Section& train, OptimizerSpec* o) {
@@ -179,6 +181,7 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
       spec.checkpoint_dir = schema::ResolvePath(base, spec.checkpoint_dir);
     }
     ReadEval(r, train, base, &spec);
+    ReadStragglerSpec(r, train, spec.global_batch, &spec.straggler);
   } catch (const YAML::Exception& e) {
     return Status::Internal(spec_path + ": unexpected YAML error: " + e.what());
   }

@@ -17,6 +17,8 @@
 
 #include "common/status.h"
 #include "infer/record_schema.h"
+#include "train/straggler/batch_plan.h"
+#include "train/straggler/straggler_spec.h"
 
 namespace baton::train {
 
@@ -57,8 +59,8 @@ struct TrainSpec : infer::RecordSchema {
   std::string spec_path;   // the job spec file (absolute)
   std::string model_path;  // train.model: the TorchScript file to train (absolute)
   std::string save_path;   // train.save: where the trained model goes (absolute); required
-  std::string loss_method = "forward";  // train.loss_method: returns the per-sample losses
-  int64_t global_batch = 256;           // samples per step over all ranks; default 256
+  std::string loss_method = "forward";         // train.loss_method: returns the per-sample losses
+  int64_t global_batch = kDefaultGlobalBatch;  // samples per step over all ranks; default 256
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   double clip_grad_norm = 0.0;   // clip the global gradient norm to this; 0 (default): off
@@ -73,6 +75,8 @@ struct TrainSpec : infer::RecordSchema {
   // (as for output.dir). Default (empty here): <master.state_dir>/checkpoints.
   std::string checkpoint_dir;
   EvalSpec eval;
+  // train.straggler: AntDT's policies on the master, injected stragglers (straggler_spec.h).
+  StragglerSpec straggler;
   std::string errors_dir;  // output.dir + "/_errors" when the job has an output dir, else ""
   uint64_t seed = 1;       // torch's seed (dropout and the like); default 1
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <memory>
@@ -12,10 +13,17 @@
 
 #include "comm/process_group.h"
 #include "common/clock.h"
+#include "train/batch_split.h"
 #include "train/flat_optimizer.h"
+#include "train/straggler/plan_watcher.h"
 
 namespace baton::train {
 namespace {
+
+template <typename T>
+void AddInto(T* sum, const T* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) sum[i] += x[i];
+}
 
 template <typename T>
 constexpr comm::DataType kTypeOf =
@@ -23,7 +31,8 @@ constexpr comm::DataType kTypeOf =
 
 // What the ranks agree on each step, after the gradient in the step's one all-reduce (SUM).
 // kDurableHi/Lo: rank 0's committable step + 1 (0: none) in two parts, each exact in float32;
-// the others 0. kLost: held shards whose lease was lost. kFailed: rank 0 cannot persist.
+// the others 0. kLost: held shards whose lease was lost. kFailed: rank 0 cannot persist. kPlan:
+// rank 0 has a new batch plan from the master (BatchSplit::Exchange follows in the same step).
 enum Flag {
   kRows,
   kFinished,
@@ -34,6 +43,7 @@ enum Flag {
   kDurableLo,
   kLost,
   kFailed,
+  kPlan,
   kFlags
 };
 constexpr int64_t kDurableSplit = int64_t{1} << 20;
@@ -45,8 +55,39 @@ bool PeerFailure(const Status& s) {
 
 }  // namespace
 
-int64_t PartOfBatch(int64_t global, int rank, int world) {
-  return global / world + (rank < global % world ? 1 : 0);
+Result<double> Trainer::ForwardBackward(const std::vector<infer::HostTensor>& batch, int64_t rows,
+                                        int64_t micro, void* grad_sum) {
+  const size_t bytes = model_.size() * comm::ElementSize(model_.dtype());
+  if (rows == 0) {
+    model_.ZeroGrads();
+    std::memcpy(grad_sum, model_.grads(), bytes);
+    return 0.0;
+  }
+  if (micro <= 0 || rows <= micro) {
+    BATON_ASSIGN_OR_RETURN(double loss, model_.ForwardBackward(batch));
+    std::memcpy(grad_sum, model_.grads(), bytes);
+    return loss;
+  }
+  // Gradient accumulation: passes of at most `micro` rows, their gradient sums added up (the
+  // model's gradient is a sum over samples, so the result equals one pass over all rows).
+  double loss = 0;
+  std::vector<infer::HostTensor> part(batch.size());
+  for (int64_t begin = 0; begin < rows; begin += micro) {
+    const int64_t end = std::min(rows, begin + micro);
+    for (size_t t = 0; t < batch.size(); ++t) part[t] = infer::SliceRows(batch[t], begin, end);
+    BATON_ASSIGN_OR_RETURN(double part_loss, model_.ForwardBackward(part));
+    loss += part_loss;
+    if (begin == 0) {
+      std::memcpy(grad_sum, model_.grads(), bytes);
+    } else if (model_.dtype() == comm::DataType::kFloat64) {
+      AddInto(static_cast<double*>(grad_sum), static_cast<const double*>(model_.grads()),
+              model_.size());
+    } else {
+      AddInto(static_cast<float*>(grad_sum), static_cast<const float*>(model_.grads()),
+              model_.size());
+    }
+  }
+  return loss;
 }
 
 Trainer::Trainer(const TrainSpec& spec, TrainableModel& model, sdk::Worker& worker,
@@ -96,15 +137,22 @@ Status Trainer::RunTyped() {
   int64_t steady_start_ms = 0, steady_samples = 0, local_steps = 0;
   // Where a step's time goes (this process, all its steps), for the summary and the status.
   double data_ms = 0, compute_ms = 0, comm_ms = 0, update_ms = 0, checkpoint_ms = 0;
-  constexpr int64_t kGaugePeriodMs = 500;
+  // Every 250 ms, or train.straggler.report_ms with straggler rules on: the master's monitor
+  // windows a rank's last few of these (each sent at once).
+  const int64_t gauge_period_ms = spec_.straggler.on() ? spec_.straggler.report_ms : 250;
   int64_t last_gauges_ms = 0, gauge_steps = 0;
   double gauge_compute_ms = 0, gauge_comm_ms = 0;
+  int64_t rows_computed = 0, gauge_rows = 0;  // this rank's rows through forward and backward
   auto now_ms = [] {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count()) /
            1000.0;
   };
+
+  BatchSplit split(spec_.global_batch, spec_.straggler);
+  std::unique_ptr<PlanWatcher> plan_watcher;  // rank 0, with straggler rules on
+  const int64_t started_ms = MonoMillis();
 
   auto drop_group = [&](const Status& why) {
     spdlog::info("generation {}: {}; joining the next", gen.id, why.ToString());
@@ -145,9 +193,18 @@ Status Trainer::RunTyped() {
     o.timeout = options_.collective_timeout;
     BATON_ASSIGN_OR_RETURN(group, comm::ProcessGroup::Create(rendezvous_.Store(gen.id), o));
     watch = rendezvous_.Watch(gen.id);
+    split.Reset(gen);
+    if (gen.rank == 0 && spec_.straggler.on() && !plan_watcher) {
+      plan_watcher = std::make_unique<PlanWatcher>([this] {
+        return rendezvous_.ReadJobValue(kBatchPlanKey, std::chrono::milliseconds(1000));
+      });
+    }
     BATON_RETURN_IF_ERROR(roll_back());
-    spdlog::info("generation {}: rank {} of {} on {} node(s), from step {}", gen.id, gen.rank,
-                 gen.size(), gen.nodes(), steps_);
+    spdlog::info("generation {}: rank {} of {} on {} node(s), from step {}, {} rows a step{}",
+                 gen.id, gen.rank, gen.size(), gen.nodes(), steps_, split.rows(gen.rank),
+                 split.micro(gen.rank) > 0 && split.micro(gen.rank) < split.rows(gen.rank)
+                     ? fmt::format(" in passes of at most {}", split.micro(gen.rank))
+                     : "");
     return Status::Ok();
   };
 
@@ -172,10 +229,9 @@ Status Trainer::RunTyped() {
       drop_group(Status::FailedPrecondition("the master ended the generation"));
       continue;
     }
-    // At least one sample a rank: more ranks than train.global_batch grow the batch, rather than
-    // leave a rank with leased shards it never uses.
-    const int64_t want =
-        std::max<int64_t>(1, PartOfBatch(spec_.global_batch, gen.rank, gen.size()));
+    // At least one sample a rank (BatchSplit): more ranks than train.global_batch grow the batch,
+    // rather than leave a rank with leased shards it never uses.
+    const int64_t want = split.rows(gen.rank);
     double t0 = now_ms();
     if (batch_rows < want && !finished) {
       BATON_ASSIGN_OR_RETURN(DataFeed::Fill fill,
@@ -185,17 +241,21 @@ Status Trainer::RunTyped() {
     }
     double t1 = now_ms();
     data_ms += t1 - t0;
-    double local_loss = 0;
-    if (batch_rows > 0) {
-      BATON_ASSIGN_OR_RETURN(local_loss, model_.ForwardBackward(batch));
-    } else {
-      model_.ZeroGrads();
+    BATON_ASSIGN_OR_RETURN(double local_loss,
+                           ForwardBackward(batch, batch_rows, split.micro(gen.rank), wire.data()));
+    if (spec_.straggler.emulate_us_per_sample > 0 || !spec_.straggler.inject.empty()) {
+      const double delay = InjectedDelayMs(spec_.straggler, gen.rank,
+                                           static_cast<double>(MonoMillis() - started_ms) / 1000.0,
+                                           now_ms() - t1, batch_rows);
+      if (delay > 0)
+        std::this_thread::sleep_for(
+            std::chrono::microseconds(static_cast<int64_t>(delay * 1000.0)));
     }
     t0 = now_ms();
     compute_ms += t0 - t1;
-    // One all-reduce a step: the gradient, then what the ranks must agree on (counts exact in
-    // float32 up to 2^24; the loss only feeds the log).
-    std::copy(grads, grads + n, wire.begin());
+    rows_computed += batch_rows;
+    // One all-reduce a step: the gradient sum (already in `wire`), then what the ranks must agree
+    // on (counts exact in float32 up to 2^24; the loss only feeds the log).
     T* flags = wire.data() + n;
     flags[kRows] = static_cast<T>(batch_rows);
     flags[kFinished] = finished && batch_rows == 0 && feed_.held() == 0 ? 1 : 0;
@@ -207,10 +267,19 @@ Status Trainer::RunTyped() {
     flags[kDurableLo] = static_cast<T>(durable % kDurableSplit);
     flags[kLost] = static_cast<T>(feed_.lost());
     flags[kFailed] = gen.rank == 0 && !checkpointer_.persist_error().ok() ? 1 : 0;
+    const BatchPlan latest_plan =
+        plan_watcher && gen.rank == 0 ? plan_watcher->latest() : BatchPlan{};
+    flags[kPlan] = gen.rank == 0 && split.Pending(latest_plan) ? 1 : 0;
     if (Status s = group->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
       continue;
+    }
+    if (flags[kPlan] > 0) {
+      if (Status s = split.Exchange(*group, gen.rank, latest_plan, steps_); !s.ok()) {
+        drop_group(s);
+        continue;
+      }
     }
     t1 = now_ms();
     comm_ms += t1 - t0;
@@ -306,22 +375,32 @@ Status Trainer::RunTyped() {
     if (local_steps > kSteadyFrom) steady_samples += total_rows;
     batch.clear();
     batch_rows = 0;
-    if (MonoMillis() - last_gauges_ms >= kGaugePeriodMs) {
+    if (MonoMillis() - last_gauges_ms >= gauge_period_ms) {
       // What `baton status` shows per rank (and a straggler policy reads), over the last period.
       const double per = 1.0 / static_cast<double>(std::max<int64_t>(1, local_steps - gauge_steps));
       worker_.SetGauge("train.step", static_cast<double>(steps_));
       worker_.SetGauge("train.epoch", feed_.epoch());
       worker_.SetGauge("train.loss",
                        static_cast<double>(flags[kLossSum]) / static_cast<double>(total_rows));
-      worker_.SetGauge("train.batch", static_cast<double>(want));
+      // The rows this rank computed a step (its part of the batch; fewer at the end of its data),
+      // which the master's straggler monitor divides by train.compute_ms.
+      worker_.SetGauge("train.batch", static_cast<double>(rows_computed - gauge_rows) * per);
       worker_.SetGauge("train.world", gen.size());
+      worker_.SetGauge("train.rank", gen.rank);
+      worker_.SetGauge("train.plan_version", static_cast<double>(split.version()));
       worker_.SetGauge("train.generation", static_cast<double>(gen.id));
       worker_.SetGauge("train.compute_ms", (compute_ms - gauge_compute_ms) * per);
+      // Running totals of this process: the master's straggler monitor takes exact averages
+      // between any two of its ticks from them, whatever the reports' timing.
+      worker_.SetGauge("train.rows_total", static_cast<double>(rows_computed));
+      worker_.SetGauge("train.compute_ms_total", compute_ms);
       worker_.SetGauge("train.comm_ms", (comm_ms - gauge_comm_ms) * per);
       worker_.SetGauge("train.lr", lr);
       last_gauges_ms = MonoMillis();
       gauge_steps = local_steps;
       gauge_compute_ms = compute_ms;
+      gauge_rows = rows_computed;
+      if (spec_.straggler.on()) worker_.ReportProgressSoon();
       gauge_comm_ms = comm_ms;
     }
     if (gen.rank == 0 && MonoMillis() - last_log_ms >= options_.log_every.count()) {

@@ -1,10 +1,12 @@
 // Trainer: synchronous data-parallel training of one worker's model with the other members of its
 // rendezvous generation (sdk/rendezvous.h).
 //
-// Each step every rank takes its part of train.global_batch from its DataFeed (rank r of W gets
-// B/W, one more for r < B mod W), runs forward and backward, and the flat gradients are
-// all-reduced (SUM) and divided by the samples of the step, so unequal parts are correct. The
-// flat optimizer then updates every rank's identical copy of the parameters.
+// Each step every rank takes its part of train.global_batch from its DataFeed (the equal split,
+// rank r of W gets B/W, one more for r < B mod W, until the master's straggler policy publishes
+// another: batch_split.h), runs forward and backward (in micro-batches when the plan says so:
+// gradient accumulation), and the flat gradients are all-reduced (SUM) and divided by the samples
+// of the step, so unequal parts are correct. The flat optimizer then updates every rank's
+// identical copy of the parameters.
 //
 // Membership: a failed collective (a peer died) or an ended generation (GenerationWatch: scale,
 // a worker joining) drops the group; the worker joins the next generation, and every member rolls
@@ -15,9 +17,8 @@
 //
 // The end: when no rank has records and some still hold shards, a checkpoint is persisted, rank 0
 // saves the model (train.save), and only then are those shards committed, so the job cannot
-// finish before the trained model is on disk. Seams for straggler policies and sharded
-// optimizers: the per-rank batch (PartOfBatch) and the optimizer's ranged update
-// (FlatOptimizer::Update).
+// finish before the trained model is on disk. Seam for sharded optimizers: the optimizer's ranged
+// update (FlatOptimizer::Update).
 #pragma once
 
 #include <atomic>
@@ -51,9 +52,6 @@ struct TrainerOptions {
   const Evaluator* evaluator = nullptr;
 };
 
-// Rank `rank` of `world`'s part of a global batch of `global` samples.
-int64_t PartOfBatch(int64_t global, int rank, int world);
-
 class Trainer {
  public:
   Trainer(const TrainSpec& spec, TrainableModel& model, sdk::Worker& worker,
@@ -67,6 +65,11 @@ class Trainer {
  private:
   template <typename T>
   Status RunTyped();
+  // Forward and backward over the `rows` rows of `batch` in passes of at most `micro` rows (0:
+  // one pass); the sum of the per-sample gradients lands in `grad_sum` (the model's layout).
+  // Returns the sum of the per-sample losses.
+  Result<double> ForwardBackward(const std::vector<infer::HostTensor>& batch, int64_t rows,
+                                 int64_t micro, void* grad_sum);
   // Rank 0: scores the held-out split, logs it and sets the train.eval_* gauges.
   Status Evaluate(std::string_view when);
 

@@ -90,6 +90,51 @@ TEST(TrainSpec, CheckpointAndEvalSectionsWithDefaultsAndTheirProblems) {
       << unknown_label.status().message();
 }
 
+TEST(TrainSpec, StragglerSectionWithDefaultsAndTheirProblems) {
+  const std::string train =
+      "train:\n  model: m.pt\n  save: t.pt\n  key: id\n"
+      "  tensors: [{name: x, columns: [x0..x3]}, {name: y, columns: [y]}]\n"
+      "  global_batch: 64\n";
+  auto off = ParseTrainSpec(kInput + train, "job.yaml");
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_FALSE(off->straggler.on());
+  auto on = ParseTrainSpec(kInput + train +
+                               "  straggler:\n    rules: [adjust_batch]\n"
+                               "    inject: [{rank: 1, slowdown: 3, on_s: 2, period_s: 5}]\n",
+                           "job.yaml");
+  ASSERT_TRUE(on.ok()) << on.status().message();
+  EXPECT_TRUE(on->straggler.on());
+  EXPECT_EQ(on->straggler.window, 4);
+  EXPECT_EQ(on->straggler.confirm, 3);
+  EXPECT_EQ(on->straggler.report_ms, 100);
+  EXPECT_DOUBLE_EQ(on->straggler.threshold, 1.3);
+  ASSERT_EQ(on->straggler.inject.size(), 1u);
+  EXPECT_DOUBLE_EQ(on->straggler.inject[0].period_s, 5);
+
+  auto bad = ParseTrainSpec(kInput + train +                                  // 4-9
+                                "  straggler:\n"                              // 10
+                                "    rules: [adjust_batch, profile, kill]\n"  // 11
+                                "    threshold: 1\n"                          // 12
+                                "    min_batch: 65\n"                         // 13
+                                "    speeds: [1, -2]\n"                       // 14
+                                "    windw: 3\n"                              // 15
+                                "    inject: [{rank: 1}, {rank: 0, slowdown: 2, on_s: 9, "
+                                "period_s: 3}]\n",  // 16
+                            "job.yaml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  for (const char* want :
+       {"train.straggler.rules: expected adjust_batch or profile, got \"kill\"",
+        "adjust_batch (non-dedicated clusters) and profile (dedicated ones) both set the split",
+        "job.yaml:12: train.straggler.threshold: expected",
+        "job.yaml:13: train.straggler.min_batch",
+        "job.yaml:14: train.straggler.speeds: expected a list of positive numbers",
+        "train.straggler.windw", "did you mean", "train.straggler.inject[0].slowdown: expected",
+        "train.straggler.inject[1].on_s: expected 0 < on_s < period_s"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << " in\n" << m;
+  }
+}
+
 TEST(TrainSpec, ImagesAreNotATrainingFormatAndTheSectionIsRequired) {
   auto images = ParseTrainSpec(
       "name: t\nkind: train\ninput: {paths: [m.txt], format: images}\n"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Straggler benchmark (AntDT, train.straggler), side by side in one run: the same job under the
+# same straggler with PyTorch DDP (gloo, Debian's python3-torch; ddp_straggler.py), baton with
+# policies off, ND (adjust_batch) and DD (profile), each over its own clean run:
+#   emulated setting (2 nodes x 2 ranks; --full adds 2 x 4): each rank's compute is a sleep of
+#     rows x 500 us (x its slowdown), the model tiny, gradients and all-reduce real: policies judged
+#     at a scale 2 cores cannot hold (sleeping ranks use no CPU), the same emulation inside DDP;
+#   stragglers: the last rank k x slower (k = 2, 4; --full 2, 3, 4) and a transient one (4x for
+#     4 s every 8 s).
+# Per case: X_straggler_ratio = epoch time under the straggler / the same system's clean epoch,
+# ideal_ratio = N / (N - 1 + 1/k) (time-weighted for the transient case), nd_vs_ddp = DDP's epoch
+# / ND's. Summary: nd_over_ideal, dd_over_ideal (worst policy ratio over the ideal), nd_vs_ddp_k4.
+#
+#   bench/straggler/run.sh [--quick | --full] [BUILD_DIR]
+#
+# --quick: ~6 min; --full: ~20 min. Data, specs and state go to bench-out/straggler/. Needs the
+# baton and baton-train-worker targets, /usr/bin/python3 with torch and numpy, stress-ng.
+set -euo pipefail
+size=full
+build=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) size=quick; shift ;;
+    --full) size=full; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+    *) build=$1; shift ;;
+  esac
+done
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+for b in baton baton-train-worker; do
+  [ -x "$build/bin/$b" ] || { echo "run.sh: $build/bin/$b not built (ninja -C $build $b)" >&2; exit 2; }
+done
+exec /usr/bin/python3 "$here/bench_straggler.py" --size "$size" --bin "$build/bin" \
+  --out "$root/bench-out/straggler"

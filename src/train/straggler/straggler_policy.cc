@@ -1,0 +1,163 @@
+#include "train/straggler/straggler_policy.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "train/straggler/balance.h"
+
+namespace baton::train {
+namespace {
+
+std::optional<double> Gauge(const master::WorkerSignals& w, const char* name) {
+  auto it = w.gauges.find(name);
+  if (it == w.gauges.end() || !std::isfinite(it->second)) return std::nullopt;
+  return it->second;
+}
+
+std::string Rows(const std::vector<int64_t>& rows) {
+  std::string s;
+  for (int64_t r : rows) s += (s.empty() ? "" : " ") + std::to_string(r);
+  return "[" + s + "]";
+}
+
+}  // namespace
+
+StragglerPolicy::StragglerPolicy(StragglerSpec spec, int64_t global_batch, master::PolicyHost& host)
+    : spec_(std::move(spec)), global_batch_(global_batch), host_(host), monitor_(spec_) {}
+
+void StragglerPolicy::StartGeneration(uint64_t generation, int world, int64_t now_ms) {
+  generation_ = generation;
+  monitor_.Reset(world, now_ms);
+  worker_of_rank_.assign(static_cast<size_t>(world), "");
+  shown_.assign(static_cast<size_t>(world), StragglerClass::kNone);
+  // What the ranks start from (batch_split.h): the equal split, or shares by known speeds.
+  plan_ = EqualPlan(global_batch_, world, generation);
+  if (spec_.speeds.size() == static_cast<size_t>(world)) {
+    plan_.rows = ProportionalShares(std::max<int64_t>(global_batch_, world), spec_.speeds, 1, 0);
+  }
+  windows_at_change_ = -1;
+  profiled_ = false;
+}
+
+std::vector<master::PolicyAction> StragglerPolicy::Evaluate(const master::ClusterView& view) {
+  // The running generation is the newest any worker reports; its members say their rank.
+  uint64_t generation = 0;
+  int world = 0;
+  for (const master::WorkerSignals& w : view.workers) {
+    const auto g = Gauge(w, "train.generation"), n = Gauge(w, "train.world");
+    if (!g || !n) continue;
+    if (*g > static_cast<double>(generation)) {
+      generation = static_cast<uint64_t>(*g);
+      world = static_cast<int>(*n);
+    }
+  }
+  if (world < 2) return {};  // not training yet, or alone: nobody to straggle behind
+  if (generation != generation_ || world != monitor_.world()) {
+    StartGeneration(generation, world, view.now_ms);
+  }
+  for (const master::WorkerSignals& w : view.workers) {
+    const auto g = Gauge(w, "train.generation"), rank = Gauge(w, "train.rank"),
+               rows = Gauge(w, "train.rows_total"), compute = Gauge(w, "train.compute_ms_total"),
+               version = Gauge(w, "train.plan_version");
+    if (!g || static_cast<uint64_t>(*g) != generation || !rank || !rows || !compute || !version ||
+        *rank < 0 || *rank >= world) {
+      continue;
+    }
+    worker_of_rank_[static_cast<size_t>(*rank)] = w.worker_id;
+    // Versions grow over the job, across master restarts too: the ranks say the last one.
+    version_ = std::max(version_, static_cast<uint64_t>(*version));
+    // One sample per tick that saw the rank compute: the rows and compute time since the last;
+    // none across a change of plan (two splits mixed) or a restarted process (totals from 0).
+    Seen& seen = seen_[w.worker_id];
+    const double rows_delta = *rows - seen.rows_total, ms_delta = *compute - seen.compute_ms_total;
+    const bool sample =
+        seen.rows_total >= 0 && rows_delta > 0 && ms_delta > 0 && seen.plan_version == *version;
+    if (rows_delta != 0 || seen.plan_version != *version) {
+      seen = Seen{*rows, *compute, *version};
+    }
+    if (sample) monitor_.Add(static_cast<int>(*rank), RankReport{rows_delta, ms_delta});
+  }
+  if (monitor_.WindowReady()) Decide(monitor_.Evaluate(view.now_ms));
+  return {};
+}
+
+void StragglerPolicy::Decide(const std::vector<RankState>& states) {
+  const int n = monitor_.world();
+  for (int r = 0; r < n; ++r) {
+    const RankState& s = states[static_cast<size_t>(r)];
+    const std::string& worker = worker_of_rank_[static_cast<size_t>(r)];
+    if (worker.empty()) continue;
+    host_.SetWorkerNote(worker, "straggler.ratio", s.ratio);
+    host_.SetWorkerNote(worker, "straggler.class", static_cast<double>(s.cls));
+    if (s.cls != shown_[static_cast<size_t>(r)]) {
+      if (s.cls == StragglerClass::kNone) {
+        spdlog::info("straggler: rank {} ({}) cleared (ratio {:.2f})", r, worker, s.ratio);
+      } else {
+        spdlog::info(
+            "straggler: rank {} ({}) is a {} straggler: {:.2f}x slower than its peers' "
+            "median ({:.1f} vs {:.1f} rows/ms)",
+            r, worker, ClassName(s.cls), s.ratio, s.speed, s.speed * s.ratio);
+      }
+      shown_[static_cast<size_t>(r)] = s.cls;
+    }
+  }
+  // At most one change per window of reports (hysteresis); DD decides once per generation.
+  const bool profile = std::find(spec_.rules.begin(), spec_.rules.end(), StragglerRule::kProfile) !=
+                       spec_.rules.end();
+  if (profile ? profiled_
+              : windows_at_change_ >= 0 && monitor_.windows() - windows_at_change_ < spec_.window) {
+    return;
+  }
+  const int64_t fair = std::max<int64_t>(1, global_batch_ / n);
+  const int64_t lo = std::min(
+      fair, spec_.min_batch > 0 ? spec_.min_batch : std::max<int64_t>(1, global_batch_ / (8 * n)));
+  const int64_t hi =
+      spec_.max_batch > 0 ? std::max(spec_.max_batch, (global_batch_ + n - 1) / n) : 0;
+  const std::vector<double> speeds = monitor_.settled_speeds();
+  std::vector<int64_t> rows;
+  std::string reason;
+  if (profile || monitor_.any_straggler()) {
+    rows = ProportionalShares(std::max<int64_t>(global_batch_, n), speeds, lo, hi);
+    reason = profile ? "profiled speeds" : "a straggler";
+  } else {
+    rows = EqualPlan(global_batch_, n, generation_).rows;
+    reason = "no straggler";
+  }
+  std::vector<int64_t> micro = MicroCaps(rows, profile ? spec_.micro_batch : 0);
+  profiled_ = true;
+  if (rows == plan_.rows && micro == plan_.micro) return;
+  const double now = PredictedStepMs(plan_.rows, speeds), next = PredictedStepMs(rows, speeds);
+  // A gain within twice the speeds' standard error may be noise: the slowest of several noisy
+  // estimates always looks slower than their balance. Leaving the equal split takes a gain;
+  // going back to it once no straggler is left only takes not being clearly worse (per-row
+  // speeds make a rank with a small part look slower than it is: see docs/train.md).
+  const double noise = 2 * monitor_.settled_error();
+  const bool revert = !profile && !monitor_.any_straggler();
+  const double bar = revert ? 1.0 + spec_.min_gain + noise : 1.0 - spec_.min_gain - noise;
+  if (next > bar * now && micro == plan_.micro) return;
+  Publish(std::move(rows), std::move(micro),
+          fmt::format("{}: predicted compute {:.1f} -> {:.1f} ms a step", reason, now, next));
+  windows_at_change_ = monitor_.windows();
+  monitor_.MarkChange();
+}
+
+void StragglerPolicy::Publish(std::vector<int64_t> rows, std::vector<int64_t> micro,
+                              std::string reason) {
+  plan_.version = ++version_;
+  plan_.generation = generation_;
+  plan_.rows = std::move(rows);
+  plan_.micro = std::move(micro);
+  plan_.reason = std::move(reason);
+  host_.SetJobValue(kBatchPlanKey, EncodeBatchPlan(plan_));
+  spdlog::info("straggler: batch plan v{} for generation {}: rows {}{} ({})", plan_.version,
+               plan_.generation, Rows(plan_.rows),
+               std::any_of(plan_.micro.begin(), plan_.micro.end(), [](int64_t m) { return m > 0; })
+                   ? ", micro-batches " + Rows(plan_.micro)
+                   : "",
+               plan_.reason);
+}
+
+}  // namespace baton::train

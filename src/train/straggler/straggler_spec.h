@@ -1,0 +1,103 @@
+// The `train.straggler:` section: which of AntDT's rules the master's controller runs for a
+// training job, how its monitor detects stragglers, and (for tests and benchmarks only) stragglers
+// to inject. docs/train.md documents every key for users; defaults are stated next to each field.
+//
+//   straggler:
+//     rules: [adjust_batch]   # adjust_batch (ND), profile (DD); default: none (off)
+//     window: 4               # reports per rank in the speed window
+//     inject: [{rank: 1, slowdown: 3}]
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "spec/schema_reader.h"
+
+namespace baton::train {
+
+enum class StragglerRule {
+  // AntDT-ND: per-rank batch in proportion to measured speed while a straggler is flagged, back to
+  // the equal split when it clears; acts only on a predicted gain, at most once per window.
+  kAdjustBatch,
+  // AntDT-DD: profile every rank's speed over the first window of a generation, then a fixed
+  // proportional split, each rank's part run in micro-batches of at most micro_batch rows.
+  kProfile,
+};
+
+// A slowdown the worker imposes on itself (testing and benchmarks): after its compute, the rank
+// sleeps (slowdown - 1) x the time that compute took, so its compute takes `slowdown` x as long
+// whatever its batch. Active from start_s after the worker started for on_s (0: for ever), again
+// every period_s (0: once): a transient straggler comes and goes.
+struct InjectedSlowdown {
+  int rank = 0;  // the generation rank it applies to
+  double slowdown = 1;
+  double start_s = 0;
+  double on_s = 0;
+  double period_s = 0;
+  // Whether it is active `seconds` after the worker started.
+  bool ActiveAt(double seconds) const;
+};
+
+struct StragglerSpec {
+  std::vector<StragglerRule> rules;  // empty (default): no policy, the equal split throughout
+  // Monitor (papers/antdt.md §6.1). A rank's speed is the median over its last `window` reports
+  // (every report_ms) of rows per compute millisecond; it is flagged when the peers' median speed
+  // is more than `threshold` x its own, a straggler after `confirm` flagged windows in a row, and
+  // cleared after as many unflagged ones. Flagged for persistent_after_s or more: persistent,
+  // else transient; flagged since the generation's first window with a steady ratio:
+  // deterministic. Defaults 4, 1.3, 3, 300 s.
+  int32_t window = 4;
+  // How often each rank reports its step times to the master: its gauges' period, in ms. The
+  // windows count reports, so this sets how fast a straggler is seen (window + confirm reports).
+  // Default 100.
+  int32_t report_ms = 100;
+  double threshold = 1.3;
+  int32_t confirm = 3;
+  double persistent_after_s = 300;
+  // adjust_batch and profile: act only when the new split predicts a step at least min_gain
+  // faster (default 0.05); parts stay within [min_batch, max_batch] (defaults: max(1, B/(8N)) and
+  // none).
+  double min_gain = 0.05;
+  int64_t min_batch = 0;
+  int64_t max_batch = 0;
+  // profile: the largest micro-batch a rank runs in one pass (its memory limit); 0 (default): a
+  // rank's whole part in one pass.
+  int64_t micro_batch = 0;
+  // Relative speeds of the ranks when they are known in advance (dedicated, heterogeneous
+  // hardware): a generation of exactly this many ranks starts from shares in proportion to them
+  // (and micro_batch) at its first step, before any measurement. Empty (default): the equal split.
+  std::vector<double> speeds;
+  // Testing and benchmarks only.
+  std::vector<InjectedSlowdown> inject;
+  // Emulated compute (benchmarks at a scale the machine cannot hold): after its real forward and
+  // backward, a rank sleeps rows x this many microseconds (x its injected slowdown). 0: off.
+  double emulate_us_per_sample = 0;
+
+  bool on() const { return !rules.empty(); }
+};
+
+// The keys of train.straggler and of each train.straggler.inject item, for the spec's schema.
+std::span<const std::string_view> StragglerKeys();
+std::span<const std::string_view> InjectKeys();
+
+// Reads `train.straggler` from the (already opened) train section into `out`, recording problems
+// in `r`; `global_batch` bounds min_batch and max_batch.
+void ReadStragglerSpec(schema::Reader& r, const schema::Section& train, int64_t global_batch,
+                       StragglerSpec* out);
+// The master's view: reads only train.global_batch and train.straggler of the spec at `path`
+// (the worker's preflight has checked the rest). InvalidArgument lists the problems.
+Result<StragglerSpec> LoadStragglerSpec(const std::string& path, int64_t* global_batch);
+
+std::string_view RuleName(StragglerRule rule);
+
+// Testing and benchmarks: the time `rank` sleeps after a compute of `compute_ms` over `rows` rows,
+// `seconds` after its worker started: (slowdown - 1) x compute_ms for an active injection, plus
+// the emulated compute rows x emulate_us_per_sample (x the slowdown). 0 when nothing applies.
+double InjectedDelayMs(const StragglerSpec& spec, int rank, double seconds, double compute_ms,
+                       int64_t rows);
+
+}  // namespace baton::train
