@@ -9,7 +9,7 @@ packages=(
   libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcli11-dev prometheus-cpp-dev
   libgtest-dev libbenchmark-dev
   libeigen3-dev libfaiss-dev libopenblas-dev
-  libgloo-dev iproute2 openmpi-bin libopenmpi-dev
+  libgloo-dev iproute2 openmpi-bin libopenmpi-dev stress-ng
   libtorch-dev python3-torch python3-torchvision python3-pil
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
 )

@@ -191,9 +191,9 @@ def main():
     print(f"cpu_features={cpu_features()} cores={os.cpu_count()}")
 
     # (setting, cases): a case is (label, k, baton's inject items, DDP's flags, hogs on core 1).
-    ks = [2, 4] if quick else [2, 3, 4]
+    ks = [4] if quick else [2, 3, 4]
     settings = []
-    emulated = [Setting("emulated_2x2", "tiny", 2, 2, 128, 128 * (400 if quick else 700), 500,
+    emulated = [Setting("emulated_2x2", "tiny", 2, 2, 128, 128 * 700, 500,
                         "emulated compute: each rank sleeps rows x 500 us (x its slowdown)")]
     if not quick:
         emulated.append(Setting("emulated_2x4", "tiny", 2, 4, 256, 256 * 500, 500,
@@ -202,11 +202,11 @@ def main():
         last = s.ranks - 1
         cases = [(f"k{k}", k, f"inject: [{{rank: {last}, slowdown: {k}}}], ",
                   ["--slow-rank", str(last), "--slowdown", str(k)], 0) for k in ks]
-        cases.append(("transient", 4, f"inject: [{{rank: {last}, slowdown: 4, on_s: 4, "
-                      "period_s: 8}], ", ["--slow-rank", str(last), "--slowdown", "4", "--on-s",
-                                          "4", "--period-s", "8"], 0))
+        cases.append(("transient", 4, f"inject: [{{rank: {last}, slowdown: 4, on_s: 6, "
+                      "period_s: 12}], ", ["--slow-rank", str(last), "--slowdown", "4", "--on-s",
+                                           "6", "--period-s", "12"], 0))
         settings.append((s, cases))
-    real = Setting("real_1x2", "wide", 1, 2, 512, 512 * (100 if quick else 160), 0,
+    real = Setting("real_1x2", "wide", 1, 2, 512, 512 * (250 if quick else 400), 0,
                    "real compute, 1 thread a rank, each rank pinned to its core; the straggler "
                    "shares core 1 with stress-ng hogs (k = 1 + hogs, the CPU's fair share)")
     settings.append((real, [(f"hog{h}", 1 + h, "", [], h) for h in ([1] if quick else [1, 2])]))

@@ -5,15 +5,19 @@
 #   emulated setting (2 nodes x 2 ranks; --full adds 2 x 4): each rank's compute is a sleep of
 #     rows x 500 us (x its slowdown), the model tiny, gradients and all-reduce real: policies judged
 #     at a scale 2 cores cannot hold (sleeping ranks use no CPU), the same emulation inside DDP;
-#   stragglers: the last rank k x slower (k = 2, 4; --full 2, 3, 4) and a transient one (4x for
-#     4 s every 8 s).
+#   stragglers: the last rank k x slower (k = 4; --full 2, 3, 4) and a transient one (4x for
+#     6 s every 12 s);
+#   real setting (2 ranks x 1 thread, each pinned to its core, a wide MLP whose compute grows with
+#     the batch: compute_growth_2x): rank 1 shares core 1 with stress-ng hogs (1; --full 1 and 2),
+#     k = 1 + hogs nominally (the CFS share; a rank that waits in the all-reduce gets more).
+# The clean baton run has adjust_batch on: clean_plans counts what it did with no straggler.
 # Per case: X_straggler_ratio = epoch time under the straggler / the same system's clean epoch,
 # ideal_ratio = N / (N - 1 + 1/k) (time-weighted for the transient case), nd_vs_ddp = DDP's epoch
 # / ND's. Summary: nd_over_ideal, dd_over_ideal (worst policy ratio over the ideal), nd_vs_ddp_k4.
 #
 #   bench/straggler/run.sh [--quick | --full] [BUILD_DIR]
 #
-# --quick: ~6 min; --full: ~20 min. Data, specs and state go to bench-out/straggler/. Needs the
+# --quick: ~9 min; --full: ~25 min. Data, specs and state go to bench-out/straggler/. Needs the
 # baton and baton-train-worker targets, /usr/bin/python3 with torch and numpy, stress-ng.
 set -euo pipefail
 size=full

@@ -478,6 +478,17 @@ void MasterCore::SetJobValue(const std::string& key, const std::string& value) {
   }
 }
 
+std::optional<std::string> MasterCore::GetJobValue(const std::string& key) {
+  v1::KvGetRequest req;
+  req.set_generation(kJobScope);
+  req.add_keys(key);
+  v1::KvGetReply reply;
+  if (!rendezvous_.KvGet(req, &reply).ok() || !reply.found() || reply.values_size() != 1) {
+    return std::nullopt;
+  }
+  return reply.values(0);
+}
+
 void MasterCore::SetWorkerNote(const std::string& worker_id, const std::string& name,
                                double value) {
   registry_.SetNote(worker_id, name, value);

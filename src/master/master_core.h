@@ -84,6 +84,7 @@ class MasterCore final : public PolicyHost {
   Status RestoreRendezvous(const std::map<std::string, std::string>& meta_values);
   // PolicyHost, for the controller's policies (monitor thread).
   void SetJobValue(const std::string& key, const std::string& value) override;
+  std::optional<std::string> GetJobValue(const std::string& key) override;
   void SetWorkerNote(const std::string& worker_id, const std::string& name, double value) override;
 
   // One pass of the monitor and controller: expires leases, declares silent nodes dead and revokes

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,9 @@ class PolicyHost {
   // train's batch plan). Made durable in the background: a master restart may lose the last
   // values, and a policy that needs them republishes.
   virtual void SetJobValue(const std::string& key, const std::string& value) = 0;
+  // `key` of the job-scoped KV; nullopt when it is not set. What a restarted master's policy
+  // reads back of what its earlier life published.
+  virtual std::optional<std::string> GetJobValue(const std::string& key) = 0;
   // A value the master computed about a worker (e.g. straggler.ratio), shown with the worker's
   // own gauges by `baton status`, its --json and the metrics; kept until set again.
   virtual void SetWorkerNote(const std::string& worker_id, const std::string& name,

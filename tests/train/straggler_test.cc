@@ -55,6 +55,37 @@ TEST(ProportionalShares, ClampsAndGivesWhatTheClampCutsToTheOthers) {
   EXPECT_EQ(rows, (std::vector<int64_t>{60, 20, 20}));
   // At least 10 each: the slow ones are lifted, the fast one pays.
   EXPECT_EQ(ProportionalShares(100, v, 10, 0), (std::vector<int64_t>{80, 10, 10}));
+  // Both bounds at once: 256 * (1, 1/4) / 1.25 = 204.8, 51.2, clamped to [100, 200].
+  const std::vector<double> four_to_one = {4, 1};
+  EXPECT_EQ(ProportionalShares(256, four_to_one, 100, 200), (std::vector<int64_t>{156, 100}));
+  // 30 rows over speeds 1, 5, 100 within [3, 12].
+  const std::vector<double> spread = {1, 5, 100};
+  // The fast two are capped at 12, so the slowest takes the remaining 6 (not its proportional 3).
+  EXPECT_EQ(ProportionalShares(30, spread, 3, 12), (std::vector<int64_t>{6, 12, 12}));
+  // Speeds of any unit, however large or small.
+  const std::vector<double> huge = {1e300, 1e300}, tiny = {1e-300, 3e-300};
+  EXPECT_EQ(ProportionalShares(64, huge, 1, 0), (std::vector<int64_t>{32, 32}));
+  EXPECT_EQ(ProportionalShares(64, tiny, 1, 0), (std::vector<int64_t>{16, 48}));
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const size_t n = 1 + rng() % 6;
+    std::vector<double> speeds(n);
+    for (double& x : speeds) x = std::ldexp(1.0 + rng() % 1000, static_cast<int>(rng() % 40) - 20);
+    const int64_t global = static_cast<int64_t>(n) * (1 + static_cast<int64_t>(rng() % 50));
+    const int64_t lo = 1 + static_cast<int64_t>(rng()) % (global / static_cast<int64_t>(n));
+    const int64_t hi = rng() % 2
+                           ? 0
+                           : (global + static_cast<int64_t>(n) - 1) / static_cast<int64_t>(n) +
+                                 static_cast<int64_t>(rng() % 20);
+    const std::vector<int64_t> rows = ProportionalShares(global, speeds, lo, hi);
+    ASSERT_EQ(Sum(rows), global) << "trial " << trial;
+    for (int64_t r : rows) {
+      ASSERT_GE(r, lo);
+      if (hi > 0) {
+        ASSERT_LE(r, hi);
+      }
+    }
+  }
 }
 
 TEST(PredictedStepMs, IsTheSlowestRanksRowsOverSpeed) {
@@ -160,6 +191,22 @@ TEST(StragglerMonitor, ConfirmsClassifiesAndClears) {
   EXPECT_EQ(m.states()[2].cls, StragglerClass::kNone);
 }
 
+TEST(StragglerMonitor, FlagsMustComeInARowToConfirm) {
+  StragglerSpec spec;  // confirm 3
+  spec.window = 2;
+  StragglerMonitor m(spec);
+  m.Reset(2, 0);
+  // Every third report slow: windows of two flag, flag, clear, flag, flag, clear...: never three
+  // in a row (counting flags across the clear windows would confirm at the fourth window).
+  for (int i = 0; i < 40; ++i) {
+    const double factor = i % 3 == 0 ? 3 : 1;
+    m.Add(0, {16, 16 * 0.1});
+    m.Add(1, {16, 16 * 0.1 * factor});
+    if (m.WindowReady()) m.Evaluate(i * 200);
+    ASSERT_FALSE(m.any_straggler()) << "report " << i;
+  }
+}
+
 TEST(StragglerMonitor, ASteadyGapFromTheStartIsDeterministicAndPerRowSpeedIgnoresTheSplit) {
   StragglerSpec spec;
   StragglerMonitor m(spec);
@@ -185,6 +232,10 @@ class RecordingHost final : public master::PolicyHost {
     auto plan = DecodeBatchPlan(value);
     ASSERT_TRUE(plan.ok()) << plan.status().ToString();
     plans.push_back(*plan);
+  }
+  std::optional<std::string> GetJobValue(const std::string& key) override {
+    if (key != kBatchPlanKey || plans.empty()) return std::nullopt;
+    return EncodeBatchPlan(plans.back());
   }
   void SetWorkerNote(const std::string& worker_id, const std::string& name, double value) override {
     notes[worker_id + " " + name] = value;
@@ -289,6 +340,24 @@ TEST(StragglerPolicy, AdjustBatchFollowsATransientStragglerAndRevertsWhenItClear
   for (size_t i = 1; i < host.plans.size(); ++i) {
     EXPECT_GT(host.plans[i].version, host.plans[i - 1].version);
   }
+}
+
+TEST(StragglerPolicy, ARestartedMasterTakesUpThePlanItsEarlierLifePublished) {
+  RecordingHost host;
+  FakeGeneration gen(4, 256, 9);
+  {
+    StragglerPolicy first(Rules(StragglerRule::kAdjustBatch), 256, host);
+    for (int t = 0; t < 40; ++t) first.Evaluate(gen.Tick({1, 1, 1, 3}, host));
+  }
+  ASSERT_FALSE(host.plans.empty());
+  const BatchPlan running = host.plans.back();
+  StragglerPolicy second(Rules(StragglerRule::kAdjustBatch), 256, host);
+  second.Evaluate(gen.Tick({1, 1, 1, 1}, host));
+  EXPECT_EQ(second.plan(), running);
+  // The straggler is gone by now: the new life steers the ranks back, with newer versions.
+  for (int t = 0; t < 60; ++t) second.Evaluate(gen.Tick({1, 1, 1, 1}, host));
+  EXPECT_EQ(gen.rows(), (std::vector<int64_t>{64, 64, 64, 64}));
+  EXPECT_GT(host.plans.back().version, running.version);
 }
 
 TEST(StragglerPolicy, ProfileDecidesOnceWithMicroBatchesAndKeepsIt) {

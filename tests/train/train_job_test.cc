@@ -506,11 +506,11 @@ double SavedModelEvalLoss(const std::string& logs) {
 TEST(TrainJob, StragglersAreDetectedTheSplitFollowsThemAndNoRecordIsLostOrRepeated) {
   // Two ranks, compute emulated at 200 us a row (16 rows each: 3.2 ms a step) so that the split
   // matters; rank 1 slowed down for real (it sleeps 3x its own compute). Three runs: the equal
-  // split with no straggler, ND (adjust_batch) with a straggler for the first 4 s, DD (profile,
+  // split with no straggler, ND (adjust_batch) with a straggler for the first 3 s, DD (profile,
   // micro-batches of 8) with one throughout.
   TrainOptions o;
   o.workers = 2;
-  o.rows = 12000;
+  o.rows = 16000;
   o.records_per_shard = 250;
   o.epochs = 2;
   o.global_batch = 32;
@@ -520,7 +520,7 @@ TEST(TrainJob, StragglersAreDetectedTheSplitFollowsThemAndNoRecordIsLostOrRepeat
   std::vector<double> losses;
   for (const std::string& straggler :
        {"{" + emulate + "}",
-        "{rules: [adjust_batch], inject: [{rank: 1, slowdown: 4, on_s: 4}], " + emulate + "}",
+        "{rules: [adjust_batch], inject: [{rank: 1, slowdown: 4, on_s: 3}], " + emulate + "}",
         "{rules: [profile], micro_batch: 8, inject: [{rank: 1, slowdown: 4}], " + emulate + "}"}) {
     o.extra_train = eval + "  straggler: " + straggler + "\n";
     TrainJob job(o);
@@ -538,7 +538,7 @@ TEST(TrainJob, StragglersAreDetectedTheSplitFollowsThemAndNoRecordIsLostOrRepeat
       EXPECT_NE(logs.find("straggler: rank 1 ("), std::string::npos) << logs;
       EXPECT_NE(logs.find("is a transient straggler"), std::string::npos) << logs;
       EXPECT_NE(logs.find("batch plan v1 from the master"), std::string::npos) << logs;
-      EXPECT_NE(logs.find("(no straggler: predicted"), std::string::npos) << logs;
+      EXPECT_NE(logs.find("(no straggler"), std::string::npos) << logs;
       EXPECT_NE(logs.find("cleared"), std::string::npos) << logs;
     } else if (straggler.find("profile") != std::string::npos) {
       EXPECT_NE(logs.find("batch plan v1 for generation"), std::string::npos) << logs;

@@ -8,12 +8,12 @@
 
 namespace baton::train {
 
-// Splits `global` samples over ranks in proportion to `speeds` (samples per ms, each > 0):
-// b_i = global * v_i / sum(v), each clamped to [lo, hi] (hi <= 0: no upper bound) with what a
-// clamp cuts off redistributed over the others in proportion, then made integer by largest
-// remainder (floors first; the remaining samples one each to the largest fractional parts, ties to
-// the lower rank). The parts sum to `global`. Requires lo * n <= global and, with a bound,
-// hi * n >= global.
+// Splits `global` samples over ranks in proportion to `speeds` (any positive unit): b_i =
+// clamp(l * v_i, lo, hi) with l such that the parts sum to `global` (hi <= 0: no upper bound), so a
+// clamped part takes what its bound allows and the others share the rest in proportion; then made
+// integer by largest remainder (floors first, the remaining samples one each to the largest
+// fractional parts, ties to the lower rank). The parts sum to `global`. Requires lo * n <= global
+// and, with a bound, hi * n >= global.
 std::vector<int64_t> ProportionalShares(int64_t global, std::span<const double> speeds, int64_t lo,
                                         int64_t hi);
 

@@ -28,10 +28,11 @@ inline constexpr const char* kBatchPlanKey = "train.batch_plan";
 struct BatchPlan {
   // Grows with every plan the master publishes in a job; 0 is the equal split nobody published.
   uint64_t version = 0;
-  uint64_t generation = 0;     // the generation it applies to; others ignore it
-  std::vector<int64_t> rows;   // samples per step of each rank, by rank; they sum to the batch
-  std::vector<int64_t> micro;  // each rank's micro-batch cap; 0: the whole part in one pass
-  std::string reason;          // for the logs
+  uint64_t generation = 0;    // the generation it applies to; others ignore it
+  std::vector<int64_t> rows;  // samples per step of each rank, by rank; they sum to the batch
+  // Each rank's micro-batch cap; 0: train.straggler.micro_batch's (none: the part in one pass).
+  std::vector<int64_t> micro;
+  std::string reason;  // for the logs
 
   bool operator==(const BatchPlan&) const = default;
 };
@@ -47,7 +48,8 @@ std::string EncodeBatchPlan(const BatchPlan& plan);
 // InvalidArgument naming the field for anything else.
 Result<BatchPlan> DecodeBatchPlan(std::string_view text);
 // OK when `plan` fits a generation of `world` ranks and a global batch of `global`: one entry per
-// rank in rows and micro, every part >= 1, micro >= 0, the parts summing to `global`.
+// rank in rows and micro, every part >= 1, micro >= 0, the parts summing to `global` (to `world`
+// when the batch is smaller: a rank's part is at least 1).
 Status CheckBatchPlan(const BatchPlan& plan, int world, int64_t global);
 
 }  // namespace baton::train

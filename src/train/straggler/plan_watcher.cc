@@ -28,6 +28,7 @@ void PlanWatcher::Loop() {
     lock.unlock();
     Result<std::optional<std::string>> text = read_();
     lock.lock();
+    if (text.ok()) last_error.clear();  // an outage that comes again is said again
     if (text.ok() && text->has_value() && **text != last_text) {
       last_text = **text;
       Result<BatchPlan> plan = DecodeBatchPlan(last_text);

@@ -113,6 +113,10 @@ const std::vector<RankState>& StragglerMonitor::Evaluate(int64_t now_ms) {
       r.ratios.push_back(s.ratio);
       if (r.flagged_run >= spec_.confirm && !s.straggler) s.straggler = changed = true;
     } else {
+      if (!s.straggler) {  // `confirm` flagged windows in a row, or start again
+        r.flagged_run = 0;
+        s.flagged_since_ms = -1;
+      }
       ++r.clear_run;
       if (r.clear_run >= spec_.confirm) {
         changed = changed || s.straggler;

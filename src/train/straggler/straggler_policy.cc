@@ -33,10 +33,23 @@ void StragglerPolicy::StartGeneration(uint64_t generation, int world, int64_t no
   monitor_.Reset(world, now_ms);
   worker_of_rank_.assign(static_cast<size_t>(world), "");
   shown_.assign(static_cast<size_t>(world), StragglerClass::kNone);
-  // What the ranks start from (batch_split.h): the equal split, or shares by known speeds.
+  seen_.clear();
+  // What the ranks start from (batch_split.h): the equal split, or shares by known speeds; or,
+  // for a master that restarted mid-generation, the plan its earlier life published for it.
   plan_ = EqualPlan(global_batch_, world, generation);
   if (spec_.speeds.size() == static_cast<size_t>(world)) {
     plan_.rows = ProportionalShares(std::max<int64_t>(global_batch_, world), spec_.speeds, 1, 0);
+  }
+  if (std::optional<std::string> text = host_.GetJobValue(kBatchPlanKey)) {
+    Result<BatchPlan> stored = DecodeBatchPlan(*text);
+    if (stored.ok()) {
+      version_ = std::max(version_, stored->version);
+      if (stored->generation == generation && CheckBatchPlan(*stored, world, global_batch_).ok()) {
+        plan_ = std::move(*stored);
+        spdlog::info("straggler: generation {} runs batch plan v{} ({})", generation, plan_.version,
+                     plan_.reason);
+      }
+    }
   }
   windows_at_change_ = -1;
   profiled_ = false;
@@ -123,8 +136,18 @@ void StragglerPolicy::Decide(const std::vector<RankState>& states) {
     rows = ProportionalShares(std::max<int64_t>(global_batch_, n), speeds, lo, hi);
     reason = profile ? "profiled speeds" : "a straggler";
   } else {
+    // Back to the equal split in two moves: halfway first. Under real contention a rank's speed
+    // depends on its part (a smaller part computes in shorter bursts, which the scheduler favours),
+    // so a straggler may look cleared only because its part is small; the half step shows it.
     rows = EqualPlan(global_batch_, n, generation_).rows;
-    reason = "no straggler";
+    std::vector<double> halfway(rows.size());
+    bool far = false;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      halfway[i] = static_cast<double>(rows[i] + plan_.rows[i]) / 2;
+      far = far || std::abs(plan_.rows[i] - rows[i]) > 2;
+    }
+    if (far) rows = ProportionalShares(std::max<int64_t>(global_batch_, n), halfway, 1, 0);
+    reason = far ? "no straggler, halfway back" : "no straggler";
   }
   std::vector<int64_t> micro = MicroCaps(rows, profile ? spec_.micro_batch : 0);
   profiled_ = true;
@@ -137,7 +160,7 @@ void StragglerPolicy::Decide(const std::vector<RankState>& states) {
   const double noise = 2 * monitor_.settled_error();
   const bool revert = !profile && !monitor_.any_straggler();
   const double bar = revert ? 1.0 + spec_.min_gain + noise : 1.0 - spec_.min_gain - noise;
-  if (next > bar * now && micro == plan_.micro) return;
+  if (next > bar * now) return;
   Publish(std::move(rows), std::move(micro),
           fmt::format("{}: predicted compute {:.1f} -> {:.1f} ms a step", reason, now, next));
   windows_at_change_ = monitor_.windows();

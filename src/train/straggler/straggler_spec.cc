@@ -120,12 +120,12 @@ void ReadStragglerSpec(schema::Reader& r, const schema::Section& train, int64_t 
     bool ok = f->value.IsSequence() && f->value.size() > 0;
     for (size_t i = 0; ok && i < f->value.size(); ++i) {
       const std::optional<double> v = schema::ParseNumber(f->value[i]);
-      ok = v && *v > 0 && std::isfinite(*v);
+      ok = v && *v >= 1e-6 && *v <= 1e6;
       if (ok) out->speeds.push_back(*v);
     }
     if (!ok) {
       out->speeds.clear();
-      r.Wrong(s, "speeds", "a list of positive numbers, one per rank");
+      r.Wrong(s, "speeds", "a list of positive numbers (1e-6..1e6), one per rank");
     }
   }
   ReadInject(r, s, out);

@@ -44,16 +44,15 @@ struct InjectedSlowdown {
 
 struct StragglerSpec {
   std::vector<StragglerRule> rules;  // empty (default): no policy, the equal split throughout
-  // Monitor (papers/antdt.md §6.1). A rank's speed is the median over its last `window` reports
-  // (every report_ms) of rows per compute millisecond; it is flagged when the peers' median speed
-  // is more than `threshold` x its own, a straggler after `confirm` flagged windows in a row, and
-  // cleared after as many unflagged ones. Flagged for persistent_after_s or more: persistent,
-  // else transient; flagged since the generation's first window with a steady ratio:
-  // deterministic. Defaults 4, 1.3, 3, 300 s.
+  // Monitor (papers/antdt.md §6.1). A rank's speed is the median over its last `window` samples
+  // (one per master monitor tick, 200 ms) of rows per compute millisecond; it is flagged when the
+  // peers' median speed is more than `threshold` x its own, a straggler after `confirm` flagged
+  // windows in a row, and cleared after as many unflagged ones. Flagged for persistent_after_s or
+  // more: persistent, else transient; flagged since the generation's first window with a steady
+  // ratio: deterministic. Defaults 4, 1.3, 3, 300 s.
   int32_t window = 4;
-  // How often each rank reports its step times to the master: its gauges' period, in ms. The
-  // windows count reports, so this sets how fast a straggler is seen (window + confirm reports).
-  // Default 100.
+  // How often each rank sends its running totals of rows and compute time to the master (its
+  // gauges' period), in ms: at most this stale at each monitor tick. Default 100.
   int32_t report_ms = 100;
   double threshold = 1.3;
   int32_t confirm = 3;
@@ -67,9 +66,10 @@ struct StragglerSpec {
   // profile: the largest micro-batch a rank runs in one pass (its memory limit); 0 (default): a
   // rank's whole part in one pass.
   int64_t micro_batch = 0;
-  // Relative speeds of the ranks when they are known in advance (dedicated, heterogeneous
-  // hardware): a generation of exactly this many ranks starts from shares in proportion to them
-  // (and micro_batch) at its first step, before any measurement. Empty (default): the equal split.
+  // Relative speeds (1e-6..1e6) of the ranks when they are known in advance (dedicated,
+  // heterogeneous hardware): a generation of exactly this many ranks starts from shares in
+  // proportion to them (and micro_batch) at its first step, before any measurement. Empty
+  // (default): the equal split.
   std::vector<double> speeds;
   // Testing and benchmarks only.
   std::vector<InjectedSlowdown> inject;
