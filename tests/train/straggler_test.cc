@@ -369,7 +369,8 @@ TEST(StragglerPolicy, ProfileDecidesOnceWithMicroBatchesAndKeepsIt) {
   for (int t = 0; t < 200; ++t) policy.Evaluate(gen.Tick({1, 2}, host));
   ASSERT_EQ(host.plans.size(), 1u);
   // Speeds 1 : 1/2: 85.3 and 42.7 rows; the fast rank's part runs in passes of 32.
-  EXPECT_NEAR(static_cast<double>(gen.rows()[0]), 85.3, 2);
+  // Profiled over one window (4 samples a rank, +-10 % noise each): within 5 %.
+  EXPECT_NEAR(static_cast<double>(gen.rows()[0]), 85.3, 4.3);
   EXPECT_EQ(Sum(gen.rows()), 128);
   EXPECT_EQ(host.plans[0].micro, (std::vector<int64_t>{32, 32}));
 }

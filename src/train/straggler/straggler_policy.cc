@@ -53,6 +53,8 @@ void StragglerPolicy::StartGeneration(uint64_t generation, int world, int64_t no
   }
   windows_at_change_ = -1;
   profiled_ = false;
+  halfway_ = false;
+  warm_ticks_ = spec_.window;
 }
 
 std::vector<master::PolicyAction> StragglerPolicy::Evaluate(const master::ClusterView& view) {
@@ -91,8 +93,11 @@ std::vector<master::PolicyAction> StragglerPolicy::Evaluate(const master::Cluste
     if (rows_delta != 0 || seen.plan_version != *version) {
       seen = Seen{*rows, *compute, *version};
     }
-    if (sample) monitor_.Add(static_cast<int>(*rank), RankReport{rows_delta, ms_delta});
+    if (sample && warm_ticks_ <= 0) {
+      monitor_.Add(static_cast<int>(*rank), RankReport{rows_delta, ms_delta});
+    }
   }
+  --warm_ticks_;
   if (monitor_.WindowReady()) Decide(monitor_.Evaluate(view.now_ms));
   return {};
 }
@@ -141,10 +146,10 @@ void StragglerPolicy::Decide(const std::vector<RankState>& states) {
     // so a straggler may look cleared only because its part is small; the half step shows it.
     rows = EqualPlan(global_batch_, n, generation_).rows;
     std::vector<double> halfway(rows.size());
-    bool far = false;
+    bool far = false;  // one half step, then the rest
     for (size_t i = 0; i < rows.size(); ++i) {
       halfway[i] = static_cast<double>(rows[i] + plan_.rows[i]) / 2;
-      far = far || std::abs(plan_.rows[i] - rows[i]) > 2;
+      far = far || (!halfway_ && std::abs(plan_.rows[i] - rows[i]) > 2);
     }
     if (far) rows = ProportionalShares(std::max<int64_t>(global_batch_, n), halfway, 1, 0);
     reason = far ? "no straggler, halfway back" : "no straggler";
@@ -164,6 +169,7 @@ void StragglerPolicy::Decide(const std::vector<RankState>& states) {
   Publish(std::move(rows), std::move(micro),
           fmt::format("{}: predicted compute {:.1f} -> {:.1f} ms a step", reason, now, next));
   windows_at_change_ = monitor_.windows();
+  halfway_ = plan_.reason.starts_with("no straggler, halfway");
   monitor_.MarkChange();
 }
 

@@ -10,6 +10,8 @@
 //     split once none is; at most one change per window, only on a predicted gain of min_gain;
 //   profile (DD): once per generation, after its first window: shares in proportion to speed with
 //     micro-batches of at most micro_batch rows, then fixed.
+// The first `window` ticks of a generation are warm-up, not sampled (process start, the step-0
+// checkpoint, first leases make the first steps unrepresentative).
 // A decision is a BatchPlan published in the job's KV (PolicyHost::SetJobValue); rank 0 hands it
 // to every rank at one step (train/straggler/batch_plan.h). It returns no agent actions.
 #pragma once
@@ -58,6 +60,8 @@ class StragglerPolicy final : public master::Policy {
   uint64_t version_ = 0;               // the last version published (or seen) in this job
   int64_t windows_at_change_ = -1;     // monitor window count when the split last changed
   bool profiled_ = false;              // profile: this generation's split is decided
+  bool halfway_ = false;               // the split in force is a half step back to equal
+  int64_t warm_ticks_ = 0;             // ticks of this generation not sampled yet (warm-up)
   std::vector<StragglerClass> shown_;  // classes last logged, by rank
 };
 
