@@ -153,6 +153,12 @@ std::vector<double> StragglerMonitor::settled_speeds() const {
   return v;
 }
 
+size_t StragglerMonitor::settled_samples() const {
+  size_t fewest = ranks_.empty() ? 0 : kSettledReports;
+  for (const Rank& r : ranks_) fewest = std::min(fewest, r.settled.size());
+  return fewest;
+}
+
 double StragglerMonitor::settled_error() const {
   double worst = 0;
   for (const Rank& r : ranks_) {

@@ -63,6 +63,8 @@ class StragglerMonitor {
   // The largest relative standard error of settled_speeds() over the ranks (1.4826 x median
   // absolute deviation / median / sqrt(reports)): how much of a predicted gain may be noise.
   double settled_error() const;
+  // The fewest samples behind any rank's settled speed.
+  size_t settled_samples() const;
   // The split changed: settled speeds start again from the current window.
   void MarkChange();
   bool any_straggler() const;

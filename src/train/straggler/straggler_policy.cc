@@ -155,7 +155,11 @@ void StragglerPolicy::Decide(const std::vector<RankState>& states) {
     reason = far ? "no straggler, halfway back" : "no straggler";
   }
   std::vector<int64_t> micro = MicroCaps(rows, profile ? spec_.micro_batch : 0);
-  profiled_ = true;
+  // The profile is decided once it acts, or once 4 windows of samples showed nothing worth a
+  // change (a gain hidden by the noise of the first window is looked for again).
+  if (profile && monitor_.settled_samples() >= static_cast<size_t>(4 * spec_.window)) {
+    profiled_ = true;
+  }
   if (rows == plan_.rows && micro == plan_.micro) return;
   const double now = PredictedStepMs(plan_.rows, speeds), next = PredictedStepMs(rows, speeds);
   // A gain within twice the speeds' standard error may be noise: the slowest of several noisy
@@ -169,6 +173,7 @@ void StragglerPolicy::Decide(const std::vector<RankState>& states) {
   Publish(std::move(rows), std::move(micro),
           fmt::format("{}: predicted compute {:.1f} -> {:.1f} ms a step", reason, now, next));
   windows_at_change_ = monitor_.windows();
+  profiled_ = profile;
   halfway_ = plan_.reason.starts_with("no straggler, halfway");
   monitor_.MarkChange();
 }
