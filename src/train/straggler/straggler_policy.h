@@ -10,7 +10,7 @@
 //     split once none is; at most one change per window, only on a predicted gain of min_gain;
 //   profile (DD): once per generation, after its first window: shares in proportion to speed with
 //     micro-batches of at most micro_batch rows, then fixed.
-// The first `window` ticks of a generation are warm-up, not sampled (process start, the step-0
+// The first two ticks of a generation are warm-up, not sampled (process start, the step-0
 // checkpoint, first leases make the first steps unrepresentative).
 // A decision is a BatchPlan published in the job's KV (PolicyHost::SetJobValue); rank 0 hands it
 // to every rank at one step (train/straggler/batch_plan.h). It returns no agent actions.
