@@ -3,7 +3,6 @@
 under the same stragglers, clean and slowed, and prints key=value lines. Epoch times of baton come
 from rank 0's log (its generation formed at step 0 -> "training done"), DDP's from its script."""
 import argparse
-import glob
 import os
 import re
 import shutil
@@ -14,7 +13,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "train"))
-from bench_train import clock_of, cpu_features, worker_pids  # noqa: E402
+from bench_train import clock_of, cpu_features, logs, worker_pids  # noqa: E402
 
 POLICIES = {
     "off": "",
@@ -69,10 +68,7 @@ train:
 
 def epoch_of_logs(out, name):
     """Rank 0's training time: its first generation formed -> its "training done" line."""
-    text = ""
-    for p in glob.glob(os.path.join(out, name + "-state", "*.log")):
-        with open(p, errors="replace") as f:
-            text += f.read()
+    text = logs(out, name)
     start = done = None
     for line in text.splitlines():
         if start is None and re.search(r"\] generation \d+: rank 0 of", line):
