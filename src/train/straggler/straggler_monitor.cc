@@ -172,12 +172,6 @@ double StragglerMonitor::settled_error() const {
   return worst;
 }
 
-std::vector<double> StragglerMonitor::speeds() const {
-  std::vector<double> v;
-  for (const RankState& s : states_) v.push_back(s.speed);
-  return v;
-}
-
 bool StragglerMonitor::any_straggler() const {
   return std::any_of(states_.begin(), states_.end(),
                      [](const RankState& s) { return s.straggler; });

@@ -54,8 +54,6 @@ class StragglerMonitor {
   // Closes a window at `now_ms` and returns every rank's state.
   const std::vector<RankState>& Evaluate(int64_t now_ms);
   const std::vector<RankState>& states() const { return states_; }
-  // Each rank's speed as of the last window.
-  std::vector<double> speeds() const;
   // Each rank's speed over every report since the last change (a straggler confirmed or cleared,
   // its window's median 20 % away from it, or MarkChange), up to 64 reports: steadier than the
   // window's, for deciding a split.

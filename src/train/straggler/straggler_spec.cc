@@ -62,11 +62,6 @@ bool InjectedSlowdown::ActiveAt(double seconds) const {
 }
 
 std::span<const std::string_view> StragglerKeys() { return kStragglerKeys; }
-std::span<const std::string_view> InjectKeys() { return kInjectKeys; }
-
-std::string_view RuleName(StragglerRule rule) {
-  return rule == StragglerRule::kAdjustBatch ? "adjust_batch" : "profile";
-}
 
 double InjectedDelayMs(const StragglerSpec& spec, int rank, double seconds, double compute_ms,
                        int64_t rows) {

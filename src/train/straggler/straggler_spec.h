@@ -80,9 +80,8 @@ struct StragglerSpec {
   bool on() const { return !rules.empty(); }
 };
 
-// The keys of train.straggler and of each train.straggler.inject item, for the spec's schema.
+// The keys of train.straggler, for the spec's schema.
 std::span<const std::string_view> StragglerKeys();
-std::span<const std::string_view> InjectKeys();
 
 // Reads `train.straggler` from the (already opened) train section into `out`, recording problems
 // in `r`; `global_batch` bounds min_batch and max_batch.
@@ -91,8 +90,6 @@ void ReadStragglerSpec(schema::Reader& r, const schema::Section& train, int64_t 
 // The master's view: reads only train.global_batch and train.straggler of the spec at `path`
 // (the worker's preflight has checked the rest). InvalidArgument lists the problems.
 Result<StragglerSpec> LoadStragglerSpec(const std::string& path, int64_t* global_batch);
-
-std::string_view RuleName(StragglerRule rule);
 
 // Testing and benchmarks: the time `rank` sleeps after a compute of `compute_ms` over `rows` rows,
 // `seconds` after its worker started: (slowdown - 1) x compute_ms for an active injection, plus
