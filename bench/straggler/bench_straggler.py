@@ -43,13 +43,14 @@ class Setting:
         return self.nodes * self.per_node
 
 
-def baton_spec(out, s, name, rows_csv, model_pt, straggler):
+def baton_spec(out, s, name, rows_csv, model_pt, straggler, spares=0):
     path = os.path.join(out, name + ".yaml")
     inputs = 16 if s.model == "tiny" else 64
     with open(path, "w") as f:
         f.write(f"""name: {name}
 kind: train
 nodes: {s.nodes}
+spare_nodes: {spares}
 input: {{paths: [{rows_csv}], format: csv, skip_header: true, records_per_shard: {s.batch}}}
 worker: {{per_node: {s.per_node}, restart_backoff_ms: 100}}
 master: {{state_dir: {name}-state}}
@@ -80,6 +81,18 @@ def epoch_of_logs(out, name):
     return done - start, text
 
 
+def span_of_logs(out, name):
+    """From the first generation formed to the last worker's "training done" line, whichever
+    workers those are (kill_restart replaces some)."""
+    text = logs(out, name)
+    starts = [clock_of(line) for line in text.splitlines()
+              if re.search(r"\] generation \d+: rank 0 of", line)]
+    ends = [clock_of(line) for line in text.splitlines() if "] training done after" in line]
+    if not starts or not ends:
+        raise RuntimeError(f"{name}: no start or end of training in its logs")
+    return max(ends) - min(starts), text
+
+
 def pin_workers(spec_path, wait_for):
     """Rank r's worker (worker id node-n/l, in rank order) on core r mod 2, every thread."""
     deadline = time.time() + 60
@@ -101,9 +114,9 @@ def pin_workers(spec_path, wait_for):
                        stdout=subprocess.DEVNULL, check=False)
 
 
-def run_baton(args, s, tag, rows_csv, model_pt, straggler, pin=False):
+def run_baton(args, s, tag, rows_csv, model_pt, straggler, pin=False, spares=0):
     name = f"{s.name}-{tag}"
-    spec = baton_spec(args.out, s, name, rows_csv, model_pt, straggler)
+    spec = baton_spec(args.out, s, name, rows_csv, model_pt, straggler, spares)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     run = subprocess.Popen([os.path.join(args.bin, "baton"), "run", spec], cwd=args.out, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -111,9 +124,10 @@ def run_baton(args, s, tag, rows_csv, model_pt, straggler, pin=False):
         pin_workers(spec, s.ranks)
     if run.wait() != 0:
         raise RuntimeError(f"baton run {spec} failed; logs in {args.out}/{name}-state")
-    seconds, text = epoch_of_logs(args.out, name)
+    seconds, text = (span_of_logs if spares else epoch_of_logs)(args.out, name)
     plans = len(re.findall(r"batch plan v\d+ for generation", text))
-    return seconds, plans
+    moves = len(re.findall(r"worker\(s\) move from node", text))
+    return seconds, (moves if spares else plans)
 
 
 def run_ddp(s, extra, pin=False):
@@ -144,8 +158,39 @@ class Hog:
             self.proc.wait()
 
 
-def ideal(n, k):
-    return n / (n - 1 + 1 / k)
+def kill_restart(args, quick):
+    """A slow host (every worker of node-1, 2 of the 4 ranks, 4x slower from the start) and one
+    spare node: kill_restart moves node-1's workers to the spare once the straggler lasted
+    persistent_after_s (1 s here; 300 by default, for production) and the saving beats twice the
+    restart cost (1 s assumed until one is measured). Its epoch over the clean one (the same
+    rules and spare, no straggler: it must never move); --full adds ND alone under the same slow
+    host for comparison (ideal N / (N - 2 + 2/k) = 1.6)."""
+    s = Setting("emulated_2x2_spare", "tiny", 2, 2, 128, 128 * 3000, 500,
+                "emulated compute as above, plus one spare node; node-1 is a slow host")
+    rows_csv = os.path.join(args.out, f"{s.name}.csv")
+    write_rows(rows_csv, s.rows, 16, 1)
+    model_pt = os.path.join(args.out, "tiny.pt")
+    print(f"# {s.name}: {s.ranks} ranks + a spare node, {s.label}; global batch {s.batch}, "
+          f"{s.rows} rows", flush=True)
+    emulate = f"emulate_us_per_sample: {s.emulate_us}"
+    rules = ("rules: [adjust_batch, kill_restart], persistent_after_s: 1, restart_cost_s: 1, ")
+    slow_host = "inject: [{node: node-1, slowdown: 4}], "
+    clean, clean_moves = run_baton(args, s, "clean", rows_csv, model_pt, rules + emulate,
+                                   spares=1)
+    kr, moves = run_baton(args, s, "slowhost-kr", rows_csv, model_pt,
+                          rules + slow_host + emulate, spares=1)
+    line = (f"setting={s.name} case=slow_host k=4 baton_clean_s={clean:.2f} clean_moves={clean_moves} "
+            f"kr_s={kr:.2f} kr_moves={moves} kr_over_clean={kr / clean:.3f}")
+    if not quick:
+        nd, _ = run_baton(args, s, "slowhost-nd", rows_csv, model_pt,
+                          POLICIES["nd"] + slow_host + emulate, spares=1)
+        line += f" nd_over_clean={nd / clean:.3f} ideal_nd_ratio={ideal(4, 4, slow=2):.3f}"
+    print(line, flush=True)
+    return kr / clean
+
+
+def ideal(n, k, slow=1):
+    return n / (n - slow + slow / k)
 
 
 def compute_growth(model):
@@ -252,9 +297,11 @@ def main():
                   f"dd_straggler_ratio={ratios['dd']:.3f} ideal_ratio={best:.3f} "
                   f"nd_vs_ddp={nd_vs_ddp:.2f} nd_plans={plans['nd']} dd_plans={plans['dd']}",
                   flush=True)
+    kr_over_clean = kill_restart(args, quick)
     print(f"nd_over_ideal={worst['nd']:.3f}")
     print(f"dd_over_ideal={worst['dd']:.3f}")
     print(f"nd_vs_ddp_k4={nd_vs_ddp_k4:.2f}")
+    print(f"kr_over_clean={kr_over_clean:.3f}")
 
 
 if __name__ == "__main__":

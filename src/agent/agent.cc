@@ -171,6 +171,7 @@ class Agent {
       req.set_node_id(o_.node_id);
       req.set_hostname(o_.hostname.empty() ? Hostname() : o_.hostname);
       req.set_agent_pid(getpid());
+      req.set_spare(o_.spare);
       pb::RegisterNodeReply reply;
       grpc::ClientContext ctx;
       PrepareContext(ctx, o_.token, Deadline());
@@ -209,8 +210,9 @@ class Agent {
                      o_.node_id, reply.node_rank(), node_rank_, node_rank_);
       }
       spdlog::info("[{}] registered again with {}", o_.node_id, address_);
-      // A scale the restarted master took before this agent was back reaches it only here.
-      const int32_t count = reply.launch().workers_per_node();
+      // A scale or a move the restarted master took before this agent was back reaches it only
+      // here.
+      const int32_t count = reply.node_workers();
       if (count != supervisor_->worker_count()) {
         spdlog::info("[{}] the master now asks for {} worker(s)", o_.node_id, count);
         if (Status s = supervisor_->SetWorkerCount(count); !s.ok()) {
@@ -219,17 +221,17 @@ class Agent {
       }
       return Status::Ok();
     }
-    const int32_t count = reply.launch().workers_per_node();
+    const int32_t count = reply.node_workers();
     if (count < 0 || count > kMaxWorkersPerNode) {
       return Status::InvalidArgument("the master asks for " + std::to_string(count) +
-                                     " workers per node; at most " +
+                                     " workers on this node; at most " +
                                      std::to_string(kMaxWorkersPerNode) + " are allowed");
     }
     job_id_ = reply.job_id();
     node_rank_ = reply.node_rank();
     launch_ = reply.launch();
-    spdlog::info("[{}] registered with {}: job {}, node rank {}, {} worker(s)", o_.node_id,
-                 address_, job_id_, node_rank_, launch_.workers_per_node());
+    spdlog::info("[{}] registered with {}: job {}, node rank {}, {} worker(s){}", o_.node_id,
+                 address_, job_id_, node_rank_, count, o_.spare ? " (spare)" : "");
     SupervisorOptions so;
     so.argv.assign(launch_.argv().begin(), launch_.argv().end());
     so.env.insert(launch_.env().begin(), launch_.env().end());

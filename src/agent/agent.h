@@ -25,6 +25,9 @@ struct AgentOptions {
   std::string master_address;  // host:port
   std::string token;           // job secret, sent with every call
   std::string node_id;         // unique per node within the job
+  // A standby node: registers and runs no worker until the master's controller gives it some
+  // (RegisterNodeRequest.spare). Default false.
+  bool spare = false;
   // Give up (stop the workers, return UNAVAILABLE) once the master has not answered any call for
   // this long. Also handed to workers as BATON_MASTER_UNREACHABLE_MS. Unset: the master's value
   // (RegisterNodeReply.master_unreachable_ms, the spec's timeouts.master_unreachable_ms) from the

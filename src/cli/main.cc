@@ -197,6 +197,9 @@ int main(int argc, char** argv) {
       ->required();
   agent->add_option("--token-file", agent_token_file,
                     "File holding the job token (mode 0600); default: $BATON_JOB_TOKEN");
+  agent->add_flag("--spare", agent_options.spare,
+                  "Standby node: register and run no worker until the master moves work here "
+                  "(a controller policy replacing a slow node)");
   agent->add_option("--master-address-file", agent_options.master_address_file,
                     "File to re-read the master address from after losing it (local backend)");
   agent

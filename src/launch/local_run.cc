@@ -167,7 +167,7 @@ class Runner {
                  dir.c_str());
     int rc = StartMaster();
     if (rc != 0) return rc;
-    for (int i = 0; i < spec_.nodes; ++i) {
+    for (int i = 0; i < spec_.nodes + spec_.spare_nodes; ++i) {
       Child a;
       a.name = "node-" + std::to_string(i);
       a.argv = {options_.baton_binary,
@@ -184,6 +184,7 @@ class Runner {
                 std::to_string(spec_.timeouts.master_unreachable_ms),
                 "--supervisor-pid",
                 self};
+      if (i >= spec_.nodes) a.argv.push_back("--spare");  // the spec's spare_nodes
       a.log_path = dir + "/" + a.name + ".log";
       if (Status st = Start(a); !st.ok()) {
         std::fprintf(stderr, "baton run: cannot start agent %s: %s\n", a.name.c_str(),

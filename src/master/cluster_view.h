@@ -18,6 +18,9 @@ struct NodeSignals {
   int64_t last_heartbeat_ms = 0;  // run-clock time of the last heartbeat
   int32_t workers_running = 0;    // as of that heartbeat
   int32_t restarts = 0;           // worker restarts the agent reported, summed over its workers
+  // Workers it is planned to run when set for this node alone (Registry::NodeWorkers): 0 for a
+  // spare or a node emptied by a policy; -1: the job-wide count.
+  int32_t planned_workers = -1;
 };
 
 struct WorkerSignals {
@@ -42,8 +45,15 @@ struct WorkerSignals {
   std::map<std::string, double> notes;
 };
 
+// The job's data, from the master's shard service: over every epoch.
+struct JobProgress {
+  uint64_t records_total = 0;
+  uint64_t records_done = 0;
+};
+
 struct ClusterView {
-  int64_t now_ms = 0;                  // run-clock time the snapshot was taken at
+  int64_t now_ms = 0;  // run-clock time the snapshot was taken at
+  JobProgress progress;
   std::vector<NodeSignals> nodes;      // by node id
   std::vector<WorkerSignals> workers;  // by worker id
 };

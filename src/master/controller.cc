@@ -10,10 +10,11 @@ void Controller::AddPolicy(std::unique_ptr<Policy> policy) {
   policies_.push_back(std::move(policy));
 }
 
-size_t Controller::Tick(int64_t now_ms) {
+size_t Controller::Tick(int64_t now_ms, JobProgress progress) {
   // Without policies there is nothing to decide: skip the snapshot, which walks every worker.
   if (policies_.empty()) return 0;
-  const ClusterView view = registry_.Snapshot(now_ms);
+  ClusterView view = registry_.Snapshot(now_ms);
+  view.progress = progress;
   size_t queued = 0;
   for (const auto& policy : policies_) {
     for (const PolicyAction& a : policy->Evaluate(view)) {

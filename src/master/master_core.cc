@@ -9,6 +9,41 @@
 
 namespace baton::master {
 
+namespace {
+
+std::string EncodeNodeWorkers(const std::map<std::string, int32_t>& counts) {
+  std::string out;
+  for (const auto& [node, count] : counts) {
+    if (!out.empty()) out += ',';
+    out += node + "=" + std::to_string(count);
+  }
+  return out;
+}
+
+// Node ids hold neither ',' nor '=' (request_limits.h). A malformed entry is skipped: the node
+// then follows the job-wide count, as it did before any count was set for it.
+std::map<std::string, int32_t> DecodeNodeWorkers(const std::string& text) {
+  std::map<std::string, int32_t> counts;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos && eq > 0) {
+      char* rest = nullptr;
+      const long count = std::strtol(item.c_str() + eq + 1, &rest, 10);
+      if (*rest == '\0' && count >= 0 && count <= kMaxWorkersPerNode) {
+        counts[item.substr(0, eq)] = static_cast<int32_t>(count);
+      }
+    }
+    start = end + 1;
+  }
+  return counts;
+}
+
+}  // namespace
+
 MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
                        std::unique_ptr<StateStore> store, std::unique_ptr<Dds> dds,
                        std::unique_ptr<MetricsExporter> metrics, std::unique_ptr<RunClock> clock,
@@ -79,15 +114,18 @@ void MasterCore::Complete(Status status, Deferred deferred,
 Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::RegisterNodeReply* reply,
                                 Deferred* d) {
   BATON_RETURN_IF_ERROR(CheckNodeId("node_id", req.node_id()));
-  BATON_ASSIGN_OR_RETURN(
-      Registry::Registration reg,
-      registry_.RegisterNode(req.node_id(), req.agent_pid(), clock_->Now(), kMaxNodes));
+  BATON_ASSIGN_OR_RETURN(Registry::Registration reg,
+                         registry_.RegisterNode(req.node_id(), req.agent_pid(), clock_->Now(),
+                                                kMaxNodes, req.spare()));
   int32_t rank = reg.rank;
   spdlog::info("node {} registered (rank {}, host {}, agent pid {})", req.node_id(), rank,
                SafeText(req.hostname(), kMaxHostnameBytes), req.agent_pid());
   // A rank is answered only once it is durable: a master restarted after this reply must give
   // the node the same rank (workers' global ranks are built from it).
   if (reg.new_rank) d->seq = store_->AppendNodeRank(req.node_id(), rank);
+  // A spare's count of 0, durable before it is answered: re-registering with a restarted master
+  // must not turn it into a working node.
+  d->seq = std::max(d->seq, PersistNodeWorkers());
   if (reg.agent_replaced) {
     std::vector<LostLease> lost;
     uint64_t seq = dds_->RevokeWorkersWithPrefix(
@@ -112,6 +150,7 @@ Status MasterCore::RegisterNode(const v1::RegisterNodeRequest& req, v1::Register
   for (const auto& [k, v] : spec_.worker.env) (*l->mutable_env())[k] = v;
   l->set_working_dir(spec_.base_dir);
   l->set_workers_per_node(workers_per_node_);  // the spec's, or what `baton scale` set since
+  reply->set_node_workers(registry_.NodeWorkers(req.node_id()).value_or(workers_per_node_));
   l->set_restart_budget(spec_.worker.restart_budget);
   l->set_restart_backoff_ms(spec_.worker.restart_backoff_ms);
   l->set_restart_backoff_max_ms(spec_.worker.restart_backoff_max_ms);
@@ -429,6 +468,9 @@ Status MasterCore::RestoreRendezvous(const std::map<std::string, std::string>& m
   if (auto it = meta_values.find(kWorkersPerNodeMetaKey); it != meta_values.end()) {
     workers_per_node_ = static_cast<int32_t>(std::strtol(it->second.c_str(), nullptr, 10));
   }
+  if (auto it = meta_values.find(kNodeWorkersMetaKey); it != meta_values.end()) {
+    registry_.RestoreNodeWorkers(DecodeNodeWorkers(it->second));
+  }
   return rendezvous_.Restore(meta_values);
 }
 
@@ -494,22 +536,30 @@ void MasterCore::SetWorkerNote(const std::string& worker_id, const std::string& 
   registry_.SetNote(worker_id, name, value);
 }
 
+uint64_t MasterCore::PersistNodeWorkers() {
+  std::optional<std::map<std::string, int32_t>> counts = registry_.TakeChangedNodeWorkers();
+  if (!counts) return 0;
+  return store_->AppendMeta(kNodeWorkersMetaKey, EncodeNodeWorkers(*counts));
+}
+
 uint64_t MasterCore::PlanRendezvous(int64_t now_ms) {
   std::vector<RendezvousMember> planned;
   const int32_t per_node = workers_per_node_;
   std::lock_guard<std::mutex> lock(departed_mu_);
   // Every monitor tick: only the live nodes' ids and ranks, not a snapshot of every worker.
-  for (const auto& [node_id, rank] : registry_.LiveNodeRanks()) {
-    for (int32_t local = 0; local < per_node; ++local) {
-      std::string worker_id = node_id + "/" + std::to_string(local);
+  for (const Registry::LiveNode& node : registry_.LiveNodePlans()) {
+    const int32_t count = node.workers.value_or(per_node);
+    for (int32_t local = 0; local < count; ++local) {
+      std::string worker_id = node.node_id + "/" + std::to_string(local);
       if (departed_.contains(worker_id)) continue;
       planned.push_back(RendezvousMember{
-          .worker_id = std::move(worker_id), .node_rank = rank, .local_rank = local});
+          .worker_id = std::move(worker_id), .node_rank = node.rank, .local_rank = local});
     }
   }
   // Until every node the job runs has registered once, the planned set is partial: a generation
-  // formed from it would end again as soon as the rest arrive.
-  const bool complete = registry_.KnownNodes() >= static_cast<size_t>(spec_.nodes);
+  // formed from it would end again as soon as the rest arrive. Spares do not count: they run no
+  // worker.
+  const bool complete = registry_.KnownWorkingNodes() >= static_cast<size_t>(spec_.nodes);
   return rendezvous_.SetPlanned(std::move(planned), complete, now_ms);
 }
 
@@ -541,7 +591,14 @@ void MasterCore::MonitorTick() {
   SampleRate(now);
   // After dead nodes are marked (their actions are dropped) and before finalizing: a finished job
   // has nothing left to steer.
-  if (!finalized_) controller_.Tick(now);
+  if (!finalized_) {
+    const DdsCounts c = dds_->Counts();
+    controller_.Tick(now,
+                     JobProgress{.records_total = c.records_total, .records_done = c.records_done});
+    // Worker counts a policy moved between nodes (durable with the next group commit; a master
+    // that dies first plans the old counts and the policy decides again).
+    (void)PersistNodeWorkers();
+  }
   if (!finalized_ && dds_->Finished()) {
     DdsCounts c = dds_->Counts();
     Status s = output_.Finalize(c);

@@ -30,6 +30,8 @@ namespace baton::master {
 // follow-up work (promoting a committed output). Handlers never block on the store themselves.
 // Job-level values in the state store (StateStore::AppendMeta).
 inline constexpr const char* kWorkersPerNodeMetaKey = "workers_per_node";
+// Worker counts set for single nodes (Registry::NodeWorkers), as "node=count,node=count".
+inline constexpr const char* kNodeWorkersMetaKey = "node_workers";
 
 struct Deferred {
   uint64_t seq = 0;
@@ -114,6 +116,9 @@ class MasterCore final : public PolicyHost {
   // A rendezvous caller's (node rank, local rank); Unavailable when its node is not live here.
   Result<std::pair<int32_t, int32_t>> RendezvousCaller(const std::string& worker_id);
   // The rendezvous' planned set from the live nodes; forms a generation whose time has come.
+  // Appends the per-node worker counts to the state store if they changed; the seq to wait for
+  // (0: nothing to write).
+  uint64_t PersistNodeWorkers();
   uint64_t PlanRendezvous(int64_t now_ms);
   // Queues the counters and running time for the store (they survive a restart).
   uint64_t PersistProgressMeta();

@@ -12,8 +12,14 @@ void Registry::RestoreRanks(const std::map<std::string, int32_t>& ranks) {
   }
 }
 
+void Registry::RestoreNodeWorkers(const std::map<std::string, int32_t>& counts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  node_workers_ = counts;
+}
+
 Result<Registry::Registration> Registry::RegisterNode(const std::string& node_id, int32_t agent_pid,
-                                                      int64_t now_ms, size_t max_nodes) {
+                                                      int64_t now_ms, size_t max_nodes,
+                                                      bool spare) {
   std::lock_guard<std::mutex> lock(mu_);
   Registration r;
   auto known = ranks_.find(node_id);
@@ -24,6 +30,10 @@ Result<Registry::Registration> Registry::RegisterNode(const std::string& node_id
     }
     known = ranks_.emplace(node_id, next_rank_++).first;
     r.new_rank = true;
+    if (spare) {
+      node_workers_[node_id] = 0;
+      node_workers_changed_ = true;
+    }
   }
   auto [it, inserted] = nodes_.try_emplace(node_id);
   Node& n = it->second;
@@ -74,6 +84,30 @@ std::optional<int32_t> Registry::LiveNodeRank(const std::string& node_id) const 
 size_t Registry::KnownNodes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return ranks_.size();
+}
+
+size_t Registry::KnownWorkingNodes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [id, rank] : ranks_) {
+    auto it = node_workers_.find(id);
+    n += it == node_workers_.end() || it->second > 0 ? 1 : 0;
+  }
+  return n;
+}
+
+std::optional<int32_t> Registry::NodeWorkers(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = node_workers_.find(node_id);
+  if (it == node_workers_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::map<std::string, int32_t>> Registry::TakeChangedNodeWorkers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!node_workers_changed_) return std::nullopt;
+  node_workers_changed_ = false;
+  return node_workers_;
 }
 
 bool Registry::KnownNode(const std::string& node_id) const {
@@ -128,25 +162,42 @@ std::vector<std::string> Registry::CollectDeadNodes(int64_t now_ms, int64_t dead
   return dead;
 }
 
+void Registry::QueueLocked(const std::string& node_id, Node& node, const v1::Action& action) {
+  if (action.kind() == v1::Action::KIND_SET_WORKER_COUNT) {
+    node_workers_[node_id] = action.worker_count();
+    node_workers_changed_ = true;
+  }
+  node.pending.push_back(action);
+}
+
 void Registry::QueueAction(const std::string& node_id, const v1::Action& action) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(node_id);
-  if (it != nodes_.end()) it->second.pending.push_back(action);
+  if (it != nodes_.end()) QueueLocked(node_id, it->second, action);
 }
 
 bool Registry::QueueActionIfAlive(const std::string& node_id, const v1::Action& action) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(node_id);
   if (it == nodes_.end() || !it->second.alive) return false;
-  it->second.pending.push_back(action);
+  QueueLocked(node_id, it->second, action);
   return true;
 }
 
 int Registry::QueueActionForAll(const v1::Action& action) {
   std::lock_guard<std::mutex> lock(mu_);
+  const bool scale = action.kind() == v1::Action::KIND_SET_WORKER_COUNT;
   int n = 0;
   for (auto& [id, node] : nodes_) {
     if (!node.alive) continue;
+    if (scale) {
+      auto count = node_workers_.find(id);
+      if (count != node_workers_.end()) {
+        if (count->second == 0) continue;  // a spare or emptied node stays empty
+        node_workers_.erase(count);        // follows the job-wide count again
+        node_workers_changed_ = true;
+      }
+    }
     node.pending.push_back(action);
     ++n;
   }
@@ -161,11 +212,16 @@ bool Registry::AllLiveNodesStopped() const {
   return true;
 }
 
-std::vector<std::pair<std::string, int32_t>> Registry::LiveNodeRanks() const {
+std::vector<Registry::LiveNode> Registry::LiveNodePlans() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::pair<std::string, int32_t>> out;
+  std::vector<LiveNode> out;
   for (const auto& [id, n] : nodes_) {
-    if (n.alive) out.emplace_back(id, n.rank);
+    if (!n.alive) continue;
+    auto count = node_workers_.find(id);
+    out.push_back(LiveNode{
+        .node_id = id,
+        .rank = n.rank,
+        .workers = count == node_workers_.end() ? std::nullopt : std::optional(count->second)});
   }
   return out;
 }
@@ -191,12 +247,15 @@ ClusterView Registry::Snapshot(int64_t now_ms) const {
   view.now_ms = now_ms;
   view.nodes.reserve(nodes_.size());
   for (const auto& [id, n] : nodes_) {
-    view.nodes.push_back(NodeSignals{.node_id = id,
-                                     .rank = n.rank,
-                                     .alive = n.alive,
-                                     .last_heartbeat_ms = n.last_heartbeat_ms,
-                                     .workers_running = n.workers_running,
-                                     .restarts = n.restarts});
+    auto count = node_workers_.find(id);
+    view.nodes.push_back(
+        NodeSignals{.node_id = id,
+                    .rank = n.rank,
+                    .alive = n.alive,
+                    .last_heartbeat_ms = n.last_heartbeat_ms,
+                    .workers_running = n.workers_running,
+                    .restarts = n.restarts,
+                    .planned_workers = count == node_workers_.end() ? -1 : count->second});
   }
   view.workers.reserve(workers_.size());
   for (const auto& [id, w] : workers_) {

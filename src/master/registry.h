@@ -25,6 +25,9 @@ class Registry {
   // Ranks handed out by earlier lives of this master (from the state store): a node keeps its rank
   // for the life of the job, across master restarts. Call before serving.
   void RestoreRanks(const std::map<std::string, int32_t>& ranks);
+  // Worker counts set for single nodes by earlier lives of this master (NodeWorkers). Call before
+  // serving.
+  void RestoreNodeWorkers(const std::map<std::string, int32_t>& counts);
 
   struct Registration {
     int32_t rank = 0;
@@ -36,9 +39,10 @@ class Registry {
     bool agent_replaced = false;
   };
   // Registers (or re-registers) a node; its rank is stable for the life of the job. Fails once
-  // `max_nodes` distinct nodes have registered.
+  // `max_nodes` distinct nodes have registered. `spare`, read at a node's first registration
+  // only: a standby node, planned to run no worker (NodeWorkers 0) until an action gives it some.
   Result<Registration> RegisterNode(const std::string& node_id, int32_t agent_pid, int64_t now_ms,
-                                    size_t max_nodes);
+                                    size_t max_nodes, bool spare = false);
   // Whether `node_id` has ever registered in this job (in this life of the master or an earlier
   // one): only such nodes' workers are tracked.
   bool KnownNode(const std::string& node_id) const;
@@ -46,6 +50,18 @@ class Registry {
   std::optional<int32_t> LiveNodeRank(const std::string& node_id) const;
   // Distinct nodes ever registered in this job.
   size_t KnownNodes() const;
+  // Of those, the nodes planned to run workers (not spares nor emptied nodes).
+  size_t KnownWorkingNodes() const;
+
+  // Per-node worker counts. A node follows the job-wide count (the spec's workers_per_node, or
+  // what `baton scale` set) unless a count was set for it: 0 for a spare, or the count of the
+  // last KIND_SET_WORKER_COUNT queued for it alone (a policy moving workers between nodes). The
+  // rendezvous plans each node's workers from this, so what the agents are told to run and what
+  // the generation waits for never disagree.
+  std::optional<int32_t> NodeWorkers(const std::string& node_id) const;
+  // Every explicit count, when one changed since the last call (for the state store); else
+  // nullopt.
+  std::optional<std::map<std::string, int32_t>> TakeChangedNodeWorkers();
   // Records a heartbeat. Returns false if the node is unknown (the master restarted) so the
   // agent re-registers. Moves queued actions into `actions`.
   bool Heartbeat(const v1::HeartbeatRequest& req, int64_t now_ms, std::vector<v1::Action>* actions);
@@ -58,7 +74,10 @@ class Registry {
   // Nodes alive until now that have been silent for `dead_after_ms`; marks them dead.
   std::vector<std::string> CollectDeadNodes(int64_t now_ms, int64_t dead_after_ms);
 
-  // Queues an action for one node, or for every live node.
+  // Queues an action for one node, or for every live node. A KIND_SET_WORKER_COUNT for one node
+  // sets its count (NodeWorkers); for every node (`baton scale`) it reaches the nodes that run
+  // workers, which follow the job-wide count from then on, and not the nodes planned to run none
+  // (spares stay spare, a node emptied off a slow host stays empty).
   void QueueAction(const std::string& node_id, const v1::Action& action);
   // Queues an action for `node_id` only if it is registered and alive; returns whether it did. An
   // action decided for a node that has since died would otherwise reach its next agent process.
@@ -67,8 +86,13 @@ class Registry {
   // Whether every live node has been handed a STOP (so the master may exit).
   bool AllLiveNodesStopped() const;
   int LiveNodes() const;
-  // (node id, rank) of every live node, by node id.
-  std::vector<std::pair<std::string, int32_t>> LiveNodeRanks() const;
+  struct LiveNode {
+    std::string node_id;
+    int32_t rank = 0;
+    std::optional<int32_t> workers;  // NodeWorkers: nullopt follows the job-wide count
+  };
+  // Every live node, by node id.
+  std::vector<LiveNode> LiveNodePlans() const;
 
   // Every node's and worker's signals as of `now_ms` (run clock), taken under one lock.
   ClusterView Snapshot(int64_t now_ms) const;
@@ -103,12 +127,15 @@ class Registry {
     std::vector<v1::Action> pending;
   };
   double SpeedLocked(const Worker& w) const;
+  void QueueLocked(const std::string& node_id, Node& node, const v1::Action& action);
 
   int64_t speed_window_ms_;
   mutable std::mutex mu_;
   std::map<std::string, Node> nodes_;
   std::map<std::string, Worker> workers_;
-  std::map<std::string, int32_t> ranks_;  // every node id ever registered in the job
+  std::map<std::string, int32_t> ranks_;         // every node id ever registered in the job
+  std::map<std::string, int32_t> node_workers_;  // explicit per-node counts (NodeWorkers)
+  bool node_workers_changed_ = false;
   int32_t next_rank_ = 0;
 };
 

@@ -39,8 +39,9 @@ using Problems = SpecProblems;
 // The schema: every key a section accepts. Anything else is reported, so that a typo such as
 // `lease_ms` at the top level is an error instead of a silently ignored setting.
 // The control plane's own top-level keys; each registered job kind adds its section's key.
-constexpr std::string_view kTopKeys[] = {"name",   "kind",   "nodes",    "input",   "output",
-                                         "worker", "master", "timeouts", "failure", "rendezvous"};
+constexpr std::string_view kTopKeys[] = {"name",     "kind",    "nodes",     "spare_nodes",
+                                         "input",    "output",  "worker",    "master",
+                                         "timeouts", "failure", "rendezvous"};
 constexpr std::string_view kInputKeys[] = {
     "paths", "format", "records_per_shard", "skip_header", "epochs", "shuffle", "seed"};
 constexpr std::string_view kOutputKeys[] = {"dir", "suffix"};
@@ -137,6 +138,7 @@ Lines ReadSections(const YAML::Node& root, std::span<const std::string_view> top
     spec.name.clear();
   }
   r.Int(top, "nodes", 1, &spec.nodes);
+  r.Int(top, "spare_nodes", 0, &spec.spare_nodes, 1024);
   const std::string kind_rule = KindRule();
   const JobKind* kind = FindJobKind(spec.kind);
   if (r.String(top, "kind", &spec.kind, kind_rule)) {

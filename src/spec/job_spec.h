@@ -116,6 +116,9 @@ struct JobSpec {
   std::string spec_path;  // absolute path of the spec file (filled by LoadJobSpec)
   std::string base_dir;   // its directory; relative paths in the spec are resolved against it
   int32_t nodes = 1;      // agents the local backend starts; default 1
+  // Standby agents the local backend starts besides (`baton agent --spare`): they run no worker
+  // until a controller policy moves work to them, e.g. off a slow host. Default 0.
+  int32_t spare_nodes = 0;
   // What the workers run: the name of a registered job kind (spec/job_kind.h). Default
   // "command": worker.command, any program using the SDK.
   std::string kind = "command";

@@ -244,7 +244,7 @@ Status Trainer::RunTyped() {
     BATON_ASSIGN_OR_RETURN(double local_loss,
                            ForwardBackward(batch, batch_rows, split.micro(gen.rank), wire.data()));
     if (spec_.straggler.emulate_us_per_sample > 0 || !spec_.straggler.inject.empty()) {
-      const double delay = InjectedDelayMs(spec_.straggler, gen.rank,
+      const double delay = InjectedDelayMs(spec_.straggler, gen.rank, worker_.identity().node_id,
                                            static_cast<double>(MonoMillis() - started_ms) / 1000.0,
                                            now_ms() - t1, batch_rows);
       if (delay > 0)

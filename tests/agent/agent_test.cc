@@ -47,6 +47,7 @@ class FakeMaster final : public pb::NodeService::Service {
     reply->set_job_id("job-7");
     reply->set_node_rank(2);
     *reply->mutable_launch() = launch_;
+    reply->set_node_workers(launch_.workers_per_node());
     reply->set_heartbeat_interval_ms(30);
     reply->set_master_unreachable_ms(7777);  // the spec's timeouts.master_unreachable_ms
     return grpc::Status::OK;

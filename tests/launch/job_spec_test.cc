@@ -77,6 +77,7 @@ TEST_F(JobSpecTest, FullSpecSetsEveryField) {
   WriteExecutable("bin/worker");
   Result<JobSpec> r = Load(R"(name: full-job.v2
 nodes: 3
+spare_nodes: 1
 input:
   paths: [data/a.csv]
   format: csv
@@ -122,6 +123,7 @@ failure:
   EXPECT_EQ(s.spec_path, spec_);
   EXPECT_EQ(s.base_dir, dir_);
   EXPECT_EQ(s.nodes, 3);
+  EXPECT_EQ(s.spare_nodes, 1);
   EXPECT_EQ(s.input.paths, std::vector<std::string>{dir_ + "/data/a.csv"});
   EXPECT_EQ(s.input.format, RecordFormat::kCsv);
   EXPECT_EQ(s.input.records_per_shard, 500);
@@ -161,6 +163,7 @@ TEST_F(JobSpecTest, AbsentKeysTakeTheirDefaults) {
   const JobSpec& s = *r;
   const JobSpec d;  // the header's defaults
   EXPECT_EQ(s.nodes, 1);
+  EXPECT_EQ(s.spare_nodes, 0);
   EXPECT_EQ(s.input.format, RecordFormat::kLines);
   EXPECT_EQ(s.input.records_per_shard, 10000);
   EXPECT_FALSE(s.input.skip_header);

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -133,6 +135,80 @@ TEST_F(ControllerTest, WithoutPoliciesTickQueuesNothing) {
   EXPECT_EQ(controller_.Tick(1500), 0u);
   EXPECT_TRUE(Heartbeat(registry_, "slow", 1600).empty());
   EXPECT_TRUE(Heartbeat(registry_, "fast", 1600).empty());
+}
+
+// A test policy: moves the workers of node `from` to node `to` once.
+class MoveNode : public Policy {
+ public:
+  MoveNode(std::string from, std::string to) : from_(std::move(from)), to_(std::move(to)) {}
+  std::string_view name() const override { return "move-node"; }
+  std::vector<PolicyAction> Evaluate(const ClusterView& view) override {
+    progress = view.progress;
+    if (done_) return {};
+    done_ = true;
+    std::vector<PolicyAction> out(2);
+    out[0].node_id = to_;
+    out[0].action.set_worker_count(2);
+    out[1].node_id = from_;
+    out[1].action.set_worker_count(0);
+    for (auto& a : out) a.action.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
+    return out;
+  }
+  JobProgress progress;
+
+ private:
+  std::string from_, to_;
+  bool done_ = false;
+};
+
+TEST_F(ControllerTest, SparesArePlannedEmptyAndWorkerCountActionsMoveWorkBetweenNodes) {
+  ASSERT_TRUE(registry_.RegisterNode("spare", 300, 0, kMaxNodes, /*spare=*/true).ok());
+  EXPECT_EQ(registry_.KnownNodes(), 3u);
+  EXPECT_EQ(registry_.KnownWorkingNodes(), 2u);  // a spare does not make a generation wait
+  EXPECT_EQ(registry_.NodeWorkers("spare"), 0);
+  EXPECT_EQ(registry_.NodeWorkers("slow"), std::nullopt);  // follows the job-wide count
+  const auto persisted = registry_.TakeChangedNodeWorkers();
+  ASSERT_TRUE(persisted.has_value());
+  EXPECT_EQ(*persisted, (std::map<std::string, int32_t>{{"spare", 0}}));
+  EXPECT_FALSE(registry_.TakeChangedNodeWorkers().has_value());
+  // `spare` is read at the first registration only: a spare that was given workers and whose
+  // agent registers again (a restarted master) keeps them.
+  ASSERT_TRUE(registry_.RegisterNode("fast", 101, 0, kMaxNodes, /*spare=*/true).ok());
+  EXPECT_EQ(registry_.NodeWorkers("fast"), std::nullopt);
+
+  auto move = std::make_unique<MoveNode>("slow", "spare");
+  MoveNode* policy = move.get();
+  controller_.AddPolicy(std::move(move));
+  EXPECT_EQ(controller_.Tick(1500, JobProgress{.records_total = 90, .records_done = 30}), 2u);
+  EXPECT_EQ(policy->progress.records_total, 90u);
+  EXPECT_EQ(policy->progress.records_done, 30u);
+  EXPECT_EQ(registry_.NodeWorkers("spare"), 2);
+  EXPECT_EQ(registry_.NodeWorkers("slow"), 0);
+  EXPECT_EQ(registry_.KnownWorkingNodes(), 2u);
+  std::map<std::string, std::optional<int32_t>> plans;
+  for (const auto& n : registry_.LiveNodePlans()) plans[n.node_id] = n.workers;
+  EXPECT_EQ(plans, (std::map<std::string, std::optional<int32_t>>{
+                       {"fast", std::nullopt}, {"slow", 0}, {"spare", 2}}));
+  EXPECT_EQ(Heartbeat(registry_, "spare", 1600).at(0).worker_count(), 2);
+  EXPECT_EQ(Heartbeat(registry_, "slow", 1600).at(0).worker_count(), 0);
+  EXPECT_EQ(registry_.TakeChangedNodeWorkers()->size(), 2u);
+
+  // `baton scale` (an action for every node) reaches the nodes that run workers, which follow
+  // the job-wide count again; the emptied node stays empty.
+  v1::Action scale;
+  scale.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
+  scale.set_worker_count(3);
+  EXPECT_EQ(registry_.QueueActionForAll(scale), 2);
+  EXPECT_EQ(registry_.NodeWorkers("spare"), std::nullopt);
+  EXPECT_EQ(registry_.NodeWorkers("slow"), 0);
+  EXPECT_TRUE(Heartbeat(registry_, "slow", 1700).empty());
+  EXPECT_EQ(Heartbeat(registry_, "fast", 1700).size(), 1u);
+
+  // A restarted master's registry takes the counts back from the state store.
+  Registry restarted(10000);
+  restarted.RestoreNodeWorkers({{"slow", 0}});
+  ASSERT_TRUE(restarted.RegisterNode("slow", 200, 0, kMaxNodes).ok());
+  EXPECT_EQ(restarted.NodeWorkers("slow"), 0);
 }
 
 }  // namespace

@@ -120,15 +120,24 @@ TEST(BatchPlan, RoundTripsAndRefusesWhatDoesNotFit) {
 
 TEST(InjectedSlowdown, ComesAndGoesAndScalesTheRanksOwnCompute) {
   StragglerSpec s;
-  s.inject.push_back({.rank = 1, .slowdown = 3, .start_s = 10, .on_s = 5, .period_s = 20});
-  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, 9.9, 4.0, 16), 0);
-  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, 12, 4.0, 16), 8.0);  // (3 - 1) x 4 ms
-  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, 16, 4.0, 16), 0);
-  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, 31, 4.0, 16), 8.0);  // the next burst
-  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 0, 12, 4.0, 16), 0);    // another rank
-  s.emulate_us_per_sample = 500;                              // 16 rows: 8 ms emulated
-  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 0, 12, 4.0, 16), 8.0);
-  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, 12, 4.0, 16), 8.0 + 24.0);
+  s.inject.push_back(
+      {.rank = 1, .node = "", .slowdown = 3, .start_s = 10, .on_s = 5, .period_s = 20});
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, "n0", 9.9, 4.0, 16), 0);
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, "n0", 12, 4.0, 16), 8.0);  // (3 - 1) x 4 ms
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, "n0", 16, 4.0, 16), 0);
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, "n0", 31, 4.0, 16), 8.0);  // the next burst
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 0, "n0", 12, 4.0, 16), 0);    // another rank
+  s.emulate_us_per_sample = 500;                                    // 16 rows: 8 ms emulated
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 0, "n0", 12, 4.0, 16), 8.0);
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 1, "n0", 12, 4.0, 16), 8.0 + 24.0);
+}
+
+TEST(InjectedSlowdown, OnANodeSlowsEveryWorkerThereWhateverItsRank) {
+  StragglerSpec s;
+  s.inject.push_back({.rank = -1, .node = "slow-host", .slowdown = 4});
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 0, "slow-host", 1, 2.0, 8), 6.0);
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 3, "slow-host", 1, 2.0, 8), 6.0);
+  EXPECT_DOUBLE_EQ(InjectedDelayMs(s, 0, "spare", 1, 2.0, 8), 0);  // moved off: fast again
 }
 
 // Reports of `world` ranks: rows per step and compute ms with multiplicative noise, rank `slow`
@@ -228,13 +237,20 @@ TEST(StragglerMonitor, ASteadyGapFromTheStartIsDeterministicAndPerRowSpeedIgnore
 class RecordingHost final : public master::PolicyHost {
  public:
   void SetJobValue(const std::string& key, const std::string& value) override {
-    ASSERT_EQ(key, kBatchPlanKey);
+    if (key != kBatchPlanKey) {
+      values[key] = value;
+      return;
+    }
     auto plan = DecodeBatchPlan(value);
     ASSERT_TRUE(plan.ok()) << plan.status().ToString();
     plans.push_back(*plan);
   }
   std::optional<std::string> GetJobValue(const std::string& key) override {
-    if (key != kBatchPlanKey || plans.empty()) return std::nullopt;
+    if (key != kBatchPlanKey) {
+      auto it = values.find(key);
+      return it == values.end() ? std::nullopt : std::optional(it->second);
+    }
+    if (plans.empty()) return std::nullopt;
     return EncodeBatchPlan(plans.back());
   }
   void SetWorkerNote(const std::string& worker_id, const std::string& name, double value) override {
@@ -242,6 +258,7 @@ class RecordingHost final : public master::PolicyHost {
   }
   std::vector<BatchPlan> plans;
   std::map<std::string, double> notes;
+  std::map<std::string, std::string> values;  // other keys
 };
 
 // A generation of `world` ranks as the policy sees it through the cluster view: each tick every
@@ -373,6 +390,78 @@ TEST(StragglerPolicy, ProfileDecidesOnceWithMicroBatchesAndKeepsIt) {
   EXPECT_NEAR(static_cast<double>(gen.rows()[0]), 85.3, 4.3);
   EXPECT_EQ(Sum(gen.rows()), 128);
   EXPECT_EQ(host.plans[0].micro, (std::vector<int64_t>{32, 32}));
+}
+
+// The nodes of FakeGeneration's ranks (two a node: n0, n1) as the agents report them, plus
+// `spares` spare nodes (planned to run no worker), and the job's progress.
+master::ClusterView WithNodes(master::ClusterView view, int world, int spares,
+                              uint64_t records_left) {
+  for (int i = 0; i < world / 2 + spares; ++i) {
+    const bool spare = i >= world / 2;
+    view.nodes.push_back(master::NodeSignals{.node_id = "n" + std::to_string(i),
+                                             .rank = i,
+                                             .workers_running = spare ? 0 : 2,
+                                             .planned_workers = spare ? 0 : -1});
+  }
+  view.progress = {.records_total = records_left + 1000, .records_done = 1000};
+  return view;
+}
+
+StragglerSpec KillRestart() {
+  StragglerSpec s;
+  s.rules = {StragglerRule::kAdjustBatch, StragglerRule::kKillRestart};
+  s.persistent_after_s = 5;  // 20 ticks of FakeGeneration
+  s.restart_cost_s = 1;
+  return s;
+}
+
+TEST(StragglerPolicy, KillRestartMovesALastingStragglersNodeToASpareOnlyWhenItPays) {
+  RecordingHost host;
+  StragglerPolicy policy(KillRestart(), 256, host);
+  FakeGeneration gen(4, 256, 11);
+  // About 10 rows a ms: 2,000 rows left is 0.2 s, nothing a 1 s restart could pay back.
+  for (int t = 0; t < 80; ++t) {
+    EXPECT_TRUE(policy.Evaluate(WithNodes(gen.Tick({1, 1, 1, 3}, host), 4, 1, 2000)).empty());
+  }
+  ASSERT_FALSE(host.plans.empty());  // adjust_batch acted meanwhile
+  // No spare node: nothing to move to, however much is left.
+  for (int t = 0; t < 20; ++t) {
+    EXPECT_TRUE(policy.Evaluate(WithNodes(gen.Tick({1, 1, 1, 3}, host), 4, 0, 10'000'000)).empty());
+  }
+  // Enough left and a spare: rank 3's node n1 moves to n2, both in one decision.
+  std::vector<master::PolicyAction> actions;
+  for (int t = 0; t < 20 && actions.empty(); ++t) {
+    actions = policy.Evaluate(WithNodes(gen.Tick({1, 1, 1, 3}, host), 4, 1, 10'000'000));
+  }
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0].node_id, "n2");
+  EXPECT_EQ(actions[0].action.kind(), v1::Action::KIND_SET_WORKER_COUNT);
+  EXPECT_EQ(actions[0].action.worker_count(), 2);
+  EXPECT_EQ(actions[1].node_id, "n1");
+  EXPECT_EQ(actions[1].action.worker_count(), 0);
+  EXPECT_NE(actions[0].action.reason().find("kill_restart"), std::string::npos);
+  // One move at a time: none while its generation has not started.
+  for (int t = 0; t < 40; ++t) {
+    EXPECT_TRUE(policy.Evaluate(WithNodes(gen.Tick({1, 1, 1, 3}, host), 4, 1, 10'000'000)).empty());
+  }
+  EXPECT_EQ(host.values.at("train.emptied_nodes"), "n1");
+}
+
+TEST(StragglerPolicy, KillRestartNeverMovesBackToANodeItEmptiedNorPastItsBudget) {
+  RecordingHost host;
+  host.values["train.emptied_nodes"] = "n2";  // an earlier life of the master emptied it
+  StragglerPolicy policy(KillRestart(), 256, host);
+  FakeGeneration gen(4, 256, 12);
+  for (int t = 0; t < 120; ++t) {
+    EXPECT_TRUE(policy.Evaluate(WithNodes(gen.Tick({1, 1, 1, 3}, host), 4, 1, 10'000'000)).empty());
+  }
+  StragglerSpec no_budget = KillRestart();
+  no_budget.restarts_per_hour = 0;
+  RecordingHost other;
+  StragglerPolicy spent(no_budget, 256, other);
+  for (int t = 0; t < 120; ++t) {
+    EXPECT_TRUE(spent.Evaluate(WithNodes(gen.Tick({1, 1, 1, 3}, other), 4, 1, 10'000'000)).empty());
+  }
 }
 
 }  // namespace

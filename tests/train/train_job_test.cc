@@ -553,6 +553,50 @@ TEST(TrainJob, StragglersAreDetectedTheSplitFollowsThemAndNoRecordIsLostOrRepeat
   EXPECT_NEAR(losses[2] / losses[0], 1, 0.01) << losses[0] << " " << losses[2];
 }
 
+TEST(TrainJob, KillRestartMovesASlowHostsWorkerToASpareNodeAndNoRecordIsLostOrRepeated) {
+  // Two nodes of one worker and a spare; every worker on node-1 is 4x slower (a slow host:
+  // whichever rank it holds), compute emulated at 200 us a row. kill_restart moves node-1's
+  // worker to the spare once the straggler lasted 1 s and the saving beats twice the assumed
+  // restart cost. The master is then SIGKILLed: its next life keeps node-1 empty and the worker
+  // on node-2 (counts and anti-affinity come back from the state store and the job's KV).
+  TrainOptions o;
+  o.nodes = 2;
+  o.workers = 1;
+  o.rows = 16000;
+  o.records_per_shard = 250;
+  o.epochs = 2;
+  o.global_batch = 32;
+  o.extra = "spare_nodes: 1\n";
+  o.optimizer = "{kind: adam, lr: 0.005}";
+  o.extra_train =
+      "  straggler: {rules: [kill_restart], persistent_after_s: 1, restart_cost_s: 0.5, "
+      "inject: [{node: node-1, slowdown: 4}], emulate_us_per_sample: 200}\n";
+  TrainJob job(o);
+  job.Start();
+  ASSERT_TRUE(job.WaitForLog("the move to a spare node took")) << job.Logs();
+  auto masters = job.Pids("master");
+  ASSERT_EQ(masters.size(), 1u) << job.RunLog();
+  ASSERT_EQ(::kill(masters[0], SIGKILL), 0);
+  ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
+  const std::string logs = job.Logs();
+  job.ExpectEveryRecordAppliedOncePerEpoch();
+  EXPECT_NE(job.RunLog().find("restart"), std::string::npos) << job.RunLog();
+  EXPECT_NE(logs.find("0 worker(s) (spare)"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("1 worker(s) move from node node-1 to spare node node-2"), std::string::npos)
+      << logs;
+  EXPECT_NE(logs.find("[node-2] action: 1 worker(s)"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("[node-1] action: 0 worker(s)"), std::string::npos) << logs;
+  // One move in the job, none back: node-1, registered again with the new master, is never
+  // asked to run a worker again.
+  EXPECT_NE(logs.find("[node-1] registered again"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("[node-2] registered again"), std::string::npos) << logs;
+  const size_t first = logs.find("worker(s) move from node");
+  EXPECT_EQ(logs.find("worker(s) move from node", first + 1), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("[node-1] the master now asks for 1"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("[node-2] the master now asks for 0"), std::string::npos) << logs;
+  EXPECT_TRUE(fs::exists(job.saved()));
+}
+
 TEST(TrainJob, AModelThatBreaksTheContractIsRefusedBeforeAnyWorkerStarts) {
   TrainOptions o;
   o.model = "mean_loss.pt";

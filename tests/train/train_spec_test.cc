@@ -99,8 +99,9 @@ TEST(TrainSpec, StragglerSectionWithDefaultsAndTheirProblems) {
   ASSERT_TRUE(off.ok()) << off.status().message();
   EXPECT_FALSE(off->straggler.on());
   auto on = ParseTrainSpec(kInput + train +
-                               "  straggler:\n    rules: [adjust_batch]\n"
-                               "    inject: [{rank: 1, slowdown: 3, on_s: 2, period_s: 5}]\n",
+                               "  straggler:\n    rules: [adjust_batch, kill_restart]\n"
+                               "    inject: [{rank: 1, slowdown: 3, on_s: 2, period_s: 5},\n"
+                               "             {node: node-1, slowdown: 2}]\n",
                            "job.yaml");
   ASSERT_TRUE(on.ok()) << on.status().message();
   EXPECT_TRUE(on->straggler.on());
@@ -108,23 +109,31 @@ TEST(TrainSpec, StragglerSectionWithDefaultsAndTheirProblems) {
   EXPECT_EQ(on->straggler.confirm, 3);
   EXPECT_EQ(on->straggler.report_ms, 100);
   EXPECT_DOUBLE_EQ(on->straggler.threshold, 1.3);
-  ASSERT_EQ(on->straggler.inject.size(), 1u);
+  EXPECT_TRUE(on->straggler.has(StragglerRule::kKillRestart));
+  EXPECT_DOUBLE_EQ(on->straggler.restart_margin, 2);
+  EXPECT_DOUBLE_EQ(on->straggler.restart_cost_s, 30);
+  EXPECT_EQ(on->straggler.restarts_per_hour, 5);
+  ASSERT_EQ(on->straggler.inject.size(), 2u);
   EXPECT_DOUBLE_EQ(on->straggler.inject[0].period_s, 5);
+  EXPECT_EQ(on->straggler.inject[1].rank, -1);
+  EXPECT_EQ(on->straggler.inject[1].node, "node-1");
 
-  auto bad = ParseTrainSpec(kInput + train +                                  // 4-9
-                                "  straggler:\n"                              // 10
-                                "    rules: [adjust_batch, profile, kill]\n"  // 11
-                                "    threshold: 1\n"                          // 12
-                                "    min_batch: 65\n"                         // 13
-                                "    speeds: [1, -2]\n"                       // 14
-                                "    windw: 3\n"                              // 15
+  auto bad = ParseTrainSpec(kInput + train +                                           // 4-9
+                                "  straggler:\n"                                       // 10
+                                "    rules: [adjust_batch, profile, kill, profile]\n"  // 11
+                                "    threshold: 1\n"                                   // 12
+                                "    min_batch: 65\n"                                  // 13
+                                "    speeds: [1, -2]\n"                                // 14
+                                "    windw: 3\n"                                       // 15
                                 "    inject: [{rank: 1}, {rank: 0, slowdown: 2, on_s: 9, "
-                                "period_s: 3}]\n",  // 16
+                                "period_s: 3}, {rank: 0, node: n, slowdown: 2}]\n",  // 16
                             "job.yaml");
   ASSERT_FALSE(bad.ok());
   const std::string m = bad.status().message();
   for (const char* want :
-       {"train.straggler.rules: expected adjust_batch or profile, got \"kill\"",
+       {"train.straggler.rules: expected adjust_batch, kill_restart or profile, got \"kill\"",
+        "train.straggler.rules: expected each rule once, got \"profile\" twice",
+        "train.straggler.inject[2].rank: expected exactly one of rank",
         "adjust_batch (non-dedicated clusters) and profile (dedicated ones) both set the split",
         "job.yaml:12: train.straggler.threshold: expected",
         "job.yaml:13: train.straggler.min_batch",

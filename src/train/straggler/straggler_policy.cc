@@ -17,6 +17,11 @@ namespace {
 // flags, which come later (docs/benchmarks.md).
 constexpr int64_t kWarmUpTicks = 2;
 
+// Job KV: the nodes kill_restart moved workers off, comma-separated, so that a restarted master
+// keeps away from them too (their planned count of 0 makes them look like spares).
+constexpr const char* kEmptiedNodesKey = "train.emptied_nodes";
+constexpr int64_t kHourMs = 3600 * 1000;
+
 std::optional<double> Gauge(const master::WorkerSignals& w, const char* name) {
   auto it = w.gauges.find(name);
   if (it == w.gauges.end() || !std::isfinite(it->second)) return std::nullopt;
@@ -32,10 +37,27 @@ std::string Rows(const std::vector<int64_t>& rows) {
 }  // namespace
 
 StragglerPolicy::StragglerPolicy(StragglerSpec spec, int64_t global_batch, master::PolicyHost& host)
-    : spec_(std::move(spec)), global_batch_(global_batch), host_(host), monitor_(spec_) {}
+    : spec_(std::move(spec)), global_batch_(global_batch), host_(host), monitor_(spec_) {
+  if (std::optional<std::string> text = host_.GetJobValue(kEmptiedNodesKey)) {
+    for (size_t start = 0; start < text->size();) {
+      size_t end = std::min(text->find(',', start), text->size());
+      if (end > start) emptied_.push_back(text->substr(start, end - start));
+      start = end + 1;
+    }
+  }
+}
 
 void StragglerPolicy::StartGeneration(uint64_t generation, int world, int64_t now_ms) {
   generation_ = generation;
+  if (move_pending_since_ms_ >= 0 && world >= move_world_) {
+    // The move's cost: from the action until the ranks of its full-size generation report.
+    restart_cost_ms_ = static_cast<double>(now_ms - move_pending_since_ms_);
+    spdlog::info("straggler: the move to a spare node took {:.1f} s (the cost of the next one)",
+                 restart_cost_ms_ / 1000);
+    move_pending_since_ms_ = -1;
+  }
+  gen_rows_ = 0;
+  gen_first_sample_ms_ = -1;
   monitor_.Reset(world, now_ms);
   worker_of_rank_.assign(static_cast<size_t>(world), "");
   shown_.assign(static_cast<size_t>(world), StragglerClass::kNone);
@@ -101,11 +123,118 @@ std::vector<master::PolicyAction> StragglerPolicy::Evaluate(const master::Cluste
     }
     if (sample && warm_ticks_ <= 0) {
       monitor_.Add(static_cast<int>(*rank), RankReport{rows_delta, ms_delta});
+      // Rows the job trained since sampling began: its real rate, all-reduce waits included.
+      if (gen_first_sample_ms_ < 0) gen_first_sample_ms_ = view.now_ms;
+      gen_rows_ += rows_delta;
     }
   }
   --warm_ticks_;
-  if (monitor_.WindowReady()) Decide(monitor_.Evaluate(view.now_ms));
-  return {};
+  if (!monitor_.WindowReady()) return {};
+  const std::vector<RankState>& states = monitor_.Evaluate(view.now_ms);
+  Decide(states);
+  return MaybeMove(states, view);
+}
+
+std::vector<master::PolicyAction> StragglerPolicy::MaybeMove(const std::vector<RankState>& states,
+                                                             const master::ClusterView& view) {
+  if (!spec_.has(StragglerRule::kKillRestart) || move_pending_since_ms_ >= 0) return {};
+  std::erase_if(moves_ms_, [&](int64_t t) { return view.now_ms - t >= kHourMs; });
+  if (moves_ms_.size() >= static_cast<size_t>(spec_.restarts_per_hour)) return {};
+  // The slowest straggler flagged for persistent_after_s (persistent, or deterministic: a slow
+  // host from the start is as much worth leaving).
+  const int n = monitor_.world();
+  int slow = -1;
+  for (int r = 0; r < n; ++r) {
+    const RankState& s = states[static_cast<size_t>(r)];
+    const bool lasting =
+        s.straggler && s.flagged_since_ms >= 0 &&
+        static_cast<double>(view.now_ms - s.flagged_since_ms) >= spec_.persistent_after_s * 1000;
+    if (lasting && (slow < 0 || s.ratio > states[static_cast<size_t>(slow)].ratio)) slow = r;
+  }
+  if (slow < 0) {
+    told_no_spare_ = false;
+    return {};
+  }
+  const std::string& worker = worker_of_rank_[static_cast<size_t>(slow)];
+  const std::string node = worker.substr(0, worker.rfind('/'));
+  auto host = std::find_if(view.nodes.begin(), view.nodes.end(),
+                           [&](const master::NodeSignals& s) { return s.node_id == node; });
+  if (worker.empty() || host == view.nodes.end() || !host->alive) return {};
+  const int32_t count = host->planned_workers > 0 ? host->planned_workers : host->workers_running;
+  // papers/antdt.md §6.4: saved = T_rem x (1 - S_without / S_now), S from the settled speeds with
+  // every rank of the node (a slow host slows all its workers) at the median speed of the ranks
+  // elsewhere, split as the rules would split it; T_rem from the job's measured rate. Only the
+  // compute part of a step shrinks: the saving is over the measured step, all-reduce included.
+  const std::vector<double> speeds = monitor_.settled_speeds();
+  std::vector<double> without = speeds, elsewhere;
+  const std::string prefix = node + "/";
+  for (int r = 0; r < n; ++r) {
+    if (!worker_of_rank_[static_cast<size_t>(r)].starts_with(prefix)) {
+      elsewhere.push_back(speeds[static_cast<size_t>(r)]);
+    }
+  }
+  if (elsewhere.empty()) return {};  // every rank is there: nothing to compare with
+  std::nth_element(elsewhere.begin(), elsewhere.begin() + static_cast<long>(elsewhere.size() / 2),
+                   elsewhere.end());
+  for (int r = 0; r < n; ++r) {
+    if (worker_of_rank_[static_cast<size_t>(r)].starts_with(prefix)) {
+      without[static_cast<size_t>(r)] = elsewhere[elsewhere.size() / 2];
+    }
+  }
+  const std::vector<int64_t> rows_without =
+      spec_.has(StragglerRule::kAdjustBatch)
+          ? ProportionalShares(std::max<int64_t>(global_batch_, n), without, 1, 0)
+          : EqualPlan(global_batch_, n, generation_).rows;
+  const double s_now = PredictedStepMs(plan_.rows, speeds);
+  const double s_without = PredictedStepMs(rows_without, without);
+  const double elapsed = static_cast<double>(view.now_ms - gen_first_sample_ms_);
+  if (gen_rows_ <= 0 || elapsed <= 0 || view.progress.records_total == 0) return {};
+  const double rate = gen_rows_ / elapsed;  // rows per ms
+  const double remaining_ms =
+      static_cast<double>(view.progress.records_total - view.progress.records_done) / rate;
+  const double step_ms = std::max(static_cast<double>(global_batch_) / rate, s_now);
+  const double saved_ms = remaining_ms * std::max(0.0, s_now - s_without) / step_ms;
+  const double cost_ms = restart_cost_ms_ >= 0 ? restart_cost_ms_ : spec_.restart_cost_s * 1000;
+  if (saved_ms <= spec_.restart_margin * cost_ms) return {};
+  auto spare = std::find_if(view.nodes.begin(), view.nodes.end(), [&](const auto& s) {
+    return s.alive && s.planned_workers == 0 && s.workers_running == 0 && s.node_id != node &&
+           std::find(emptied_.begin(), emptied_.end(), s.node_id) == emptied_.end();
+  });
+  if (spare == view.nodes.end()) {
+    if (!told_no_spare_) {
+      spdlog::warn(
+          "straggler: moving node {} off its slow host would save {:.0f} s, but no spare "
+          "node is left (spare_nodes)",
+          node, saved_ms / 1000);
+      told_no_spare_ = true;
+    }
+    return {};
+  }
+  const std::string reason = fmt::format(
+      "kill_restart: rank {} on {} is {:.2f}x slower for {:.0f} s; moving saves {:.0f} s > "
+      "{:.1f} x restart cost {:.1f} s",
+      slow, node, states[static_cast<size_t>(slow)].ratio,
+      static_cast<double>(view.now_ms - states[static_cast<size_t>(slow)].flagged_since_ms) / 1000,
+      saved_ms / 1000, spec_.restart_margin, cost_ms / 1000);
+  spdlog::info("straggler: {} worker(s) move from node {} to spare node {} ({})", count, node,
+               spare->node_id, reason);
+  emptied_.push_back(node);
+  std::string joined;
+  for (const std::string& e : emptied_) joined += (joined.empty() ? "" : ",") + e;
+  host_.SetJobValue(kEmptiedNodesKey, joined);
+  moves_ms_.push_back(view.now_ms);
+  move_pending_since_ms_ = view.now_ms;
+  move_world_ = n;
+  std::vector<master::PolicyAction> actions(2);
+  actions[0].node_id = spare->node_id;
+  actions[1].node_id = node;
+  for (auto& a : actions) {
+    a.action.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
+    a.action.set_reason(reason);
+  }
+  actions[0].action.set_worker_count(count);
+  actions[1].action.set_worker_count(0);
+  return actions;
 }
 
 void StragglerPolicy::Decide(const std::vector<RankState>& states) {
@@ -129,8 +258,8 @@ void StragglerPolicy::Decide(const std::vector<RankState>& states) {
     }
   }
   // At most one change per window of reports (hysteresis); DD decides once per generation.
-  const bool profile = std::find(spec_.rules.begin(), spec_.rules.end(), StragglerRule::kProfile) !=
-                       spec_.rules.end();
+  const bool profile = spec_.has(StragglerRule::kProfile);
+  if (!profile && !spec_.has(StragglerRule::kAdjustBatch)) return;  // kill_restart alone
   if (profile ? profiled_
               : windows_at_change_ >= 0 && monitor_.windows() - windows_at_change_ < spec_.window) {
     return;

@@ -9,11 +9,19 @@
 //   adjust_batch (ND): shares in proportion to speed while a straggler is confirmed, the equal
 //     split once none is; at most one change per window, only on a predicted gain of min_gain;
 //   profile (DD): once per generation, after its first window: shares in proportion to speed with
-//     micro-batches of at most micro_batch rows, then fixed.
+//     micro-batches of at most micro_batch rows, then fixed;
+//   kill_restart (ND): a straggler flagged for persistent_after_s whose predicted saving over the
+//     rest of the job (the job's remaining records at the predicted step time) beats
+//     restart_margin x a restart's cost: agent actions move its node's workers to a spare node
+//     (a live node planned to run none, never one emptied before) and empty its node; the
+//     master plans the next generation from the new counts. One move at a time, at most
+//     restarts_per_hour an hour; a move's cost is measured (action to the first report of the
+//     full-size generation after it) and used for the next decision.
 // The first two ticks of a generation are warm-up, not sampled (process start, the step-0
 // checkpoint, first leases make the first steps unrepresentative).
 // A decision is a BatchPlan published in the job's KV (PolicyHost::SetJobValue); rank 0 hands it
-// to every rank at one step (train/straggler/batch_plan.h). It returns no agent actions.
+// to every rank at one step (train/straggler/batch_plan.h). Only kill_restart returns agent
+// actions.
 #pragma once
 
 #include <map>
@@ -48,6 +56,8 @@ class StragglerPolicy final : public master::Policy {
   void StartGeneration(uint64_t generation, int world, int64_t now_ms);
   void Decide(const std::vector<RankState>& states);
   void Publish(std::vector<int64_t> rows, std::vector<int64_t> micro, std::string reason);
+  std::vector<master::PolicyAction> MaybeMove(const std::vector<RankState>& states,
+                                              const master::ClusterView& view);
 
   StragglerSpec spec_;
   int64_t global_batch_;
@@ -63,6 +73,15 @@ class StragglerPolicy final : public master::Policy {
   bool halfway_ = false;               // the split in force is a half step back to equal
   int64_t warm_ticks_ = 0;             // ticks of this generation not sampled yet (warm-up)
   std::vector<StragglerClass> shown_;  // classes last logged, by rank
+  // kill_restart.
+  std::vector<std::string> emptied_;    // nodes moved off, never chosen again (job KV)
+  std::vector<int64_t> moves_ms_;       // when each move was made (for restarts_per_hour)
+  int64_t move_pending_since_ms_ = -1;  // the last move, until its generation starts
+  int move_world_ = 0;                  // the world size that move left
+  double restart_cost_ms_ = -1;         // measured; -1: none yet (restart_cost_s)
+  bool told_no_spare_ = false;          // logged once per straggler
+  double gen_rows_ = 0;                 // rows sampled in this generation
+  int64_t gen_first_sample_ms_ = -1;    // when its first sample came
 };
 
 }  // namespace baton::train

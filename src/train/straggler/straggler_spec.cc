@@ -9,26 +9,22 @@
 namespace baton::train {
 namespace {
 
-constexpr std::string_view kStragglerKeys[] = {"rules",
-                                               "window",
-                                               "report_ms",
-                                               "threshold",
-                                               "confirm",
-                                               "persistent_after_s",
-                                               "min_gain",
-                                               "min_batch",
-                                               "max_batch",
-                                               "micro_batch",
-                                               "speeds",
-                                               "inject",
-                                               "emulate_us_per_sample"};
-constexpr std::string_view kInjectKeys[] = {"rank", "slowdown", "start_s", "on_s", "period_s"};
+constexpr std::string_view kStragglerKeys[] = {"rules",          "window",
+                                               "report_ms",      "threshold",
+                                               "confirm",        "persistent_after_s",
+                                               "min_gain",       "min_batch",
+                                               "max_batch",      "micro_batch",
+                                               "speeds",         "restart_margin",
+                                               "restart_cost_s", "restarts_per_hour",
+                                               "inject",         "emulate_us_per_sample"};
+constexpr std::string_view kInjectKeys[] = {"rank",    "node", "slowdown",
+                                            "start_s", "on_s", "period_s"};
 
 void ReadInject(schema::Reader& r, const schema::Section& s, StragglerSpec* out) {
   const schema::Field* f = s.Find("inject");
   if (f == nullptr) return;
   if (!f->value.IsSequence()) {
-    r.Wrong(s, "inject", "a list of {rank, slowdown, start_s, on_s, period_s}");
+    r.Wrong(s, "inject", "a list of {rank or node, slowdown, start_s, on_s, period_s}");
     return;
   }
   for (size_t i = 0; i < f->value.size(); ++i) {
@@ -37,9 +33,14 @@ void ReadInject(schema::Reader& r, const schema::Section& s, StragglerSpec* out)
                                      schema::LineOf(item, r.LineOfKey(s, "inject")), kInjectKeys);
     if (m.malformed) continue;
     InjectedSlowdown inj;
-    if (!m.Has("rank")) r.Missing(m, "rank", "the generation rank to slow down");
+    if (m.Has("rank") == m.Has("node")) {
+      r.problems().Add(m.line, m.KeyPath("rank"),
+                       "expected exactly one of rank (a generation rank) and node (a node id, "
+                       "whose workers all slow down)");
+    }
     if (!m.Has("slowdown")) r.Missing(m, "slowdown", "how many times slower its compute gets");
     r.Int(m, "rank", 0, &inj.rank, 1 << 20);
+    r.String(m, "node", &inj.node, "a node id");
     r.Number(m, "slowdown", 1.0, 1000.0, &inj.slowdown);
     r.Number(m, "start_s", 0.0, 1e9, &inj.start_s);
     r.Number(m, "on_s", 0.0, 1e9, &inj.on_s);
@@ -63,11 +64,16 @@ bool InjectedSlowdown::ActiveAt(double seconds) const {
 
 std::span<const std::string_view> StragglerKeys() { return kStragglerKeys; }
 
-double InjectedDelayMs(const StragglerSpec& spec, int rank, double seconds, double compute_ms,
-                       int64_t rows) {
+bool StragglerSpec::has(StragglerRule rule) const {
+  return std::find(rules.begin(), rules.end(), rule) != rules.end();
+}
+
+double InjectedDelayMs(const StragglerSpec& spec, int rank, std::string_view node, double seconds,
+                       double compute_ms, int64_t rows) {
   double slowdown = 1;
   for (const InjectedSlowdown& inj : spec.inject) {
-    if (inj.rank == rank && inj.ActiveAt(seconds)) slowdown = std::max(slowdown, inj.slowdown);
+    const bool applies = inj.rank >= 0 ? inj.rank == rank : inj.node == node;
+    if (applies && inj.ActiveAt(seconds)) slowdown = std::max(slowdown, inj.slowdown);
   }
   const double emulated = static_cast<double>(rows) * spec.emulate_us_per_sample / 1000.0;
   return (slowdown - 1) * compute_ms + emulated * slowdown;
@@ -81,18 +87,30 @@ void ReadStragglerSpec(schema::Reader& r, const schema::Section& train, int64_t 
   std::vector<std::string> rules;
   std::vector<int> lines;
   if (s.Has("rules") &&
-      r.StringList(s, "rules", "a list of rules: adjust_batch, profile", &rules, &lines)) {
+      r.StringList(s, "rules", "a list of rules: adjust_batch, kill_restart, profile", &rules,
+                   &lines)) {
     for (size_t i = 0; i < rules.size(); ++i) {
+      StragglerRule rule;
       if (rules[i] == "adjust_batch") {
-        out->rules.push_back(StragglerRule::kAdjustBatch);
+        rule = StragglerRule::kAdjustBatch;
+      } else if (rules[i] == "kill_restart") {
+        rule = StragglerRule::kKillRestart;
       } else if (rules[i] == "profile") {
-        out->rules.push_back(StragglerRule::kProfile);
+        rule = StragglerRule::kProfile;
       } else {
-        r.problems().Add(lines[i], s.KeyPath("rules"),
-                         "expected adjust_batch or profile, got " + schema::Quote(rules[i]));
+        r.problems().Add(
+            lines[i], s.KeyPath("rules"),
+            "expected adjust_batch, kill_restart or profile, got " + schema::Quote(rules[i]));
+        continue;
       }
+      if (out->has(rule)) {
+        r.problems().Add(lines[i], s.KeyPath("rules"),
+                         "expected each rule once, got " + schema::Quote(rules[i]) + " twice");
+        continue;
+      }
+      out->rules.push_back(rule);
     }
-    if (out->rules.size() == 2) {
+    if (out->has(StragglerRule::kAdjustBatch) && out->has(StragglerRule::kProfile)) {
       r.problems().Add(r.LineOfKey(s, "rules"), s.KeyPath("rules"),
                        "adjust_batch (non-dedicated clusters) and profile (dedicated ones) both "
                        "set the split: choose one");
@@ -123,6 +141,9 @@ void ReadStragglerSpec(schema::Reader& r, const schema::Section& train, int64_t 
       r.Wrong(s, "speeds", "a list of positive numbers (1e-6..1e6), one per rank");
     }
   }
+  r.Number(s, "restart_margin", 0.0, 1000.0, &out->restart_margin);
+  r.Number(s, "restart_cost_s", 0.0, 1e6, &out->restart_cost_s);
+  r.Int(s, "restarts_per_hour", 0, &out->restarts_per_hour, 1000);
   ReadInject(r, s, out);
   r.Number(s, "emulate_us_per_sample", 0.0, 1e7, &out->emulate_us_per_sample);
 }

@@ -3,7 +3,7 @@
 // to inject. docs/train.md documents every key for users; defaults are stated next to each field.
 //
 //   straggler:
-//     rules: [adjust_batch]   # adjust_batch (ND), profile (DD); default: none (off)
+//     rules: [adjust_batch]   # adjust_batch, kill_restart (ND), profile (DD); default: none
 //     window: 4               # reports per rank in the speed window
 //     inject: [{rank: 1, slowdown: 3}]
 #pragma once
@@ -26,14 +26,21 @@ enum class StragglerRule {
   // AntDT-DD: profile every rank's speed over the first window of a generation, then a fixed
   // proportional split, each rank's part run in micro-batches of at most micro_batch rows.
   kProfile,
+  // AntDT-ND: a straggler flagged for persistent_after_s whose predicted saving over the rest of
+  // the job beats restart_margin x the cost of a restart: its node's workers move to a spare node
+  // (the spec's spare_nodes), never back to a node emptied before (anti-affinity to slow hosts).
+  kKillRestart,
 };
 
 // A slowdown the worker imposes on itself (testing and benchmarks): after its compute, the rank
 // sleeps (slowdown - 1) x the time that compute took, so its compute takes `slowdown` x as long
 // whatever its batch. Active from start_s after the worker started for on_s (0: for ever), again
-// every period_s (0: once): a transient straggler comes and goes.
+// every period_s (0: once): a transient straggler comes and goes. It applies to one generation
+// rank, or to every worker of one node (a slow host: its workers stay slow whatever their rank,
+// and a worker moved off the node is not).
 struct InjectedSlowdown {
-  int rank = 0;  // the generation rank it applies to
+  int rank = -1;     // the generation rank it applies to; -1: see node
+  std::string node;  // the node whose workers it applies to (when rank is -1)
   double slowdown = 1;
   double start_s = 0;
   double on_s = 0;
@@ -71,6 +78,14 @@ struct StragglerSpec {
   // proportion to them (and micro_batch) at its first step, before any measurement. Empty
   // (default): the equal split.
   std::vector<double> speeds;
+  // kill_restart (papers/antdt.md §6.4): act when T_rem x (1 - S_without / S_now) > restart_margin
+  // x C, where T_rem is the predicted rest of the job, S the predicted step time with and without
+  // the straggler, and C the cost of a restart: restart_cost_s until one was measured (from the
+  // action to the first step of the generation that replaces it). At most restarts_per_hour
+  // moves in any hour, one at a time. Defaults 2, 30 s, 5.
+  double restart_margin = 2;
+  double restart_cost_s = 30;
+  int32_t restarts_per_hour = 5;
   // Testing and benchmarks only.
   std::vector<InjectedSlowdown> inject;
   // Emulated compute (benchmarks at a scale the machine cannot hold): after its real forward and
@@ -78,6 +93,7 @@ struct StragglerSpec {
   double emulate_us_per_sample = 0;
 
   bool on() const { return !rules.empty(); }
+  bool has(StragglerRule rule) const;
 };
 
 // The keys of train.straggler, for the spec's schema.
@@ -91,10 +107,11 @@ void ReadStragglerSpec(schema::Reader& r, const schema::Section& train, int64_t 
 // (the worker's preflight has checked the rest). InvalidArgument lists the problems.
 Result<StragglerSpec> LoadStragglerSpec(const std::string& path, int64_t* global_batch);
 
-// Testing and benchmarks: the time `rank` sleeps after a compute of `compute_ms` over `rows` rows,
-// `seconds` after its worker started: (slowdown - 1) x compute_ms for an active injection, plus
-// the emulated compute rows x emulate_us_per_sample (x the slowdown). 0 when nothing applies.
-double InjectedDelayMs(const StragglerSpec& spec, int rank, double seconds, double compute_ms,
-                       int64_t rows);
+// Testing and benchmarks: the time `rank` (a worker of `node`) sleeps after a compute of
+// `compute_ms` over `rows` rows, `seconds` after its worker started: (slowdown - 1) x compute_ms
+// for an active injection, plus the emulated compute rows x emulate_us_per_sample (x the slowdown).
+// 0 when nothing applies.
+double InjectedDelayMs(const StragglerSpec& spec, int rank, std::string_view node, double seconds,
+                       double compute_ms, int64_t rows);
 
 }  // namespace baton::train
