@@ -32,6 +32,7 @@ constexpr std::string_view kTrainKeys[] = {"model",
                                            "schedule",
                                            "clip_grad_norm",
                                            "intra_op_threads",
+                                           "allreduce",
                                            "max_error_rate",
                                            "checkpoint",
                                            "eval",
@@ -175,6 +176,17 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
     r.Int(train, "intra_op_threads", 1, &spec.intra_op_threads, 1024);
     r.Number(train, "max_error_rate", 0.0, 1.0, &spec.max_error_rate);
     r.Uint64(train, "seed", &spec.seed);
+    if (std::string mode = "auto"; r.String(train, "allreduce", &mode)) {
+      if (mode == "auto") {
+        spec.allreduce = AllReduceMode::kAuto;
+      } else if (mode == "flat") {
+        spec.allreduce = AllReduceMode::kFlat;
+      } else if (mode == "hierarchical") {
+        spec.allreduce = AllReduceMode::kHierarchical;
+      } else {
+        r.Wrong(train, "allreduce", "one of auto, flat, hierarchical");
+      }
+    }
     const Section checkpoint = r.Sub(train, "checkpoint", kCheckpointKeys);
     r.Int(checkpoint, "every_steps", 1, &spec.checkpoint_every_steps, int64_t{1} << 30);
     if (checkpoint.Has("dir") && r.String(checkpoint, "dir", &spec.checkpoint_dir)) {

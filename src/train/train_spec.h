@@ -55,6 +55,15 @@ struct EvalSpec {
   std::string label;  // the train.tensors entry holding the binary label; required with scores
 };
 
+// train.allreduce: how the gradient all-reduce crosses nodes.
+enum class AllReduceMode {
+  // HO-Ring (comm/hierarchical_ring.h) when the generation spans 2 or more nodes with the same
+  // number (2 or more) of ranks on each and the message is at least 1 MiB; else the flat ring.
+  kAuto,
+  kFlat,          // the flat ring always
+  kHierarchical,  // HO-Ring whenever the topology allows it, whatever the message size
+};
+
 struct TrainSpec : infer::RecordSchema {
   std::string spec_path;   // the job spec file (absolute)
   std::string model_path;  // train.model: the TorchScript file to train (absolute)
@@ -65,6 +74,7 @@ struct TrainSpec : infer::RecordSchema {
   ScheduleSpec schedule;
   double clip_grad_norm = 0.0;   // clip the global gradient norm to this; 0 (default): off
   int32_t intra_op_threads = 1;  // torch threads per worker; default 1
+  AllReduceMode allreduce = AllReduceMode::kAuto;  // train.allreduce; default auto
   // A shard whose bad records exceed this fraction fails (retried, then dead-lettered); its good
   // records may already have been trained on. Default 0.01.
   double max_error_rate = 0.01;

@@ -11,7 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "comm/hierarchical_ring.h"
 #include "comm/process_group.h"
+#include "comm/topology.h"
 #include "common/clock.h"
 #include "train/batch_split.h"
 #include "train/flat_optimizer.h"
@@ -33,6 +35,8 @@ constexpr comm::DataType kTypeOf =
 // kDurableHi/Lo: rank 0's committable step + 1 (0: none) in two parts, each exact in float32;
 // the others 0. kLost: held shards whose lease was lost. kFailed: rank 0 cannot persist. kPlan:
 // rank 0 has a new batch plan from the master (BatchSplit::Exchange follows in the same step).
+// kLeaving: ranks asked to stop (SIGTERM: a scale-down, a policy moving them): every rank takes a
+// snapshot after this step and those ranks leave, so the generation that follows loses no step.
 enum Flag {
   kRows,
   kFinished,
@@ -44,6 +48,7 @@ enum Flag {
   kLost,
   kFailed,
   kPlan,
+  kLeaving,
   kFlags
 };
 constexpr int64_t kDurableSplit = int64_t{1} << 20;
@@ -51,6 +56,31 @@ constexpr int64_t kDurableSplit = int64_t{1} << 20;
 // A peer failed or left (join the next generation); any other error stops the worker.
 bool PeerFailure(const Status& s) {
   return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
+}
+
+// HO-Ring over `world` for the gradient all-reduce when train.allreduce allows it and the
+// generation spans 2 or more nodes with the same number (2 or more) of ranks on each; nullptr
+// otherwise (the flat ring). In auto mode HO-Ring itself takes the flat ring for messages under
+// its threshold (1 MiB), where its extra phases cost more than they save.
+Result<std::unique_ptr<comm::HierarchicalRing>> MaybeHierarchical(comm::ProcessGroup& world,
+                                                                  const sdk::Generation& gen,
+                                                                  AllReduceMode mode) {
+  if (mode == AllReduceMode::kFlat) return std::unique_ptr<comm::HierarchicalRing>();
+  std::vector<int64_t> node_of_rank;
+  for (const sdk::GenerationMember& m : gen.members) node_of_rank.push_back(m.node_rank);
+  comm::Topology topology = comm::Topology::FromNodeIds(node_of_rank);
+  if (topology.num_nodes() < 2 || !topology.uniform() || topology.ranks_per_node() < 2) {
+    return std::unique_ptr<comm::HierarchicalRing>();
+  }
+  comm::HierarchicalOptions options;
+  options.name = "train-hring";
+  if (mode == AllReduceMode::kHierarchical) options.threshold_bytes = 0;
+  if (gen.rank == 0) {
+    spdlog::info("generation {}: gradient all-reduce by HO-Ring over {} nodes x {} ranks{}", gen.id,
+                 topology.num_nodes(), topology.ranks_per_node(),
+                 mode == AllReduceMode::kAuto ? " (the flat ring under 1 MiB)" : "");
+  }
+  return comm::HierarchicalRing::Create(world, std::move(topology), options);
 }
 
 }  // namespace
@@ -126,6 +156,10 @@ Status Trainer::RunTyped() {
 
   sdk::Generation gen;
   std::unique_ptr<comm::ProcessGroup> group;
+  // HO-Ring over `group` where the topology allows it (train.allreduce); the gradient all-reduce
+  // goes through `reduce`: it, or the flat group.
+  std::unique_ptr<comm::HierarchicalRing> hring;
+  comm::Collectives* reduce = nullptr;
   std::unique_ptr<sdk::GenerationWatch> watch;
 
   std::vector<infer::HostTensor> batch;
@@ -157,6 +191,8 @@ Status Trainer::RunTyped() {
   auto drop_group = [&](const Status& why) {
     spdlog::info("generation {}: {}; joining the next", gen.id, why.ToString());
     watch.reset();
+    reduce = nullptr;
+    hring.reset();  // before the group it runs over
     group.reset();  // closes the connections: peers still in the group fail at once
   };
   // A peer's failure: leave the group and join the next generation (OK); anything else stops
@@ -192,6 +228,8 @@ Status Trainer::RunTyped() {
     o.size = gen.size();
     o.timeout = options_.collective_timeout;
     BATON_ASSIGN_OR_RETURN(group, comm::ProcessGroup::Create(rendezvous_.Store(gen.id), o));
+    BATON_ASSIGN_OR_RETURN(hring, MaybeHierarchical(*group, gen, spec_.allreduce));
+    reduce = hring ? static_cast<comm::Collectives*>(hring.get()) : group.get();
     watch = rendezvous_.Watch(gen.id);
     split.Reset(gen);
     if (gen.rank == 0 && spec_.straggler.on() && !plan_watcher) {
@@ -209,13 +247,19 @@ Status Trainer::RunTyped() {
   };
 
   bool stopped = false;
+  bool draining = false;  // stop requested: announced in this step's flags
   while (true) {
     if (options_.stop != nullptr && options_.stop->load()) {
-      // SIGTERM (the agent stops this worker: the job finished, or a scale-down): leave between
-      // steps; the peers see the group fail and re-form without it.
-      spdlog::info("stop requested; leaving at step {}", steps_);
-      stopped = true;
-      break;
+      // SIGTERM (the agent stops this worker: the job finished, a scale-down, a policy moving it):
+      // in a group, announce it in the next step's flags so that every rank snapshots after that
+      // step, then leave; the peers see the group fail and re-form without it from the snapshot.
+      // Outside a group, or when that step did not complete, leave at once.
+      if (!group || draining) {
+        spdlog::info("stop requested; leaving at step {}", steps_);
+        stopped = true;
+        break;
+      }
+      draining = true;
     }
     if (!group) {
       spdlog::info("joining a generation (last: {})", rendezvous_.known_generation());
@@ -270,7 +314,8 @@ Status Trainer::RunTyped() {
     const BatchPlan latest_plan =
         plan_watcher && gen.rank == 0 ? plan_watcher->latest() : BatchPlan{};
     flags[kPlan] = gen.rank == 0 && split.Pending(latest_plan) ? 1 : 0;
-    if (Status s = group->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
+    flags[kLeaving] = draining ? 1 : 0;
+    if (Status s = reduce->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
       continue;
@@ -357,7 +402,8 @@ Status Trainer::RunTyped() {
     if (options_.evaluator != nullptr && gen.rank == 0 && steps_ % spec_.eval.every_steps == 0) {
       BATON_RETURN_IF_ERROR(Evaluate(""));
     }
-    if (checkpointer_.Due(steps_)) {
+    const bool leaving = flags[kLeaving] > 0;
+    if (checkpointer_.Due(steps_) || leaving) {
       const double c0 = now_ms();
       Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);
       checkpoint_ms += now_ms() - c0;
@@ -369,6 +415,15 @@ Status Trainer::RunTyped() {
         if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
         continue;
       }
+      if (leaving && gen.rank == 0 && *taken == Checkpointer::Outcome::kTaken) {
+        spdlog::info("step {}: {} rank(s) leaving; snapshot taken for the next generation", steps_,
+                     static_cast<int64_t>(flags[kLeaving]));
+      }
+    }
+    if (draining && leaving) {
+      spdlog::info("stop requested; leaving at step {} after its snapshot", steps_);
+      stopped = true;
+      break;
     }
     samples_since_log += total_rows;
     if (++local_steps == kSteadyFrom) steady_start_ms = MonoMillis();

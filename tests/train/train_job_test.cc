@@ -258,17 +258,24 @@ TEST(TrainJob, StepsOfTwoAndFourRanksEqualOneProcessOnTheWholeBatch) {
 TEST(TrainJob, UnequalPartsAndMicroBatchesGiveTheGradientOfOneProcessOnTheWholeBatch) {
   // The split AntDT's controller makes (rank 0 three times as fast: 48 and 16 rows) and gradient
   // accumulation (passes of at most 5 rows): one SGD step still equals one process on all 64 rows.
+  // So does the all-reduce by HO-Ring over 2 nodes x 2 ranks (forced at this small size).
   std::vector<std::vector<double>> trained;
-  for (int workers : {1, 2}) {
+  for (int run : {0, 1, 2}) {
     TrainOptions o;
-    o.workers = workers;
-    if (workers == 2) o.extra_train = "  straggler: {speeds: [3, 1], micro_batch: 5}\n";
+    if (run == 1) {
+      o.workers = 2;
+      o.extra_train = "  straggler: {speeds: [3, 1], micro_batch: 5}\n";
+    } else if (run == 2) {
+      o.nodes = 2;
+      o.workers = 2;
+      o.extra_train = "  allreduce: hierarchical\n";
+    }
     TrainJob job(o);
     std::string log;
     ASSERT_EQ(RunCommand({BATON_BIN, "run", job.spec()}, &log, std::chrono::seconds(120)), 0)
         << log << job.Logs();
-    if (workers == 2) {
-      const std::string logs = job.Logs();
+    const std::string logs = job.Logs();
+    if (run == 1) {
       EXPECT_NE(logs.find("rank 0 of 2 on 1 node(s), from step 0, 48 rows a step in passes of at "
                           "most 5"),
                 std::string::npos)
@@ -277,11 +284,19 @@ TEST(TrainJob, UnequalPartsAndMicroBatchesGiveTheGradientOfOneProcessOnTheWholeB
                           "most 5"),
                 std::string::npos)
           << logs;
+    } else if (run == 2) {
+      EXPECT_NE(logs.find("gradient all-reduce by HO-Ring over 2 nodes x 2 ranks"),
+                std::string::npos)
+          << logs;
+    }
+    if (run != 2) {
+      EXPECT_EQ(logs.find("HO-Ring"), std::string::npos) << "one node: flat";
     }
     trained.push_back(Params(job.saved()));
     ASSERT_FALSE(trained.back().empty());
   }
   EXPECT_LE(MaxRelativeDiff(trained[0], trained[1]), 1e-12);
+  EXPECT_LE(MaxRelativeDiff(trained[0], trained[2]), 1e-12);
 }
 
 // Mean per-sample loss of the model at `path` on `rows` fresh rows.
@@ -586,6 +601,14 @@ TEST(TrainJob, KillRestartMovesASlowHostsWorkerToASpareNodeAndNoRecordIsLostOrRe
       << logs;
   EXPECT_NE(logs.find("[node-2] action: 1 worker(s)"), std::string::npos) << logs;
   EXPECT_NE(logs.find("[node-1] action: 0 worker(s)"), std::string::npos) << logs;
+  // The stopped worker announced it: every rank snapshotted after that step, so the generation
+  // that follows restores it and repeats no step.
+  const size_t left = logs.find("[train node-1/0] stop requested; leaving at step ");
+  ASSERT_NE(left, std::string::npos) << logs;
+  const std::string step = logs.substr(left + 49, logs.find(' ', left + 49) - (left + 49));
+  EXPECT_NE(logs.find("step " + step + ": 1 rank(s) leaving; snapshot taken"), std::string::npos)
+      << step << logs;
+  EXPECT_NE(logs.find("restored step " + step + " "), std::string::npos) << step << logs;
   // One move in the job, none back: node-1, registered again with the new master, is never
   // asked to run a worker again.
   EXPECT_NE(logs.find("[node-1] registered again"), std::string::npos) << logs;

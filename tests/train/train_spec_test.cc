@@ -90,6 +90,24 @@ TEST(TrainSpec, CheckpointAndEvalSectionsWithDefaultsAndTheirProblems) {
       << unknown_label.status().message();
 }
 
+TEST(TrainSpec, AllReduceIsAutoUnlessSaidAndOnlyTheThreeModes) {
+  const std::string train =
+      "train:\n  model: m.pt\n  save: t.pt\n  key: id\n"
+      "  tensors: [{name: x, columns: [x0..x3]}, {name: y, columns: [y]}]\n";
+  auto spec = ParseTrainSpec(kInput + train, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->allreduce, AllReduceMode::kAuto);
+  spec = ParseTrainSpec(kInput + train + "  allreduce: hierarchical\n", "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->allreduce, AllReduceMode::kHierarchical);
+  auto bad = ParseTrainSpec(kInput + train + "  allreduce: hring\n", "job.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(
+                "train.allreduce: expected one of auto, flat, hierarchical, got \"hring\""),
+            std::string::npos)
+      << bad.status().message();
+}
+
 TEST(TrainSpec, StragglerSectionWithDefaultsAndTheirProblems) {
   const std::string train =
       "train:\n  model: m.pt\n  save: t.pt\n  key: id\n"
