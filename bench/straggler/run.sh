@@ -10,14 +10,19 @@
 #   real setting (2 ranks x 1 thread, each pinned to its core, a wide MLP whose compute grows with
 #     the batch: compute_growth_2x): rank 1 shares core 1 with stress-ng hogs (1; --full 1 and 2),
 #     k = 1 + hogs nominally (the CFS share; a rank that waits in the all-reduce gets more).
+#   kill_restart (emulated 2 x 2 plus a spare node, 3000 steps): node-1 is a slow host (both its
+#     ranks 4x slower from the start); baton with [adjust_batch, kill_restart] moves its workers
+#     to the spare; kr_over_clean = its epoch over the clean one with the same rules and spare
+#     (--full adds ND alone under the same slow host).
 # The clean baton run has adjust_batch on: clean_plans counts what it did with no straggler.
 # Per case: X_straggler_ratio = epoch time under the straggler / the same system's clean epoch,
 # ideal_ratio = N / (N - 1 + 1/k) (time-weighted for the transient case), nd_vs_ddp = DDP's epoch
-# / ND's. Summary: nd_over_ideal, dd_over_ideal (worst policy ratio over the ideal), nd_vs_ddp_k4.
+# / ND's. Summary: nd_over_ideal, dd_over_ideal (worst policy ratio over the ideal), nd_vs_ddp_k4,
+# kr_over_clean.
 #
 #   bench/straggler/run.sh [--quick | --full] [BUILD_DIR]
 #
-# --quick: ~9 min; --full: ~25 min. Data, specs and state go to bench-out/straggler/. Needs the
+# --quick: ~10 min; --full: ~30 min. Data, specs and state go to bench-out/straggler/. Needs the
 # baton and baton-train-worker targets, /usr/bin/python3 with torch and numpy, stress-ng.
 set -euo pipefail
 size=full
@@ -26,7 +31,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) size=quick; shift ;;
     --full) size=full; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) build=$1; shift ;;
   esac

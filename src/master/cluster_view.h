@@ -54,6 +54,9 @@ struct JobProgress {
 struct ClusterView {
   int64_t now_ms = 0;  // run-clock time the snapshot was taken at
   JobProgress progress;
+  // Workers a node runs unless a count was set for it alone (NodeSignals::planned_workers -1):
+  // the spec's worker.per_node, or what `baton scale` set since.
+  int32_t workers_per_node = 0;
   std::vector<NodeSignals> nodes;      // by node id
   std::vector<WorkerSignals> workers;  // by worker id
 };

@@ -10,11 +10,12 @@ void Controller::AddPolicy(std::unique_ptr<Policy> policy) {
   policies_.push_back(std::move(policy));
 }
 
-size_t Controller::Tick(int64_t now_ms, JobProgress progress) {
+size_t Controller::Tick(int64_t now_ms, JobProgress progress, int32_t workers_per_node) {
   // Without policies there is nothing to decide: skip the snapshot, which walks every worker.
   if (policies_.empty()) return 0;
   ClusterView view = registry_.Snapshot(now_ms);
   view.progress = progress;
+  view.workers_per_node = workers_per_node;
   size_t queued = 0;
   for (const auto& policy : policies_) {
     for (const PolicyAction& a : policy->Evaluate(view)) {

@@ -48,12 +48,12 @@ class Controller {
   void AddPolicy(std::unique_ptr<Policy> policy);
   size_t policies() const { return policies_.size(); }
 
-  // One round: snapshot at `now_ms` (run clock) with the job's `progress`, evaluate every
-  // policy, queue their actions.
+  // One round: snapshot at `now_ms` (run clock) with the job's `progress` and job-wide
+  // `workers_per_node`, evaluate every policy, queue their actions.
   // An action for a node that is unknown or no longer alive is dropped (logged): it was decided
   // on a node that has since died, and must not reach the agent that replaces it. An action
   // without a kind is dropped as a policy bug. Returns the number of actions queued.
-  size_t Tick(int64_t now_ms, JobProgress progress = {});
+  size_t Tick(int64_t now_ms, JobProgress progress = {}, int32_t workers_per_node = 0);
 
  private:
   Registry& registry_;

@@ -9,41 +9,6 @@
 
 namespace baton::master {
 
-namespace {
-
-std::string EncodeNodeWorkers(const std::map<std::string, int32_t>& counts) {
-  std::string out;
-  for (const auto& [node, count] : counts) {
-    if (!out.empty()) out += ',';
-    out += node + "=" + std::to_string(count);
-  }
-  return out;
-}
-
-// Node ids hold neither ',' nor '=' (request_limits.h). A malformed entry is skipped: the node
-// then follows the job-wide count, as it did before any count was set for it.
-std::map<std::string, int32_t> DecodeNodeWorkers(const std::string& text) {
-  std::map<std::string, int32_t> counts;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(start, end - start);
-    const size_t eq = item.find('=');
-    if (eq != std::string::npos && eq > 0) {
-      char* rest = nullptr;
-      const long count = std::strtol(item.c_str() + eq + 1, &rest, 10);
-      if (*rest == '\0' && count >= 0 && count <= kMaxWorkersPerNode) {
-        counts[item.substr(0, eq)] = static_cast<int32_t>(count);
-      }
-    }
-    start = end + 1;
-  }
-  return counts;
-}
-
-}  // namespace
-
 MasterCore::MasterCore(JobSpec spec, std::string token, std::string job_id,
                        std::unique_ptr<StateStore> store, std::unique_ptr<Dds> dds,
                        std::unique_ptr<MetricsExporter> metrics, std::unique_ptr<RunClock> clock,
@@ -537,9 +502,14 @@ void MasterCore::SetWorkerNote(const std::string& worker_id, const std::string& 
 }
 
 uint64_t MasterCore::PersistNodeWorkers() {
-  std::optional<std::map<std::string, int32_t>> counts = registry_.TakeChangedNodeWorkers();
-  if (!counts) return 0;
-  return store_->AppendMeta(kNodeWorkersMetaKey, EncodeNodeWorkers(*counts));
+  // One writer at a time from taking the counts to appending them: two threads (the monitor,
+  // a registration) must not append an older map after a newer one, and a caller whose change
+  // the other thread took still waits for that append.
+  std::lock_guard<std::mutex> lock(node_workers_mu_);
+  if (std::optional<std::map<std::string, int32_t>> counts = registry_.TakeChangedNodeWorkers()) {
+    node_workers_seq_ = store_->AppendMeta(kNodeWorkersMetaKey, EncodeNodeWorkers(*counts));
+  }
+  return node_workers_seq_;
 }
 
 uint64_t MasterCore::PlanRendezvous(int64_t now_ms) {
@@ -594,10 +564,12 @@ void MasterCore::MonitorTick() {
   if (!finalized_) {
     const DdsCounts c = dds_->Counts();
     controller_.Tick(now,
-                     JobProgress{.records_total = c.records_total, .records_done = c.records_done});
-    // Worker counts a policy moved between nodes (durable with the next group commit; a master
-    // that dies first plans the old counts and the policy decides again).
-    (void)PersistNodeWorkers();
+                     JobProgress{.records_total = c.records_total, .records_done = c.records_done},
+                     workers_per_node_);
+    // Worker counts a policy moved between nodes. An agent may act on its action before they
+    // are durable (its heartbeat can come first); a master that dies in between plans the old
+    // counts, the agents re-register to them, and the policy decides again.
+    (void)WaitDurable(PersistNodeWorkers());
   }
   if (!finalized_ && dds_->Finished()) {
     DdsCounts c = dds_->Counts();

@@ -119,6 +119,8 @@ class MasterCore final : public PolicyHost {
   // Appends the per-node worker counts to the state store if they changed; the seq to wait for
   // (0: nothing to write).
   uint64_t PersistNodeWorkers();
+  std::mutex node_workers_mu_;     // PersistNodeWorkers: take and append as one
+  uint64_t node_workers_seq_ = 0;  // the seq of the last append of the counts
   uint64_t PlanRendezvous(int64_t now_ms);
   // Queues the counters and running time for the store (they survive a restart).
   uint64_t PersistProgressMeta();

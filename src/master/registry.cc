@@ -1,8 +1,42 @@
 #include "master/registry.h"
 
 #include <algorithm>
+#include <cstdlib>
+
+#include "common/job_limits.h"
 
 namespace baton::master {
+
+std::string EncodeNodeWorkers(const std::map<std::string, int32_t>& counts) {
+  std::string out;
+  for (const auto& [node, count] : counts) {
+    if (!out.empty()) out += ',';
+    out += node + "=" + std::to_string(count);
+  }
+  return out;
+}
+
+// Node ids hold neither ',' nor '=' (request_limits.h). A malformed entry is skipped: the node
+// then follows the job-wide count, as it did before any count was set for it.
+std::map<std::string, int32_t> DecodeNodeWorkers(const std::string& text) {
+  std::map<std::string, int32_t> counts;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos && eq > 0 && eq + 1 < item.size()) {
+      char* rest = nullptr;
+      const long count = std::strtol(item.c_str() + eq + 1, &rest, 10);
+      if (*rest == '\0' && count >= 0 && count <= kMaxWorkersPerNode) {
+        counts[item.substr(0, eq)] = static_cast<int32_t>(count);
+      }
+    }
+    start = end + 1;
+  }
+  return counts;
+}
 
 void Registry::RestoreRanks(const std::map<std::string, int32_t>& ranks) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -187,17 +221,16 @@ bool Registry::QueueActionIfAlive(const std::string& node_id, const v1::Action& 
 int Registry::QueueActionForAll(const v1::Action& action) {
   std::lock_guard<std::mutex> lock(mu_);
   const bool scale = action.kind() == v1::Action::KIND_SET_WORKER_COUNT;
+  if (scale) {
+    // Every node that runs workers follows the job-wide count again, dead or not registered
+    // since a master restart included; spares and emptied nodes stay empty.
+    const size_t before = node_workers_.size();
+    std::erase_if(node_workers_, [](const auto& kv) { return kv.second > 0; });
+    node_workers_changed_ = node_workers_changed_ || node_workers_.size() != before;
+  }
   int n = 0;
   for (auto& [id, node] : nodes_) {
-    if (!node.alive) continue;
-    if (scale) {
-      auto count = node_workers_.find(id);
-      if (count != node_workers_.end()) {
-        if (count->second == 0) continue;  // a spare or emptied node stays empty
-        node_workers_.erase(count);        // follows the job-wide count again
-        node_workers_changed_ = true;
-      }
-    }
+    if (!node.alive || (scale && node_workers_.contains(id))) continue;
     node.pending.push_back(action);
     ++n;
   }

@@ -18,6 +18,12 @@
 
 namespace baton::master {
 
+// Per-node worker counts as the state store keeps them: "node=count,node=count" (node ids hold
+// neither ',' nor '=': request_limits.h). Decoding skips a malformed entry: that node then
+// follows the job-wide count, as it did before any count was set for it.
+std::string EncodeNodeWorkers(const std::map<std::string, int32_t>& counts);
+std::map<std::string, int32_t> DecodeNodeWorkers(const std::string& text);
+
 class Registry {
  public:
   explicit Registry(int64_t speed_window_ms) : speed_window_ms_(speed_window_ms) {}

@@ -58,27 +58,33 @@ bool PeerFailure(const Status& s) {
   return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
 }
 
-// HO-Ring over `world` for the gradient all-reduce when train.allreduce allows it and the
-// generation spans 2 or more nodes with the same number (2 or more) of ranks on each; nullptr
-// otherwise (the flat ring). In auto mode HO-Ring itself takes the flat ring for messages under
-// its threshold (1 MiB), where its extra phases cost more than they save.
+// HO-Ring over `world` for the gradient all-reduce of `bytes` a step when train.allreduce allows
+// it and the generation spans 2 or more nodes with the same number (2 or more) of ranks on each;
+// nullptr otherwise (the flat ring). In auto mode only for at least HO-Ring's threshold (1 MiB):
+// under it the extra phases cost more than they save (bench/comm). Inside a node it exchanges
+// over loopback sockets rather than shared memory: a node-mate that leaves the group alive (it
+// saw the generation end first) closes its sockets and the others fail at once, where a
+// shared-memory wait would only notice a dead process and sit out the collective timeout.
 Result<std::unique_ptr<comm::HierarchicalRing>> MaybeHierarchical(comm::ProcessGroup& world,
                                                                   const sdk::Generation& gen,
-                                                                  AllReduceMode mode) {
-  if (mode == AllReduceMode::kFlat) return std::unique_ptr<comm::HierarchicalRing>();
+                                                                  AllReduceMode mode,
+                                                                  size_t bytes) {
+  comm::HierarchicalOptions options;
+  options.name = "train-hring";
+  options.intra_node = comm::IntraNode::kDirect;
+  if (mode == AllReduceMode::kHierarchical) options.threshold_bytes = 0;
+  if (mode == AllReduceMode::kFlat || bytes < options.threshold_bytes) {
+    return std::unique_ptr<comm::HierarchicalRing>();
+  }
   std::vector<int64_t> node_of_rank;
   for (const sdk::GenerationMember& m : gen.members) node_of_rank.push_back(m.node_rank);
   comm::Topology topology = comm::Topology::FromNodeIds(node_of_rank);
   if (topology.num_nodes() < 2 || !topology.uniform() || topology.ranks_per_node() < 2) {
     return std::unique_ptr<comm::HierarchicalRing>();
   }
-  comm::HierarchicalOptions options;
-  options.name = "train-hring";
-  if (mode == AllReduceMode::kHierarchical) options.threshold_bytes = 0;
   if (gen.rank == 0) {
-    spdlog::info("generation {}: gradient all-reduce by HO-Ring over {} nodes x {} ranks{}", gen.id,
-                 topology.num_nodes(), topology.ranks_per_node(),
-                 mode == AllReduceMode::kAuto ? " (the flat ring under 1 MiB)" : "");
+    spdlog::info("generation {}: gradient all-reduce ({} KiB) by HO-Ring over {} nodes x {} ranks",
+                 gen.id, bytes / 1024, topology.num_nodes(), topology.ranks_per_node());
   }
   return comm::HierarchicalRing::Create(world, std::move(topology), options);
 }
@@ -188,12 +194,15 @@ Status Trainer::RunTyped() {
   std::unique_ptr<PlanWatcher> plan_watcher;  // rank 0, with straggler rules on
   const int64_t started_ms = MonoMillis();
 
-  auto drop_group = [&](const Status& why) {
-    spdlog::info("generation {}: {}; joining the next", gen.id, why.ToString());
+  auto leave_group = [&] {
     watch.reset();
     reduce = nullptr;
     hring.reset();  // before the group it runs over
     group.reset();  // closes the connections: peers still in the group fail at once
+  };
+  auto drop_group = [&](const Status& why) {
+    spdlog::info("generation {}: {}; joining the next", gen.id, why.ToString());
+    leave_group();
   };
   // A peer's failure: leave the group and join the next generation (OK); anything else stops
   // the worker (returned).
@@ -228,7 +237,8 @@ Status Trainer::RunTyped() {
     o.size = gen.size();
     o.timeout = options_.collective_timeout;
     BATON_ASSIGN_OR_RETURN(group, comm::ProcessGroup::Create(rendezvous_.Store(gen.id), o));
-    BATON_ASSIGN_OR_RETURN(hring, MaybeHierarchical(*group, gen, spec_.allreduce));
+    BATON_ASSIGN_OR_RETURN(
+        hring, MaybeHierarchical(*group, gen, spec_.allreduce, wire.size() * sizeof(T)));
     reduce = hring ? static_cast<comm::Collectives*>(hring.get()) : group.get();
     watch = rendezvous_.Watch(gen.id);
     split.Reset(gen);
@@ -415,13 +425,17 @@ Status Trainer::RunTyped() {
         if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
         continue;
       }
-      if (leaving && gen.rank == 0 && *taken == Checkpointer::Outcome::kTaken) {
-        spdlog::info("step {}: {} rank(s) leaving; snapshot taken for the next generation", steps_,
-                     static_cast<int64_t>(flags[kLeaving]));
+      if (leaving && gen.rank == 0) {
+        spdlog::info("step {}: {} rank(s) leaving; {}", steps_,
+                     static_cast<int64_t>(flags[kLeaving]),
+                     *taken == Checkpointer::Outcome::kTaken
+                         ? "snapshot taken for the next generation"
+                         : "no snapshot (a rank could not confirm its leases)");
       }
     }
     if (draining && leaving) {
       spdlog::info("stop requested; leaving at step {} after its snapshot", steps_);
+      leave_group();  // the peers fail at once, not after this process's summary and persist
       stopped = true;
       break;
     }

@@ -191,7 +191,9 @@ TEST_F(ControllerTest, SparesArePlannedEmptyAndWorkerCountActionsMoveWorkBetween
                        {"fast", std::nullopt}, {"slow", 0}, {"spare", 2}}));
   EXPECT_EQ(Heartbeat(registry_, "spare", 1600).at(0).worker_count(), 2);
   EXPECT_EQ(Heartbeat(registry_, "slow", 1600).at(0).worker_count(), 0);
-  EXPECT_EQ(registry_.TakeChangedNodeWorkers()->size(), 2u);
+  const auto moved = registry_.TakeChangedNodeWorkers();
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->size(), 2u);
 
   // `baton scale` (an action for every node) reaches the nodes that run workers, which follow
   // the job-wide count again; the emptied node stays empty.
@@ -205,8 +207,14 @@ TEST_F(ControllerTest, SparesArePlannedEmptyAndWorkerCountActionsMoveWorkBetween
   EXPECT_EQ(Heartbeat(registry_, "fast", 1700).size(), 1u);
 
   // A restarted master's registry takes the counts back from the state store.
+  const std::string stored = EncodeNodeWorkers(*moved);
+  EXPECT_EQ(stored, "slow=0,spare=2");
+  EXPECT_EQ(DecodeNodeWorkers(stored), *moved);
+  // Malformed entries are skipped (those nodes follow the job-wide count).
+  EXPECT_EQ(DecodeNodeWorkers("a=1,b=,=3,c=x,d=-1,e=99999,f=0"),
+            (std::map<std::string, int32_t>{{"a", 1}, {"f", 0}}));
   Registry restarted(10000);
-  restarted.RestoreNodeWorkers({{"slow", 0}});
+  restarted.RestoreNodeWorkers(DecodeNodeWorkers(stored));
   ASSERT_TRUE(restarted.RegisterNode("slow", 200, 0, kMaxNodes).ok());
   EXPECT_EQ(restarted.NodeWorkers("slow"), 0);
 }

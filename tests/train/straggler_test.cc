@@ -404,6 +404,7 @@ master::ClusterView WithNodes(master::ClusterView view, int world, int spares,
                                              .planned_workers = spare ? 0 : -1});
   }
   view.progress = {.records_total = records_left + 1000, .records_done = 1000};
+  view.workers_per_node = 2;
   return view;
 }
 
@@ -448,13 +449,26 @@ TEST(StragglerPolicy, KillRestartMovesALastingStragglersNodeToASpareOnlyWhenItPa
 }
 
 TEST(StragglerPolicy, KillRestartNeverMovesBackToANodeItEmptiedNorPastItsBudget) {
+  // The same ticks move n1 to n2 when nothing forbids it...
+  RecordingHost free_host;
+  StragglerPolicy free_policy(KillRestart(), 256, free_host);
+  FakeGeneration free_gen(4, 256, 12);
+  size_t moves = 0;
+  for (int t = 0; t < 120; ++t) {
+    moves +=
+        free_policy.Evaluate(WithNodes(free_gen.Tick({1, 1, 1, 3}, free_host), 4, 1, 10'000'000))
+            .size();
+  }
+  EXPECT_EQ(moves, 2u);
+  // ...but not when an earlier life of the master emptied n2,
   RecordingHost host;
-  host.values["train.emptied_nodes"] = "n2";  // an earlier life of the master emptied it
+  host.values["train.emptied_nodes"] = "n2";
   StragglerPolicy policy(KillRestart(), 256, host);
   FakeGeneration gen(4, 256, 12);
   for (int t = 0; t < 120; ++t) {
     EXPECT_TRUE(policy.Evaluate(WithNodes(gen.Tick({1, 1, 1, 3}, host), 4, 1, 10'000'000)).empty());
   }
+  // nor with no budget.
   StragglerSpec no_budget = KillRestart();
   no_budget.restarts_per_hour = 0;
   RecordingHost other;

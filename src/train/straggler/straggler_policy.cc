@@ -137,7 +137,18 @@ std::vector<master::PolicyAction> StragglerPolicy::Evaluate(const master::Cluste
 
 std::vector<master::PolicyAction> StragglerPolicy::MaybeMove(const std::vector<RankState>& states,
                                                              const master::ClusterView& view) {
-  if (!spec_.has(StragglerRule::kKillRestart) || move_pending_since_ms_ >= 0) return {};
+  if (!spec_.has(StragglerRule::kKillRestart)) return {};
+  if (move_pending_since_ms_ >= 0) {
+    // A move whose full-size generation never came (the spare died, a scale-down followed) must
+    // not switch kill_restart off for good.
+    const double patience = std::max(60'000.0, 10 * spec_.restart_cost_s * 1000);
+    if (static_cast<double>(view.now_ms - move_pending_since_ms_) < patience) return {};
+    spdlog::warn(
+        "straggler: no full-size generation {:.0f} s after the last move; kill_restart "
+        "may move again",
+        patience / 1000);
+    move_pending_since_ms_ = -1;
+  }
   std::erase_if(moves_ms_, [&](int64_t t) { return view.now_ms - t >= kHourMs; });
   if (moves_ms_.size() >= static_cast<size_t>(spec_.restarts_per_hour)) return {};
   // The slowest straggler flagged for persistent_after_s (persistent, or deterministic: a slow
@@ -160,7 +171,8 @@ std::vector<master::PolicyAction> StragglerPolicy::MaybeMove(const std::vector<R
   auto host = std::find_if(view.nodes.begin(), view.nodes.end(),
                            [&](const master::NodeSignals& s) { return s.node_id == node; });
   if (worker.empty() || host == view.nodes.end() || !host->alive) return {};
-  const int32_t count = host->planned_workers > 0 ? host->planned_workers : host->workers_running;
+  const int32_t count = host->planned_workers >= 0 ? host->planned_workers : view.workers_per_node;
+  if (count <= 0) return {};
   // papers/antdt.md §6.4: saved = T_rem x (1 - S_without / S_now), S from the settled speeds with
   // every rank of the node (a slow host slows all its workers) at the median speed of the ranks
   // elsewhere, split as the rules would split it; T_rem from the job's measured rate. Only the

@@ -81,8 +81,9 @@ struct StragglerSpec {
   // kill_restart (papers/antdt.md §6.4): act when T_rem x (1 - S_without / S_now) > restart_margin
   // x C, where T_rem is the predicted rest of the job, S the predicted step time with and without
   // the straggler, and C the cost of a restart: restart_cost_s until one was measured (from the
-  // action to the first step of the generation that replaces it). At most restarts_per_hour
-  // moves in any hour, one at a time. Defaults 2, 30 s, 5.
+  // action to the first report of the full-size generation that follows it). At most
+  // restarts_per_hour moves in any hour (counted since the master started), one at a time.
+  // Defaults 2, 30 s, 5.
   double restart_margin = 2;
   double restart_cost_s = 30;
   int32_t restarts_per_hour = 5;
