@@ -550,8 +550,14 @@ void MasterCore::MonitorTick() {
     seq = std::max(seq, rendezvous_.LeaveNode(node, "node " + node + " died", now));
     spdlog::warn("node {} silent for {} ms: declared dead, {} lease(s) re-queued", node,
                  spec_.timeouts.node_dead_ms, lost.size() - before);
+    // A spare takes its place (the fault path, not a policy: any job kind's workers move).
+    if (std::optional<std::string> spare =
+            registry_.ReplaceWithSpare(node, workers_per_node_, "node " + node + " died")) {
+      spdlog::warn("node {} died: its workers move to spare node {}", node, *spare);
+    }
   }
   DiscardLost(lost);
+  seq = std::max(seq, PersistNodeWorkers());
   seq = std::max(seq, PlanRendezvous(now));
   if (MonoMillis() - meta_persisted_ms_ >= 1000) {
     meta_persisted_ms_ = MonoMillis();

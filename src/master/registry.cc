@@ -75,6 +75,7 @@ Result<Registry::Registration> Registry::RegisterNode(const std::string& node_id
   r.rank = n.rank;
   r.agent_replaced = !inserted && n.agent_pid != agent_pid;
   n.agent_pid = agent_pid;
+  n.standby = spare;
   n.alive = true;
   n.stop_sent = false;
   n.last_heartbeat_ms = now_ms;
@@ -135,6 +136,31 @@ std::optional<int32_t> Registry::NodeWorkers(const std::string& node_id) const {
   auto it = node_workers_.find(node_id);
   if (it == node_workers_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<std::string> Registry::ReplaceWithSpare(const std::string& dead_node,
+                                                      int32_t job_wide, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto planned = node_workers_.find(dead_node);
+  const int32_t count = planned == node_workers_.end() ? job_wide : planned->second;
+  if (count <= 0) return std::nullopt;
+  const std::pair<const std::string, Node>* spare = nullptr;
+  for (const auto& entry : nodes_) {
+    const auto& [id, n] = entry;
+    auto c = node_workers_.find(id);
+    if (!n.alive || !n.standby || c == node_workers_.end() || c->second != 0) continue;
+    if (spare == nullptr || n.rank < spare->second.rank) spare = &entry;
+  }
+  if (spare == nullptr) return std::nullopt;
+  const std::string id = spare->first;
+  v1::Action grow;
+  grow.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
+  grow.set_worker_count(count);
+  grow.set_reason(reason);
+  QueueLocked(id, nodes_.at(id), grow);
+  node_workers_[dead_node] = 0;
+  node_workers_changed_ = true;
+  return id;
 }
 
 std::optional<std::map<std::string, int32_t>> Registry::TakeChangedNodeWorkers() {

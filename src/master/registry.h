@@ -65,6 +65,13 @@ class Registry {
   // rendezvous plans each node's workers from this, so what the agents are told to run and what
   // the generation waits for never disagree.
   std::optional<int32_t> NodeWorkers(const std::string& node_id) const;
+  // A dead node's workers move to a standby: the first live node (by rank) whose agent
+  // registered as a spare and that is planned to run none gets the dead node's count
+  // (`job_wide` when that followed the job-wide count) and its KIND_SET_WORKER_COUNT; the dead
+  // node's count becomes 0, so that back it idles instead of growing the job. Returns the
+  // spare's id; nullopt when the dead node ran no worker or no spare is left.
+  std::optional<std::string> ReplaceWithSpare(const std::string& dead_node, int32_t job_wide,
+                                              const std::string& reason);
   // Every explicit count, when one changed since the last call (for the state store); else
   // nullopt.
   std::optional<std::map<std::string, int32_t>> TakeChangedNodeWorkers();
@@ -130,6 +137,7 @@ class Registry {
     int64_t last_heartbeat_ms = 0;
     int32_t workers_running = 0;
     int32_t restarts = 0;
+    bool standby = false;  // its agent registered as a spare (`baton agent --spare`)
     std::vector<v1::Action> pending;
   };
   double SpeedLocked(const Worker& w) const;

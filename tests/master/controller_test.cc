@@ -219,5 +219,32 @@ TEST_F(ControllerTest, SparesArePlannedEmptyAndWorkerCountActionsMoveWorkBetween
   EXPECT_EQ(restarted.NodeWorkers("slow"), 0);
 }
 
+TEST_F(ControllerTest, ADeadNodesWorkersMoveToASpareThatRegisteredAsOne) {
+  ASSERT_TRUE(registry_.RegisterNode("spare-b", 301, 0, kMaxNodes, /*spare=*/true).ok());
+  ASSERT_TRUE(registry_.RegisterNode("spare-a", 300, 0, kMaxNodes, /*spare=*/true).ok());
+  // An idle node that did not register as a spare (emptied by a policy) is no replacement.
+  v1::Action empty;
+  empty.set_kind(v1::Action::KIND_SET_WORKER_COUNT);
+  empty.set_worker_count(0);
+  ASSERT_TRUE(registry_.QueueActionIfAlive("fast", empty));
+  Heartbeat(registry_, "fast", 4000);
+  Heartbeat(registry_, "spare-a", 4000);
+  Heartbeat(registry_, "spare-b", 4000);
+  ASSERT_EQ(registry_.CollectDeadNodes(5000, 3000), std::vector<std::string>{"slow"});
+  // "slow" followed the job-wide count (3): the first spare by rank takes it.
+  EXPECT_EQ(registry_.ReplaceWithSpare("slow", 3, "node slow died"), "spare-b");
+  EXPECT_EQ(registry_.NodeWorkers("spare-b"), 3);
+  EXPECT_EQ(registry_.NodeWorkers("slow"), 0);  // back, it idles
+  const auto actions = Heartbeat(registry_, "spare-b", 5100);
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].kind(), v1::Action::KIND_SET_WORKER_COUNT);
+  EXPECT_EQ(actions[0].worker_count(), 3);
+  EXPECT_EQ(actions[0].reason(), "node slow died");
+  // A dead node that ran no worker needs no replacement; with the last spare taken, none is left.
+  EXPECT_EQ(registry_.ReplaceWithSpare("slow", 3, "again"), std::nullopt);
+  ASSERT_EQ(registry_.CollectDeadNodes(9000, 3000).size(), 3u);  // all silent since 4000-5100
+  EXPECT_EQ(registry_.ReplaceWithSpare("spare-b", 3, "x"), std::nullopt);  // spare-a is dead too
+}
+
 }  // namespace
 }  // namespace baton::master

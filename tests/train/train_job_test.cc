@@ -618,6 +618,61 @@ TEST(TrainJob, KillRestartMovesASlowHostsWorkerToASpareNodeAndNoRecordIsLostOrRe
   EXPECT_TRUE(fs::exists(job.saved()));
 }
 
+// The parent pid of `pid` (/proc/PID/stat), or -1.
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  char state = 0;
+  pid_t parent = -1;
+  rest >> state >> parent;
+  return parent;
+}
+
+TEST(TrainJob, ANodeLostWithItsWorkerIsDeclaredDeadAndASpareTakesItsWorkers) {
+  // node-1 is lost: its agent SIGSTOPped (silent, as a host that froze or left the network), its
+  // worker SIGKILLed (the survivor's all-reduce fails at once). After timeouts.node_dead_ms the
+  // master declares node-1 dead, revokes its leases and gives its worker count to the spare,
+  // whose worker joins node-0's; training goes on. The frozen agent is then SIGKILLed; `baton
+  // run` restarts it, and back, node-1 is told to run no worker.
+  TrainOptions o = LongJob();
+  o.nodes = 2;
+  o.workers = 1;
+  o.extra += "spare_nodes: 1\n";
+  o.timeouts = "heartbeat_interval_ms: 200, node_dead_ms: 1500";
+  TrainJob job(o);
+  job.Start();
+  ASSERT_TRUE(job.WaitForLog("generation 1: rank 1 of 2")) << job.Logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  pid_t agent = -1, worker = -1;
+  for (pid_t a : job.Pids("agent")) {
+    std::ifstream cmd("/proc/" + std::to_string(a) + "/cmdline");
+    const std::string line((std::istreambuf_iterator<char>(cmd)), {});
+    if (line.find(std::string("node-1") + '\0') != std::string::npos) agent = a;
+  }
+  for (pid_t w : job.Pids("worker")) {
+    if (agent > 0 && ParentOf(w) == agent) worker = w;
+  }
+  ASSERT_GT(agent, 0) << job.RunLog();
+  ASSERT_GT(worker, 0) << job.RunLog();
+  ASSERT_EQ(::kill(agent, SIGSTOP), 0);
+  ASSERT_EQ(::kill(worker, SIGKILL), 0);
+  ASSERT_TRUE(job.WaitForLog("node node-1 died: its workers move to spare node node-2"))
+      << job.Logs();
+  ASSERT_TRUE(job.WaitForLog("[node-2] action: 1 worker(s) (node node-1 died)")) << job.Logs();
+  ASSERT_TRUE(job.WaitForLog("[train node-2/0] generation")) << job.Logs();
+  ::kill(agent, SIGKILL);
+  ASSERT_TRUE(job.WaitForLog("[node-1] registered with", 2)) << job.RunLog() << job.Logs();
+  ASSERT_EQ(job.Wait(), 0) << job.RunLog() << job.Logs();
+  job.ExpectEveryRecordAppliedOncePerEpoch();
+  const std::string logs = job.Logs();
+  const size_t back = logs.rfind("[node-1] registered with");
+  const std::string line = logs.substr(back, logs.find('\n', back) - back);
+  EXPECT_NE(line.find(", 0 worker(s)"), std::string::npos) << line << "\n" << logs;
+}
+
 TEST(TrainJob, AModelThatBreaksTheContractIsRefusedBeforeAnyWorkerStarts) {
   TrainOptions o;
   o.model = "mean_loss.pt";
