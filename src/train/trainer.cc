@@ -257,7 +257,8 @@ Status Trainer::RunTyped() {
   };
 
   bool stopped = false;
-  bool draining = false;  // stop requested: announced in this step's flags
+  bool draining = false;            // stop requested: announced in this step's flags
+  bool snapshot_elsewhere = false;  // left by a drain that other ranks stayed through
   while (true) {
     if (options_.stop != nullptr && options_.stop->load()) {
       // SIGTERM (the agent stops this worker: the job finished, a scale-down, a policy moving it):
@@ -437,6 +438,10 @@ Status Trainer::RunTyped() {
       spdlog::info("stop requested; leaving at step {} after its snapshot", steps_);
       leave_group();  // the peers fail at once, not after this process's summary and persist
       stopped = true;
+      // Others stay and hold this snapshot in their own nodes' memory: this node's copy is not
+      // needed (a node emptied by a policy or a scale-down would otherwise keep it for ever).
+      // When every rank leaves (the job is stopped), it stays for the resume.
+      snapshot_elsewhere = static_cast<int>(flags[kLeaving]) < gen.size();
       break;
     }
     samples_since_log += total_rows;
@@ -489,8 +494,9 @@ Status Trainer::RunTyped() {
         data_ms * per, compute_ms * per, comm_ms * per, update_ms * per, checkpoint_ms * per);
   }
   // Stopped holding no shard: the job's end most likely (the master stops workers once the last
-  // shard is committed). Stopped mid-job, the node's memory slots stay for the restore.
-  checkpointer_.Finish(gen, /*training_done=*/!stopped || feed_.held() == 0);
+  // shard is committed). Stopped mid-job, the node's memory slots stay for the restore, unless a
+  // drain left the snapshot with ranks that stay.
+  checkpointer_.Finish(gen, /*training_done=*/!stopped || feed_.held() == 0 || snapshot_elsewhere);
   for (const auto& [epoch, l] : checkpointer_.ledger()) {
     spdlog::info("epoch {}: {} records applied (fingerprint {:016x})", epoch, l.records,
                  l.fingerprint);

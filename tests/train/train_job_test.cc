@@ -72,7 +72,10 @@ class TrainJob {
     char tmpl[] = "/tmp/baton-train-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     std::ofstream(dir_ + "/rows.csv") << Rows(o.rows, 11, o.bad_every);
-    std::ofstream(spec()) << "name: train-test\nkind: train\nnodes: " << o.nodes << "\n"
+    // A name of its own (the temp dir's suffix): tests running side by side (ctest -j) then
+    // never see each other's shared-memory snapshots, which are named after the job.
+    name_ = "train-test-" + dir_.substr(dir_.rfind('-') + 1);
+    std::ofstream(spec()) << "name: " << name_ << "\nkind: train\nnodes: " << o.nodes << "\n"
                           << "input:\n  paths: [rows.csv]\n  format: csv\n  skip_header: true\n"
                           << "  records_per_shard: " << o.records_per_shard
                           << "\n  epochs: " << o.epochs << "\n"
@@ -102,6 +105,8 @@ class TrainJob {
     if (std::getenv("KEEP") == nullptr) fs::remove_all(dir_, ec);
   }
   std::string dir() const { return dir_; }
+  // The names of this job's shared-memory snapshots start with it.
+  std::string ShmPrefix() const { return "baton-" + name_ + "-"; }
   std::string spec() const { return dir_ + "/job.yaml"; }
   std::string saved() const { return dir_ + "/trained.pt"; }
   std::string state_dir() const { return dir_ + "/state"; }
@@ -149,7 +154,7 @@ class TrainJob {
     for (pid_t p : all) ::kill(p, SIGKILL);
     EXPECT_EQ(Wait(), -1);
     for (const auto& e : fs::directory_iterator("/dev/shm")) {
-      if (e.path().filename().string().starts_with("baton-train-test-")) fs::remove(e.path());
+      if (e.path().filename().string().starts_with(ShmPrefix())) fs::remove(e.path());
     }
   }
   // Waits until some rank logged `text` at least `times` times.
@@ -208,6 +213,7 @@ class TrainJob {
 
  private:
   std::string dir_;
+  std::string name_;
   pid_t run_ = -1;
   int rows_ = 0;
   int epochs_ = 1;
@@ -366,7 +372,7 @@ TEST(TrainJob, AWorkerKilledMidTrainingIsReplacedAndTrainingGoesOnFromWhereItWas
   job.ExpectEveryRecordAppliedOncePerEpoch();
   // The job finished: its shared-memory slots are gone.
   for (const auto& e : fs::directory_iterator("/dev/shm")) {
-    EXPECT_FALSE(e.path().filename().string().starts_with("baton-train-test-")) << e.path();
+    EXPECT_FALSE(e.path().filename().string().starts_with(job.ShmPrefix())) << e.path();
   }
   // And it learned: the loss on fresh rows fell well below the untrained model's.
   const double before = MeanLoss(std::string(TRAIN_FIXTURES) + "/mlp_f64.pt", 2000);
@@ -525,7 +531,7 @@ TEST(TrainJob, StragglersAreDetectedTheSplitFollowsThemAndNoRecordIsLostOrRepeat
   o.workers = 2;
   o.rows = 16000;
   o.records_per_shard = 250;
-  o.epochs = 2;
+  o.epochs = 3;  // 2 left the DD run's held-out loss 1.15 % off once (the goal is 1 %)
   o.global_batch = 32;
   o.optimizer = "{kind: adam, lr: 0.005}";
   const std::string eval = "  eval: {path: holdout.csv, every_steps: 100000}\n";
@@ -616,6 +622,11 @@ TEST(TrainJob, KillRestartMovesASlowHostsWorkerToASpareNodeAndNoRecordIsLostOrRe
   EXPECT_EQ(logs.find("[node-1] the master now asks for 1"), std::string::npos) << logs;
   EXPECT_EQ(logs.find("[node-2] the master now asks for 0"), std::string::npos) << logs;
   EXPECT_TRUE(fs::exists(job.saved()));
+  // The emptied node's worker removed its node's memory snapshot when it left (the others hold
+  // the drain's snapshot); the rest were removed at the end.
+  for (const auto& e : fs::directory_iterator("/dev/shm")) {
+    EXPECT_FALSE(e.path().filename().string().starts_with(job.ShmPrefix())) << e.path();
+  }
 }
 
 // The parent pid of `pid` (/proc/PID/stat), or -1.
@@ -671,6 +682,11 @@ TEST(TrainJob, ANodeLostWithItsWorkerIsDeclaredDeadAndASpareTakesItsWorkers) {
   const size_t back = logs.rfind("[node-1] registered with");
   const std::string line = logs.substr(back, logs.find('\n', back) - back);
   EXPECT_NE(line.find(", 0 worker(s)"), std::string::npos) << line << "\n" << logs;
+  // Known leak: the lost node's memory snapshot stays in its /dev/shm (no worker of the job runs
+  // there again to remove it; a real lost host drops it when it reboots). Here the host is ours.
+  for (const auto& e : fs::directory_iterator("/dev/shm")) {
+    if (e.path().filename().string().starts_with(job.ShmPrefix() + "node-1-")) fs::remove(e.path());
+  }
 }
 
 TEST(TrainJob, AModelThatBreaksTheContractIsRefusedBeforeAnyWorkerStarts) {
