@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common/job_limits.h"
+#include "common/text_list.h"
 
 namespace baton::master {
 
@@ -20,20 +21,15 @@ std::string EncodeNodeWorkers(const std::map<std::string, int32_t>& counts) {
 // then follows the job-wide count, as it did before any count was set for it.
 std::map<std::string, int32_t> DecodeNodeWorkers(const std::string& text) {
   std::map<std::string, int32_t> counts;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(start, end - start);
+  for (std::string_view item : SplitOn(text, ',')) {
     const size_t eq = item.find('=');
-    if (eq != std::string::npos && eq > 0 && eq + 1 < item.size()) {
-      char* rest = nullptr;
-      const long count = std::strtol(item.c_str() + eq + 1, &rest, 10);
-      if (*rest == '\0' && count >= 0 && count <= kMaxWorkersPerNode) {
-        counts[item.substr(0, eq)] = static_cast<int32_t>(count);
-      }
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == item.size()) continue;
+    const std::string number(item.substr(eq + 1));
+    char* rest = nullptr;
+    const long count = std::strtol(number.c_str(), &rest, 10);
+    if (*rest == '\0' && count >= 0 && count <= kMaxWorkersPerNode) {
+      counts[std::string(item.substr(0, eq))] = static_cast<int32_t>(count);
     }
-    start = end + 1;
   }
   return counts;
 }

@@ -244,7 +244,7 @@ TEST(AgentTest, RestartAndScaleActionsAreCarriedOut) {
   EXPECT_TRUE(master.exits[0].will_restart());
 }
 
-TEST(AgentTest, ActionsOutOfRangeAreSkippedAndTheAgentCarriesOn) {
+TEST(AgentTest, ActionsOutOfRangeAreIgnoredAndTheAgentCarriesOn) {
   FakeMaster master(ShellLaunch("exec sleep 100", 1));
   pid_t first_pid = 0;
   master.on_heartbeat = [&](FakeMaster& m, pb::HeartbeatReply& reply) {

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <numeric>
 
+#include "common/text_list.h"
+
 namespace baton::train {
 namespace {
 
@@ -23,14 +25,12 @@ bool ParseNumber(std::string_view s, T* out) {
 
 bool ParseList(std::string_view s, std::vector<int64_t>* out) {
   out->clear();
-  while (true) {
-    const size_t comma = s.find(',');
+  for (std::string_view piece : SplitOn(s, ',')) {
     int64_t v = 0;
-    if (!ParseNumber(s.substr(0, comma), &v)) return false;
+    if (!ParseNumber(piece, &v)) return false;
     out->push_back(v);
-    if (comma == std::string_view::npos) return true;
-    s.remove_prefix(comma + 1);
   }
+  return true;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <optional>
 
+#include "common/text_list.h"
 #include "train/straggler/balance.h"
 
 namespace baton::train {
@@ -39,10 +40,8 @@ std::string Rows(const std::vector<int64_t>& rows) {
 StragglerPolicy::StragglerPolicy(StragglerSpec spec, int64_t global_batch, master::PolicyHost& host)
     : spec_(std::move(spec)), global_batch_(global_batch), host_(host), monitor_(spec_) {
   if (std::optional<std::string> text = host_.GetJobValue(kEmptiedNodesKey)) {
-    for (size_t start = 0; start < text->size();) {
-      size_t end = std::min(text->find(',', start), text->size());
-      if (end > start) emptied_.push_back(text->substr(start, end - start));
-      start = end + 1;
+    for (std::string_view node : SplitOn(*text, ',')) {
+      if (!node.empty()) emptied_.emplace_back(node);
     }
   }
 }
@@ -135,6 +134,44 @@ std::vector<master::PolicyAction> StragglerPolicy::Evaluate(const master::Cluste
   return MaybeMove(states, view);
 }
 
+std::optional<double> StragglerPolicy::PredictedSavingMs(const std::string& node,
+                                                         const master::ClusterView& view) const {
+  const int n = monitor_.world();
+  // papers/antdt.md §6.4: saved = T_rem x (1 - S_without / S_now), S from the settled speeds with
+  // every rank of the node (a slow host slows all its workers) at the median speed of the ranks
+  // elsewhere, split as the rules would split it; T_rem from the job's measured rate. Only the
+  // compute part of a step shrinks: the saving is over the measured step, all-reduce included.
+  const std::vector<double> speeds = monitor_.settled_speeds();
+  std::vector<double> without = speeds, elsewhere;
+  const std::string prefix = node + "/";
+  for (int r = 0; r < n; ++r) {
+    if (!worker_of_rank_[static_cast<size_t>(r)].starts_with(prefix)) {
+      elsewhere.push_back(speeds[static_cast<size_t>(r)]);
+    }
+  }
+  if (elsewhere.empty()) return std::nullopt;  // every rank is there: nothing to compare with
+  std::nth_element(elsewhere.begin(), elsewhere.begin() + static_cast<long>(elsewhere.size() / 2),
+                   elsewhere.end());
+  for (int r = 0; r < n; ++r) {
+    if (worker_of_rank_[static_cast<size_t>(r)].starts_with(prefix)) {
+      without[static_cast<size_t>(r)] = elsewhere[elsewhere.size() / 2];
+    }
+  }
+  const std::vector<int64_t> rows_without =
+      spec_.has(StragglerRule::kAdjustBatch)
+          ? ProportionalShares(std::max<int64_t>(global_batch_, n), without, 1, 0)
+          : EqualPlan(global_batch_, n, generation_).rows;
+  const double s_now = PredictedStepMs(plan_.rows, speeds);
+  const double s_without = PredictedStepMs(rows_without, without);
+  const double elapsed = static_cast<double>(view.now_ms - gen_first_sample_ms_);
+  if (gen_rows_ <= 0 || elapsed <= 0 || view.progress.records_total == 0) return std::nullopt;
+  const double rate = gen_rows_ / elapsed;  // rows per ms
+  const double remaining_ms =
+      static_cast<double>(view.progress.records_total - view.progress.records_done) / rate;
+  const double step_ms = std::max(static_cast<double>(global_batch_) / rate, s_now);
+  return remaining_ms * std::max(0.0, s_now - s_without) / step_ms;
+}
+
 std::vector<master::PolicyAction> StragglerPolicy::MaybeMove(const std::vector<RankState>& states,
                                                              const master::ClusterView& view) {
   if (!spec_.has(StragglerRule::kKillRestart)) return {};
@@ -173,39 +210,9 @@ std::vector<master::PolicyAction> StragglerPolicy::MaybeMove(const std::vector<R
   if (worker.empty() || host == view.nodes.end() || !host->alive) return {};
   const int32_t count = host->planned_workers >= 0 ? host->planned_workers : view.workers_per_node;
   if (count <= 0) return {};
-  // papers/antdt.md §6.4: saved = T_rem x (1 - S_without / S_now), S from the settled speeds with
-  // every rank of the node (a slow host slows all its workers) at the median speed of the ranks
-  // elsewhere, split as the rules would split it; T_rem from the job's measured rate. Only the
-  // compute part of a step shrinks: the saving is over the measured step, all-reduce included.
-  const std::vector<double> speeds = monitor_.settled_speeds();
-  std::vector<double> without = speeds, elsewhere;
-  const std::string prefix = node + "/";
-  for (int r = 0; r < n; ++r) {
-    if (!worker_of_rank_[static_cast<size_t>(r)].starts_with(prefix)) {
-      elsewhere.push_back(speeds[static_cast<size_t>(r)]);
-    }
-  }
-  if (elsewhere.empty()) return {};  // every rank is there: nothing to compare with
-  std::nth_element(elsewhere.begin(), elsewhere.begin() + static_cast<long>(elsewhere.size() / 2),
-                   elsewhere.end());
-  for (int r = 0; r < n; ++r) {
-    if (worker_of_rank_[static_cast<size_t>(r)].starts_with(prefix)) {
-      without[static_cast<size_t>(r)] = elsewhere[elsewhere.size() / 2];
-    }
-  }
-  const std::vector<int64_t> rows_without =
-      spec_.has(StragglerRule::kAdjustBatch)
-          ? ProportionalShares(std::max<int64_t>(global_batch_, n), without, 1, 0)
-          : EqualPlan(global_batch_, n, generation_).rows;
-  const double s_now = PredictedStepMs(plan_.rows, speeds);
-  const double s_without = PredictedStepMs(rows_without, without);
-  const double elapsed = static_cast<double>(view.now_ms - gen_first_sample_ms_);
-  if (gen_rows_ <= 0 || elapsed <= 0 || view.progress.records_total == 0) return {};
-  const double rate = gen_rows_ / elapsed;  // rows per ms
-  const double remaining_ms =
-      static_cast<double>(view.progress.records_total - view.progress.records_done) / rate;
-  const double step_ms = std::max(static_cast<double>(global_batch_) / rate, s_now);
-  const double saved_ms = remaining_ms * std::max(0.0, s_now - s_without) / step_ms;
+  const std::optional<double> saved = PredictedSavingMs(node, view);
+  if (!saved) return {};
+  const double saved_ms = *saved;
   const double cost_ms = restart_cost_ms_ >= 0 ? restart_cost_ms_ : spec_.restart_cost_s * 1000;
   if (saved_ms <= spec_.restart_margin * cost_ms) return {};
   auto spare = std::find_if(view.nodes.begin(), view.nodes.end(), [&](const auto& s) {

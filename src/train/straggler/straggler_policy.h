@@ -26,6 +26,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ class StragglerPolicy final : public master::Policy {
   void Publish(std::vector<int64_t> rows, std::vector<int64_t> micro, std::string reason);
   std::vector<master::PolicyAction> MaybeMove(const std::vector<RankState>& states,
                                               const master::ClusterView& view);
+  // kill_restart's predicted saving over the rest of the job from moving `node`'s ranks to a
+  // node as fast as the others (papers/antdt.md §6.4); nullopt when it cannot be predicted yet.
+  std::optional<double> PredictedSavingMs(const std::string& node,
+                                          const master::ClusterView& view) const;
 
   StragglerSpec spec_;
   int64_t global_batch_;
