@@ -227,7 +227,14 @@ Status Trainer::RunTyped() {
     BATON_ASSIGN_OR_RETURN(steps_, checkpointer_.Restore(*group, gen, buffers, trained_before));
     optimizer.set_steps(steps_);
     return Status::Ok();
+  };  // A rank lost a shard's lease (it was paused past it), seen in a step's flags or when a
+  // checkpoint confirmed the leases: another rank may be applying that shard's rows too. Back to
+  // the last snapshot, where neither had.
+  auto roll_back_lost_lease = [&](int64_t step) -> Status {
+    spdlog::warn("step {}: a lease was lost; rolling back to the last checkpoint", step);
+    return roll_back();
   };
+
   // Forms the group of generation `gen`; every member rolls back to the best snapshot any of them
   // has (train/checkpointer.h), the batch in hand included.
   auto form = [&]() -> Status {
@@ -348,10 +355,9 @@ Status Trainer::RunTyped() {
       return Status::FailedPrecondition("rank 0 cannot persist checkpoints (its log says why)");
     }
     if (flags[kLost] > 0) {
-      // A rank lost a shard's lease mid-generation (it was paused past it): another rank may be
-      // applying that shard's rows too. Back to the last snapshot, where neither had.
-      spdlog::warn("step {}: a lease was lost; rolling back to the last checkpoint", steps_ + 1);
-      if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+      if (Status s = roll_back_lost_lease(steps_ + 1); !s.ok()) {
+        BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+      }
       continue;
     }
     if (total_rows == 0) {
@@ -366,7 +372,9 @@ Status Trainer::RunTyped() {
           if (!taken.ok()) {
             BATON_RETURN_IF_ERROR(rejoin_or_stop(taken.status()));
           } else if (*taken == Checkpointer::Outcome::kLeaseLost) {
-            if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+            if (Status s = roll_back_lost_lease(steps_); !s.ok()) {
+              BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+            }
           } else if (*taken == Checkpointer::Outcome::kTaken) {
             end_snapshot_at = steps_;
           }
@@ -423,7 +431,9 @@ Status Trainer::RunTyped() {
         continue;
       }
       if (*taken == Checkpointer::Outcome::kLeaseLost) {
-        if (Status s = roll_back(); !s.ok()) BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+        if (Status s = roll_back_lost_lease(steps_); !s.ok()) {
+          BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+        }
         continue;
       }
       if (leaving && gen.rank == 0) {

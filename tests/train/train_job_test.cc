@@ -531,9 +531,11 @@ TEST(TrainJob, StragglersAreDetectedTheSplitFollowsThemAndNoRecordIsLostOrRepeat
   o.workers = 2;
   o.rows = 16000;
   o.records_per_shard = 250;
-  o.epochs = 3;  // 2 left the DD run's held-out loss 1.15 % off once (the goal is 1 %)
+  o.epochs = 3;
   o.global_batch = 32;
-  o.optimizer = "{kind: adam, lr: 0.005}";
+  // At lr 0.005 the final iterate wandered ~1.2 % between data orders (DD's held-out loss 1.15 %
+  // and 1.17 % off in two CI runs, against the 1 % goal); at 0.002 the runs agree within 0.3 %.
+  o.optimizer = "{kind: adam, lr: 0.002}";
   const std::string eval = "  eval: {path: holdout.csv, every_steps: 100000}\n";
   const std::string emulate = "emulate_us_per_sample: 200";
   std::vector<double> losses;
