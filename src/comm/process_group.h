@@ -82,8 +82,9 @@ class ProcessGroup : public Collectives {
   Status ReduceScatterInPlace(void* buf, size_t count, DataType type, ReduceOp op,
                               const CallOptions& call = {});
   Status AllGatherInPlace(void* buf, size_t count, DataType type, const CallOptions& call = {});
-  // The same with an explicit layout: blocks[r] (contiguous, in order, covering the buffer) is
-  // rank r's. kAvg divides rank()'s block only.
+  // The same with an explicit layout: blocks[r] is rank r's; the blocks are disjoint and cover
+  // the buffer but need not be in rank order (PaRO lays chunks out as local·nodes + node). kAvg
+  // divides rank()'s block only.
   Status ReduceScatterBlocks(void* buf, const std::vector<Block>& blocks, DataType type,
                              ReduceOp op, const CallOptions& call = {});
   Status AllGatherBlocks(void* buf, const std::vector<Block>& blocks, DataType type,

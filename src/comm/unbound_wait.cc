@@ -28,7 +28,10 @@ void WaitSends(gloo::transport::UnboundBuffer& ub, int n, const ring::RingCall& 
 }
 
 CallShape ShapeOf(const ring::RingCall& call, const std::vector<Block>& blocks, DataType type) {
-  const size_t total = blocks.empty() ? 0 : blocks.back().offset + blocks.back().count;
+  // Blocks may come in any order (PaRO's permuted chunk layouts): the buffer ends at the last
+  // block's end, wherever that block sits in the list.
+  size_t total = 0;
+  for (const Block& b : blocks) total = std::max(total, b.offset + b.count);
   return {call.context, call.context->size, call.context->rank, ElementSize(type), total};
 }
 

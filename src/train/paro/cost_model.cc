@@ -1,0 +1,154 @@
+#include "train/paro/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace baton::train::paro {
+namespace {
+
+// Ring collectives over one layer's buffer of `bytes` (the whole buffer the collective covers).
+class Rings {
+ public:
+  explicit Rings(const CostInputs& in)
+      : in_(in), m_(in.grid.per_node), g_(in.grid.nodes), n_(in.grid.world()) {}
+
+  // All-gather and reduce-scatter cost the same on a ring; all-reduce is both.
+  double Intra(double bytes) const {
+    return Ring(m_, bytes, in_.links.intra_bytes_per_s, in_.links.intra_latency_s);
+  }
+  double Inter(double bytes) const {
+    return Ring(g_, bytes, in_.links.inter_bytes_per_s, in_.links.inter_latency_s);
+  }
+  double World(double bytes) const {
+    if (g_ >= 2 && m_ >= 2 && bytes >= in_.hierarchical_threshold_bytes) {
+      return Intra(bytes) + Inter(bytes / m_);  // RS: INTRA then INTER (AG: the reverse)
+    }
+    // The flat ring runs at its slowest hop: an inter-node link when there are several nodes.
+    const bool one_node = g_ == 1;
+    return Ring(n_, bytes, one_node ? in_.links.intra_bytes_per_s : in_.links.inter_bytes_per_s,
+                one_node ? in_.links.intra_latency_s : in_.links.inter_latency_s);
+  }
+  double WorldAllReduce(double bytes) const {
+    if (g_ >= 2 && m_ >= 2 && bytes >= in_.hierarchical_threshold_bytes) {
+      return 2 * Intra(bytes) + 2 * Inter(bytes / m_);
+    }
+    return 2 * World(bytes);
+  }
+
+ private:
+  static double Ring(int members, double bytes, double bytes_per_s, double latency_s) {
+    if (members <= 1) return 0;
+    const double steps = members - 1;
+    return steps / members * bytes / bytes_per_s + steps * latency_s;
+  }
+  const CostInputs& in_;
+  int m_, g_, n_;
+};
+
+// Σ over `layers` equal layers of one collective on each: layers · f(total / layers).
+template <typename F>
+double PerLayer(int layers, double total_bytes, F f) {
+  return total_bytes <= 0 ? 0 : layers * f(total_bytes / layers);
+}
+
+Prediction Predict(const CostInputs& in, Strategy s) {
+  using G = Granularity;
+  const Rings rings(in);
+  const int A = in.micro_steps;
+  const double sp = in.bytes.param * in.params;     // S_p: every parameter
+  const double sg = in.bytes.grad * in.trainable;   // S_g: the gradients
+  const double su = in.bytes.param * in.trainable;  // updated parameters
+  const int L = in.layers, Lt = in.trainable_layers;
+  const int m = in.grid.per_node;
+  Prediction p;
+  p.strategy = s;
+
+  // Forward gather and backward re-gather of every layer, every micro-step.
+  if (s.p == G::kIntra)
+    p.param_s = 2 * A * PerLayer(L, sp, [&](double b) { return rings.Intra(b); });
+  if (s.p == G::kGlobal)
+    p.param_s = 2 * A * PerLayer(L, sp, [&](double b) { return rings.World(b); });
+  // Gradient reduce-scatter as layers finish backward, every micro-step.
+  if (s.g == G::kIntra)
+    p.gradient_s = A * PerLayer(Lt, sg, [&](double b) { return rings.Intra(b); });
+  if (s.g == G::kGlobal)
+    p.gradient_s = A * PerLayer(Lt, sg, [&](double b) { return rings.World(b); });
+  // At the boundary: the rest of the gradient reduction (by g, os) ...
+  if (s.g == G::kNone && s.os == G::kNone) {
+    p.syncg_s = PerLayer(Lt, sg, [&](double b) { return rings.WorldAllReduce(b); });
+  } else if (s.g == G::kNone && s.os == G::kGlobal) {
+    p.syncg_s = PerLayer(Lt, sg, [&](double b) { return rings.World(b); });
+  } else if (s.g == G::kIntra && s.os == G::kIntra) {
+    p.syncg_s = PerLayer(Lt, sg / m, [&](double b) { return 2 * rings.Inter(b); });
+  } else if (s.g == G::kIntra && s.os == G::kGlobal) {
+    p.syncg_s = PerLayer(Lt, sg / m, [&](double b) { return rings.Inter(b); });
+  }
+  // ... and the parameter redistribution after the update (by p, os).
+  if (s.p == G::kNone && s.os == G::kIntra) {
+    p.syncp_s = PerLayer(Lt, su, [&](double b) { return rings.Intra(b); });
+  } else if (s.p == G::kNone && s.os == G::kGlobal) {
+    p.syncp_s = PerLayer(Lt, su, [&](double b) { return rings.World(b); });
+  } else if (s.p == G::kIntra && s.os == G::kGlobal) {
+    p.syncp_s = PerLayer(Lt, su / m, [&](double b) { return rings.Inter(b); });
+  }
+  p.step_s = A * in.compute_s + p.param_s + p.gradient_s + p.syncg_s + p.syncp_s;
+  p.tps = std::log(1.0 / p.step_s);
+
+  p.state = ModelStateBytes(s, in.grid, in.params, in.trainable, in.bytes);
+  double transient = in.activation_bytes;
+  if (s.p != G::kNone) transient += sp / L;   // one gathered layer
+  if (s.g != G::kNone) transient += sg / Lt;  // one gradient bucket
+  p.memory_bytes = p.state.total() + transient;
+  p.fits =
+      in.memory_budget_bytes <= 0 || p.memory_bytes <= in.memory_budget_bytes * (1.0 - in.headroom);
+  return p;
+}
+
+}  // namespace
+
+Status Validate(const CostInputs& in) {
+  if (in.grid.nodes < 1 || in.grid.per_node < 1) return Status::InvalidArgument("empty grid");
+  if (in.params <= 0 || in.trainable <= 0 || in.trainable > in.params) {
+    return Status::InvalidArgument("need 0 < trainable parameters <= parameters");
+  }
+  if (in.layers < 1 || in.trainable_layers < 1 || in.trainable_layers > in.layers) {
+    return Status::InvalidArgument("need 1 <= trainable layers <= layers");
+  }
+  if (in.micro_steps < 1) return Status::InvalidArgument("micro_steps must be >= 1");
+  if (in.compute_s < 0) return Status::InvalidArgument("compute time must be >= 0");
+  if (in.links.intra_bytes_per_s <= 0 || in.links.inter_bytes_per_s <= 0) {
+    return Status::InvalidArgument("link bandwidths must be > 0");
+  }
+  if (in.headroom < 0 || in.headroom >= 1) return Status::InvalidArgument("headroom in [0, 1)");
+  return Status::Ok();
+}
+
+std::vector<Prediction> PredictAll(const CostInputs& in) {
+  std::vector<Prediction> out;
+  for (Strategy s : SupportedStrategies()) out.push_back(Predict(in, s));
+  return out;
+}
+
+Result<Prediction> Choose(const CostInputs& in) {
+  BATON_RETURN_IF_ERROR(Validate(in));
+  const std::vector<Prediction> all = PredictAll(in);
+  const Prediction* best = nullptr;
+  const Prediction* smallest = &all.front();
+  for (const Prediction& p : all) {
+    if (p.memory_bytes < smallest->memory_bytes) smallest = &p;
+    if (p.fits && (best == nullptr || p.step_s < best->step_s)) best = &p;
+  }
+  if (best == nullptr) {
+    char msg[256];
+    std::snprintf(msg, sizeof msg,
+                  "no sharding strategy fits %.3g bytes per rank (less %.0f%% headroom): the "
+                  "smallest, %s, needs %.3g",
+                  in.memory_budget_bytes, in.headroom * 100,
+                  StrategyName(smallest->strategy).c_str(), smallest->memory_bytes);
+    return Status::InvalidArgument(msg);
+  }
+  return *best;
+}
+
+}  // namespace baton::train::paro

@@ -1,0 +1,61 @@
+// The PaRO-DP cost model and chooser (papers/paro.md §6.2–6.3): for every supported strategy, the
+// model-state memory one rank holds and the time of one optimizer step (A micro-steps), from the
+// model's size, the grid and the measured link speeds; the chooser drops strategies that do not
+// fit the memory budget and picks the fastest.
+//
+// Time is T = A·t_compute + t_param + t_gradient + t_syncg + t_syncp, each term a sum of ring
+// collectives (α-β model: per ring step a latency α, per byte 1/bandwidth). Collectives run per
+// layer, as the engine runs them, so small layers pay latency and a world collective takes the
+// hierarchical path only when the layer reaches the threshold (shard_groups.h) — the model picks
+// the same path the engine will. Compute is not overlapped with communication (the engine does
+// not overlap yet), so the model adds them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "train/paro/strategy.h"
+
+namespace baton::train::paro {
+
+struct LinkSpeeds {
+  double intra_bytes_per_s = 0;  // B': between ranks of one node, at the bucket size
+  double inter_bytes_per_s = 0;  // B: between nodes (per rank's share of the node's link)
+  double intra_latency_s = 0;    // α' per ring step inside a node
+  double inter_latency_s = 0;    // α per ring step across nodes
+};
+
+struct CostInputs {
+  Grid grid;
+  double params = 0;     // Ψ, elements
+  double trainable = 0;  // Ψ', elements (≤ Ψ)
+  int layers = 1;        // parameter buffers gathered one at a time
+  int trainable_layers = 1;
+  ElementBytes bytes;
+  int micro_steps = 1;   // A
+  double compute_s = 0;  // forward + backward of one micro-step
+  LinkSpeeds links;
+  double hierarchical_threshold_bytes = 1 << 20;  // as ShardGroupsOptions
+  double memory_budget_bytes = 0;                 // per rank; 0: unlimited
+  double headroom = 0.10;                         // fraction of the budget kept free
+  double activation_bytes = 0;  // the same under every strategy; counted in memory
+};
+
+struct Prediction {
+  Strategy strategy;
+  StateBytes state;
+  double memory_bytes = 0;  // state + one gathered layer + one gradient bucket + activations
+  double param_s = 0, gradient_s = 0, syncg_s = 0, syncp_s = 0;
+  double step_s = 0;  // T
+  double tps = 0;     // log(1/T), the paper's throughput indicator
+  bool fits = true;
+};
+
+// Every supported strategy, in SupportedStrategies() order. Inputs must be valid (Validate).
+std::vector<Prediction> PredictAll(const CostInputs& in);
+Status Validate(const CostInputs& in);
+// The fastest strategy that fits; an error naming the smallest memory need when none does.
+Result<Prediction> Choose(const CostInputs& in);
+
+}  // namespace baton::train::paro

@@ -1,0 +1,354 @@
+// paro_test_worker: one rank of a PaRO-DP multi-process test (paro_multiprocess_test.cc spawns
+// nodes × per_node of these on loopback). Each rank trains a synthetic layered model under
+// ShardedEngine and checks its results against a reference it computes alone: plain data
+// parallel arithmetic on full buffers (the sum of every rank's micro-step gradients, averaged,
+// then the optimizer). It exits 0 only if everything matched. Modes:
+//   equivalence  every strategy × {full, partial, PEFT training} × {flat, hierarchical world
+//                collectives}: parameters after K steps with accumulation equal the reference
+//   reshard      --phase save: train K steps under --strategy and write the full state to
+//                --state; --phase load: load it (saved on any grid), train K more, compare with
+//                2K reference steps
+//   memory       every strategy: the heap bytes the engine's model state takes (measured with
+//                mallinfo2) against ModelStateBytes, within 10 %
+#include <malloc.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/file_store.h"
+#include "comm/process_group.h"
+#include "train/flat_optimizer.h"
+#include "train/paro/shard_groups.h"
+#include "train/paro/sharded_engine.h"
+#include "train/paro/strategy.h"
+
+namespace baton::train::paro {
+namespace {
+
+struct Args {
+  std::string mode, store, dtype = "f64", phase, state, strategy;
+  int rank = 0, size = 1, nodes = 1, per_node = 1;
+};
+
+int g_rank = 0;
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "rank %d: %s\n", g_rank, what.c_str());
+  std::exit(2);
+}
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) Fail(std::string(what) + ": " + s.ToString());
+}
+
+template <typename V>
+V Take(Result<V> r, const char* what) {
+  if (!r.ok()) Fail(std::string(what) + ": " + r.status().ToString());
+  return std::move(r).value();
+}
+
+// Sizes chosen to exercise padding (none divisible by every world size), a 1-element layer and
+// layers smaller than the world. Partial training trains ~1/16 of the parameters (layer 1),
+// PEFT ~3/1000 (layer 2), as in the paper's two settings.
+const std::vector<size_t> kSizes = {1024, 300, 15, 2049, 513, 1, 767, 7};
+
+std::vector<LayerShape> Shapes(const std::string& training) {
+  std::vector<LayerShape> shapes;
+  for (size_t l = 0; l < kSizes.size(); ++l) {
+    bool trainable =
+        training == "full" || (training == "partial" && l == 1) || (training == "peft" && l == 2);
+    shapes.push_back({kSizes[l], trainable});
+  }
+  return shapes;
+}
+
+// AdamW for full training, Adam with L2 for partial, SGD with momentum for PEFT: every optimizer
+// and both moment counts go through the sharded update.
+OptimizerSpec OptimizerFor(const std::string& training) {
+  OptimizerSpec o;
+  if (training == "full") o.kind = OptimizerKind::kAdamW, o.lr = 0.01, o.weight_decay = 0.1;
+  if (training == "partial") o.kind = OptimizerKind::kAdam, o.lr = 0.02, o.weight_decay = 0.01;
+  if (training == "peft") o.kind = OptimizerKind::kSgd, o.lr = 0.05, o.momentum = 0.9;
+  return o;
+}
+
+template <typename T>
+T Initial(size_t l, size_t j) {
+  return static_cast<T>(0.5 * std::sin(0.37 * static_cast<double>(j) + static_cast<double>(l)));
+}
+
+// Rank r's gradient of element j in micro-step a of step s: depends on the current parameter
+// (so a wrong gather shows) and on rank, micro-step and step (so a wrong reduction shows); kept
+// away from zero so that Adam's m/√v is well conditioned and the comparison is tight.
+template <typename T>
+T Gradient(size_t l, size_t j, T w, int r, int a, int s) {
+  return static_cast<T>(
+      1.5 + std::sin(3.0 * static_cast<double>(w) + 0.1 * static_cast<double>(l)) +
+      0.25 * static_cast<double>((r * 7 + a * 3 + s * 5 + static_cast<int>(j)) % 11) / 11.0);
+}
+
+constexpr int kMicroSteps = 2;
+
+// The reference: full buffers, every rank's micro-step gradients summed, averaged, one update.
+template <typename T>
+struct Reference {
+  std::vector<std::vector<T>> w;
+  std::vector<std::unique_ptr<FlatOptimizer<T>>> opt;
+  std::vector<LayerShape> shapes;
+  int world = 1, step = 0;
+
+  Reference(const std::vector<LayerShape>& s, const OptimizerSpec& o, int world_size)
+      : shapes(s), world(world_size) {
+    for (size_t l = 0; l < s.size(); ++l) {
+      std::vector<T> layer(s[l].size);
+      for (size_t j = 0; j < layer.size(); ++j) layer[j] = Initial<T>(l, j);
+      w.push_back(std::move(layer));
+      opt.push_back(s[l].trainable ? std::make_unique<FlatOptimizer<T>>(o, s[l].size) : nullptr);
+    }
+  }
+  void Step(double lr) {
+    for (size_t l = 0; l < w.size(); ++l) {
+      if (!shapes[l].trainable) continue;
+      std::vector<T> g(w[l].size(), T(0));
+      for (int r = 0; r < world; ++r) {
+        for (int a = 0; a < kMicroSteps; ++a) {
+          for (size_t j = 0; j < g.size(); ++j) g[j] += Gradient<T>(l, j, w[l][j], r, a, step);
+        }
+      }
+      for (T& x : g) x /= static_cast<T>(world * kMicroSteps);
+      opt[l]->Update(w[l].data(), g.data(), 0, g.size(), lr);
+      opt[l]->EndStep();
+    }
+    ++step;
+  }
+};
+
+// One optimizer step of the layer-by-layer loop the engine is built for.
+template <typename T>
+void TrainStep(ShardedEngine<T>& e, int rank, int step, double lr) {
+  for (int a = 0; a < kMicroSteps; ++a) {
+    for (size_t l = 0; l < e.num_layers(); ++l) {  // forward
+      Take(e.GatherLayer(l), "gather (forward)");
+      e.ReleaseLayer(l);
+    }
+    for (size_t l = e.num_layers(); l-- > 0;) {  // backward, last layer first
+      const T* w = Take(e.GatherLayer(l), "gather (backward)");
+      if (e.layer(l).trainable) {
+        std::vector<T> g(e.layer(l).size);
+        for (size_t j = 0; j < g.size(); ++j) g[j] = Gradient<T>(l, j, w[j], rank, a, step);
+        Check(e.AccumulateGradient(l, g.data()), "accumulate");
+      }
+      e.ReleaseLayer(l);
+    }
+  }
+  Check(e.Step(lr, kMicroSteps), "step");
+}
+
+template <typename T>
+void SetInitial(ShardedEngine<T>& e) {
+  for (size_t l = 0; l < e.num_layers(); ++l) {
+    std::vector<T> w(e.layer(l).size);
+    for (size_t j = 0; j < w.size(); ++j) w[j] = Initial<T>(l, j);
+    e.SetParameters(l, w.data());
+  }
+}
+
+// The largest |a − b| / max(1, |b|) over every layer's parameters.
+template <typename T>
+double Compare(ShardedEngine<T>& e, const Reference<T>& ref) {
+  double worst = 0;
+  for (size_t l = 0; l < e.num_layers(); ++l) {
+    FullLayerState<T> state = Take(e.ReadLayer(l), "read layer");
+    for (size_t j = 0; j < state.params.size(); ++j) {
+      const double b = static_cast<double>(ref.w[l][j]);
+      worst = std::max(
+          worst, std::abs(static_cast<double>(state.params[j]) - b) / std::max(1.0, std::abs(b)));
+    }
+  }
+  return worst;
+}
+
+constexpr int kSteps = 3;
+
+template <typename T>
+int Equivalence(ShardGroups& flat, ShardGroups& hier, double tolerance) {
+  int failures = 0;
+  for (const char* training : {"full", "partial", "peft"}) {
+    const auto shapes = Shapes(training);
+    const OptimizerSpec o = OptimizerFor(training);
+    Reference<T> ref(shapes, o, flat.grid().world());
+    for (int s = 0; s < kSteps; ++s) ref.Step(o.lr);
+    for (Strategy strategy : SupportedStrategies()) {
+      for (ShardGroups* groups : {&flat, &hier}) {
+        auto e = Take(ShardedEngine<T>::Create(*groups, strategy, shapes, o), "create");
+        SetInitial(*e);
+        for (int s = 0; s < kSteps; ++s) TrainStep(*e, g_rank, s, o.lr);
+        const double err = Compare(*e, ref);
+        const bool ok = err <= tolerance;
+        if (!ok) ++failures;
+        if (!ok || g_rank == 0) {
+          std::fprintf(stderr, "rank %d %s %s %s: max relative difference %.3g%s\n", g_rank,
+                       StrategyName(strategy).c_str(), training,
+                       groups == &flat ? "flat" : "hierarchical", err, ok ? "" : "  FAIL");
+        }
+      }
+    }
+  }
+  return failures;
+}
+
+// The full state file: per layer, its parameters then its optimizer moments, raw doubles, and
+// the optimizer's step count first.
+void Save(const std::string& path, int64_t steps, const std::vector<FullLayerState<double>>& s) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(&steps), sizeof steps);
+  for (const auto& layer : s) {
+    out.write(reinterpret_cast<const char*>(layer.params.data()),
+              static_cast<std::streamsize>(layer.params.size() * sizeof(double)));
+    for (const auto& m : layer.moments) {
+      out.write(reinterpret_cast<const char*>(m.data()),
+                static_cast<std::streamsize>(m.size() * sizeof(double)));
+    }
+  }
+  if (!out) Fail("cannot write " + path);
+}
+
+int Reshard(const Args& args, ShardGroups& groups, int saved_world) {
+  const auto shapes = Shapes("full");
+  const OptimizerSpec o = OptimizerFor("full");
+  const Strategy strategy = Take(ParseStrategy(args.strategy), "strategy");
+  auto e = Take(ShardedEngine<double>::Create(groups, strategy, shapes, o), "create");
+  if (args.phase == "save") {
+    SetInitial(*e);
+    for (int s = 0; s < kSteps; ++s) TrainStep(*e, g_rank, s, o.lr);
+    std::vector<FullLayerState<double>> state;
+    for (size_t l = 0; l < e->num_layers(); ++l) state.push_back(Take(e->ReadLayer(l), "read"));
+    if (g_rank == 0) Save(args.state, e->optimizer_steps(), state);
+    return 0;
+  }
+  std::ifstream in(args.state, std::ios::binary);
+  int64_t steps = 0;
+  in.read(reinterpret_cast<char*>(&steps), sizeof steps);
+  for (size_t l = 0; l < shapes.size(); ++l) {
+    FullLayerState<double> layer;
+    layer.params.resize(shapes[l].size);
+    in.read(reinterpret_cast<char*>(layer.params.data()),
+            static_cast<std::streamsize>(layer.params.size() * sizeof(double)));
+    layer.moments.assign(2, std::vector<double>(shapes[l].size));  // adamw: m, v
+    for (auto& m : layer.moments) {
+      in.read(reinterpret_cast<char*>(m.data()),
+              static_cast<std::streamsize>(m.size() * sizeof(double)));
+    }
+    if (!in) Fail("cannot read " + args.state);
+    Check(e->LoadLayer(l, layer, steps), "load");
+  }
+  if (steps != kSteps) Fail("the saved state has " + std::to_string(steps) + " optimizer steps");
+  for (int s = kSteps; s < 2 * kSteps; ++s) TrainStep(*e, g_rank, s, o.lr);
+  // The reference: K steps summing the saving grid's ranks, then K summing this grid's.
+  Reference<double> ref(shapes, o, saved_world);
+  for (int s = 0; s < kSteps; ++s) ref.Step(o.lr);
+  ref.world = groups.grid().world();
+  for (int s = kSteps; s < 2 * kSteps; ++s) ref.Step(o.lr);
+  const double err = Compare(*e, ref);
+  std::fprintf(stderr, "rank %d resumed under %s: max relative difference %.3g\n", g_rank,
+               args.strategy.c_str(), err);
+  return err <= 1e-12 ? 0 : 1;
+}
+
+size_t HeapInUse() {
+  const struct mallinfo2 mi = ::mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+int Memory(ShardGroups& groups) {
+  // 8 layers of 64 Ki doubles (4 MiB of parameters): large enough that allocator overhead and
+  // padding stay far below the 10 % margin.
+  const std::vector<LayerShape> shapes(8, LayerShape{size_t{1} << 16, true});
+  const double psi = 8.0 * (1 << 16);
+  OptimizerSpec o;  // adam: two moments
+  int failures = 0;
+  for (Strategy strategy : SupportedStrategies()) {
+    const size_t before = HeapInUse();
+    auto e = Take(ShardedEngine<double>::Create(groups, strategy, shapes, o), "create");
+    SetInitial(*e);
+    TrainStep(*e, g_rank, 0, o.lr);
+    const double measured = static_cast<double>(HeapInUse()) - static_cast<double>(before);
+    const double predicted =
+        ModelStateBytes(strategy, groups.grid(), psi, psi, {.param = 8, .grad = 8, .optimizer = 16})
+            .total();
+    const bool ok = std::abs(measured / predicted - 1.0) <= 0.10;
+    if (!ok) ++failures;
+    if (!ok || g_rank == 0) {
+      std::fprintf(stderr,
+                   "rank %d %s: model state %.0f bytes measured, %.0f predicted (%.3f); engine "
+                   "holds %.0f; peak transient %zu%s\n",
+                   g_rank, StrategyName(strategy).c_str(), measured, predicted,
+                   measured / predicted, e->HeldBytes().total(), e->peak_transient_bytes(),
+                   ok ? "" : "  FAIL");
+    }
+  }
+  return failures;
+}
+
+}  // namespace
+}  // namespace baton::train::paro
+
+int main(int argc, char** argv) {
+  using namespace baton;
+  using namespace baton::train::paro;
+  Args a;
+  int saved_world = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--mode")
+      a.mode = v;
+    else if (k == "--store")
+      a.store = v;
+    else if (k == "--dtype")
+      a.dtype = v;
+    else if (k == "--phase")
+      a.phase = v;
+    else if (k == "--state")
+      a.state = v;
+    else if (k == "--strategy")
+      a.strategy = v;
+    else if (k == "--saved-world")
+      saved_world = std::atoi(v.c_str());
+    else if (k == "--rank")
+      a.rank = std::atoi(v.c_str());
+    else if (k == "--size")
+      a.size = std::atoi(v.c_str());
+    else if (k == "--nodes")
+      a.nodes = std::atoi(v.c_str());
+    else if (k == "--per-node")
+      a.per_node = std::atoi(v.c_str());
+    else
+      Fail("unknown flag " + k);
+  }
+  g_rank = a.rank;
+  std::shared_ptr<comm::Store> store = Take(comm::FileStore::Open(a.store), "open the store");
+  auto world =
+      Take(comm::ProcessGroup::Create(
+               store, {.prefix = "paro/" + a.mode + a.phase, .rank = a.rank, .size = a.size}),
+           "form the world group");
+  const Grid grid{a.nodes, a.per_node};
+  auto flat = Take(ShardGroups::Create(*world, grid, {.name = "flat"}), "flat groups");
+  if (a.mode == "equivalence") {
+    // Threshold 0: every world collective takes the hierarchical path (where the grid has one).
+    auto hier =
+        Take(ShardGroups::Create(*world, grid, {.name = "hier", .hierarchical_threshold_bytes = 0}),
+             "hierarchical groups");
+    // fp64: only summation order differs. fp32: documented in docs/train.md.
+    const int failures = a.dtype == "f32" ? Equivalence<float>(*flat, *hier, 2e-5)
+                                          : Equivalence<double>(*flat, *hier, 1e-12);
+    return failures == 0 ? 0 : 1;
+  }
+  if (a.mode == "reshard") return Reshard(a, *flat, saved_world);
+  if (a.mode == "memory") return Memory(*flat) == 0 ? 0 : 1;
+  Fail("unknown mode " + a.mode);
+}
