@@ -114,10 +114,7 @@ TEST(ParoMemoryModelTest, ReproducesTheStrategyTable) {
 CostInputs TwoTier(double trainable_fraction) {
   CostInputs in;
   in.grid = {2, 8};
-  in.params = 1e9;
-  in.trainable = in.params * trainable_fraction;
-  in.layers = 32;
-  in.trainable_layers = trainable_fraction < 1 ? 2 : 32;
+  in.layers = EqualLayers(1e9, 32, 1e9 * trainable_fraction, trainable_fraction < 1 ? 2 : 32);
   in.micro_steps = 4;
   in.compute_s = 0.5;
   in.links = {.intra_bytes_per_s = 100e9,
@@ -190,9 +187,27 @@ TEST(ParoCostModelTest, IngBeatsZeroThreeForParameterEfficientTraining) {
   EXPECT_LT(Find(all, "ING").memory_bytes, Find(all, "NNN").memory_bytes);
 }
 
+// NNN and NNG move the same bytes (an all-reduce is a reduce-scatter plus an all-gather); NNG
+// updates 1/n of the parameters and holds less, so it wins when the update costs anything and
+// the tie goes to the smaller when it does not.
+TEST(ParoCostModelTest, ZeroOneBeatsOrTiesDataParallelAndTiesGoToTheSmaller) {
+  CostInputs in = TwoTier(1.0);
+  in.links.inter_bytes_per_s = 1e30;  // communication negligible: compute and update remain
+  in.links.intra_bytes_per_s = 1e30;
+  in.links.intra_latency_s = in.links.inter_latency_s = 0;
+  EXPECT_EQ(StrategyName(Choose(in)->strategy), "GGG");  // all equally fast: the smallest
+  in.update_s_per_param = 1e-9;
+  const auto all = PredictAll(in);
+  EXPECT_NEAR(Find(all, "NNN").update_s, 1.0, 1e-9);
+  EXPECT_NEAR(Find(all, "NNG").update_s, 1.0 / 16, 1e-9);
+  EXPECT_LT(Find(all, "NNG").step_s, Find(all, "NNN").step_s);
+}
+
 TEST(ParoCostModelTest, InvalidInputsAreRejected) {
   CostInputs in = TwoTier(1.0);
-  in.trainable = in.params * 2;
+  for (LayerShape& layer : in.layers) layer.trainable = false;
+  EXPECT_FALSE(Choose(in).ok());
+  in.layers.clear();
   EXPECT_FALSE(Choose(in).ok());
   in = TwoTier(1.0);
   in.links.inter_bytes_per_s = 0;

@@ -337,7 +337,10 @@ int main(int argc, char** argv) {
                store, {.prefix = "paro/" + a.mode + a.phase, .rank = a.rank, .size = a.size}),
            "form the world group");
   const Grid grid{a.nodes, a.per_node};
-  auto flat = Take(ShardGroups::Create(*world, grid, {.name = "flat"}), "flat groups");
+  // The intra-node phases over the ring here, over shared memory (the default) in `hier`.
+  auto flat = Take(
+      ShardGroups::Create(*world, grid, {.name = "flat", .intra_node = comm::IntraNode::kRing}),
+      "flat groups");
   if (a.mode == "equivalence") {
     // Threshold 0: every world collective takes the hierarchical path (where the grid has one).
     auto hier =

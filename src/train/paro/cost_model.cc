@@ -46,59 +46,47 @@ class Rings {
   int m_, g_, n_;
 };
 
-// Σ over `layers` equal layers of one collective on each: layers · f(total / layers).
-template <typename F>
-double PerLayer(int layers, double total_bytes, F f) {
-  return total_bytes <= 0 ? 0 : layers * f(total_bytes / layers);
-}
-
 Prediction Predict(const CostInputs& in, Strategy s) {
   using G = Granularity;
   const Rings rings(in);
-  const int A = in.micro_steps;
-  const double sp = in.bytes.param * in.params;     // S_p: every parameter
-  const double sg = in.bytes.grad * in.trainable;   // S_g: the gradients
-  const double su = in.bytes.param * in.trainable;  // updated parameters
-  const int L = in.layers, Lt = in.trainable_layers;
-  const int m = in.grid.per_node;
+  const double A = in.micro_steps;
+  const double m = in.grid.per_node;
   Prediction p;
   p.strategy = s;
-
-  // Forward gather and backward re-gather of every layer, every micro-step.
-  if (s.p == G::kIntra)
-    p.param_s = 2 * A * PerLayer(L, sp, [&](double b) { return rings.Intra(b); });
-  if (s.p == G::kGlobal)
-    p.param_s = 2 * A * PerLayer(L, sp, [&](double b) { return rings.World(b); });
-  // Gradient reduce-scatter as layers finish backward, every micro-step.
-  if (s.g == G::kIntra)
-    p.gradient_s = A * PerLayer(Lt, sg, [&](double b) { return rings.Intra(b); });
-  if (s.g == G::kGlobal)
-    p.gradient_s = A * PerLayer(Lt, sg, [&](double b) { return rings.World(b); });
-  // At the boundary: the rest of the gradient reduction (by g, os) ...
-  if (s.g == G::kNone && s.os == G::kNone) {
-    p.syncg_s = PerLayer(Lt, sg, [&](double b) { return rings.WorldAllReduce(b); });
-  } else if (s.g == G::kNone && s.os == G::kGlobal) {
-    p.syncg_s = PerLayer(Lt, sg, [&](double b) { return rings.World(b); });
-  } else if (s.g == G::kIntra && s.os == G::kIntra) {
-    p.syncg_s = PerLayer(Lt, sg / m, [&](double b) { return 2 * rings.Inter(b); });
-  } else if (s.g == G::kIntra && s.os == G::kGlobal) {
-    p.syncg_s = PerLayer(Lt, sg / m, [&](double b) { return rings.Inter(b); });
+  double params = 0, trainable = 0, largest = 0, largest_trainable = 0;
+  for (const LayerShape& layer : in.layers) {
+    const double n = static_cast<double>(layer.size);
+    const double sp = in.bytes.param * n;  // this layer's parameters
+    params += n;
+    largest = std::max(largest, n);
+    // Forward gather and backward re-gather, every micro-step.
+    if (s.p == G::kIntra) p.param_s += 2 * A * rings.Intra(sp);
+    if (s.p == G::kGlobal) p.param_s += 2 * A * rings.World(sp);
+    if (!layer.trainable) continue;
+    trainable += n;
+    p.update_s += n / in.grid.Divisor(s.os) * in.update_s_per_param;
+    largest_trainable = std::max(largest_trainable, n);
+    const double sg = in.bytes.grad * n;
+    // Gradient reduce-scatter as the layer's backward finishes, every micro-step.
+    if (s.g == G::kIntra) p.gradient_s += A * rings.Intra(sg);
+    if (s.g == G::kGlobal) p.gradient_s += A * rings.World(sg);
+    // At the boundary: the rest of the gradient reduction (by g, os) ...
+    if (s.g == G::kNone && s.os == G::kNone) p.syncg_s += rings.WorldAllReduce(sg);
+    if (s.g == G::kNone && s.os == G::kGlobal) p.syncg_s += rings.World(sg);
+    if (s.g == G::kIntra && s.os == G::kIntra) p.syncg_s += 2 * rings.Inter(sg / m);
+    if (s.g == G::kIntra && s.os == G::kGlobal) p.syncg_s += rings.Inter(sg / m);
+    // ... and the parameter redistribution after the update (by p, os).
+    if (s.p == G::kNone && s.os == G::kIntra) p.syncp_s += rings.Intra(sp);
+    if (s.p == G::kNone && s.os == G::kGlobal) p.syncp_s += rings.World(sp);
+    if (s.p == G::kIntra && s.os == G::kGlobal) p.syncp_s += rings.Inter(sp / m);
   }
-  // ... and the parameter redistribution after the update (by p, os).
-  if (s.p == G::kNone && s.os == G::kIntra) {
-    p.syncp_s = PerLayer(Lt, su, [&](double b) { return rings.Intra(b); });
-  } else if (s.p == G::kNone && s.os == G::kGlobal) {
-    p.syncp_s = PerLayer(Lt, su, [&](double b) { return rings.World(b); });
-  } else if (s.p == G::kIntra && s.os == G::kGlobal) {
-    p.syncp_s = PerLayer(Lt, su / m, [&](double b) { return rings.Inter(b); });
-  }
-  p.step_s = A * in.compute_s + p.param_s + p.gradient_s + p.syncg_s + p.syncp_s;
+  p.step_s = A * in.compute_s + p.param_s + p.gradient_s + p.syncg_s + p.syncp_s + p.update_s;
   p.tps = std::log(1.0 / p.step_s);
 
-  p.state = ModelStateBytes(s, in.grid, in.params, in.trainable, in.bytes);
+  p.state = ModelStateBytes(s, in.grid, params, trainable, in.bytes);
   double transient = in.activation_bytes;
-  if (s.p != G::kNone) transient += sp / L;   // one gathered layer
-  if (s.g != G::kNone) transient += sg / Lt;  // one gradient bucket
+  if (s.p != G::kNone) transient += in.bytes.param * largest;           // one gathered layer
+  if (s.g != G::kNone) transient += in.bytes.grad * largest_trainable;  // one gradient bucket
   p.memory_bytes = p.state.total() + transient;
   p.fits =
       in.memory_budget_bytes <= 0 || p.memory_bytes <= in.memory_budget_bytes * (1.0 - in.headroom);
@@ -109,12 +97,13 @@ Prediction Predict(const CostInputs& in, Strategy s) {
 
 Status Validate(const CostInputs& in) {
   if (in.grid.nodes < 1 || in.grid.per_node < 1) return Status::InvalidArgument("empty grid");
-  if (in.params <= 0 || in.trainable <= 0 || in.trainable > in.params) {
-    return Status::InvalidArgument("need 0 < trainable parameters <= parameters");
+  if (in.layers.empty()) return Status::InvalidArgument("the model has no layers");
+  bool any_trainable = false;
+  for (const LayerShape& layer : in.layers) {
+    if (layer.size == 0) return Status::InvalidArgument("a layer has no parameters");
+    any_trainable = any_trainable || layer.trainable;
   }
-  if (in.layers < 1 || in.trainable_layers < 1 || in.trainable_layers > in.layers) {
-    return Status::InvalidArgument("need 1 <= trainable layers <= layers");
-  }
+  if (!any_trainable) return Status::InvalidArgument("no layer is trainable");
   if (in.micro_steps < 1) return Status::InvalidArgument("micro_steps must be >= 1");
   if (in.compute_s < 0) return Status::InvalidArgument("compute time must be >= 0");
   if (in.links.intra_bytes_per_s <= 0 || in.links.inter_bytes_per_s <= 0) {
@@ -122,6 +111,19 @@ Status Validate(const CostInputs& in) {
   }
   if (in.headroom < 0 || in.headroom >= 1) return Status::InvalidArgument("headroom in [0, 1)");
   return Status::Ok();
+}
+
+std::vector<LayerShape> EqualLayers(double params, int count, double trainable,
+                                    int trainable_count) {
+  std::vector<LayerShape> layers;
+  const int frozen = count - trainable_count;
+  for (int l = 0; l < frozen; ++l) {
+    layers.push_back({static_cast<size_t>((params - trainable) / frozen), false});
+  }
+  for (int l = 0; l < trainable_count; ++l) {
+    layers.push_back({static_cast<size_t>(trainable / trainable_count), true});
+  }
+  return layers;
 }
 
 std::vector<Prediction> PredictAll(const CostInputs& in) {
@@ -137,7 +139,11 @@ Result<Prediction> Choose(const CostInputs& in) {
   const Prediction* smallest = &all.front();
   for (const Prediction& p : all) {
     if (p.memory_bytes < smallest->memory_bytes) smallest = &p;
-    if (p.fits && (best == nullptr || p.step_s < best->step_s)) best = &p;
+    if (!p.fits) continue;
+    const bool faster = best == nullptr || p.step_s < best->step_s * (1 - 1e-9);
+    const bool as_fast_smaller = best != nullptr && p.step_s <= best->step_s * (1 + 1e-9) &&
+                                 p.memory_bytes < best->memory_bytes;
+    if (faster || as_fast_smaller) best = &p;
   }
   if (best == nullptr) {
     char msg[256];

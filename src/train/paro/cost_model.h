@@ -3,7 +3,8 @@
 // model's size, the grid and the measured link speeds; the chooser drops strategies that do not
 // fit the memory budget and picks the fastest.
 //
-// Time is T = A·t_compute + t_param + t_gradient + t_syncg + t_syncp, each term a sum of ring
+// Time is T = A·t_compute + t_param + t_gradient + t_syncg + t_syncp (+ t_update, the optimizer
+// over the rank's slice, measured per element), each communication term a sum of ring
 // collectives (α-β model: per ring step a latency α, per byte 1/bandwidth). Collectives run per
 // layer, as the engine runs them, so small layers pay latency and a world collective takes the
 // hierarchical path only when the layer reaches the threshold (shard_groups.h) — the model picks
@@ -28,13 +29,13 @@ struct LinkSpeeds {
 
 struct CostInputs {
   Grid grid;
-  double params = 0;     // Ψ, elements
-  double trainable = 0;  // Ψ', elements (≤ Ψ)
-  int layers = 1;        // parameter buffers gathered one at a time
-  int trainable_layers = 1;
+  std::vector<LayerShape> layers;  // the model's buffers, gathered and reduced one at a time
   ElementBytes bytes;
   int micro_steps = 1;   // A
   double compute_s = 0;  // forward + backward of one micro-step
+  // The optimizer's time per element it updates (a rank updates its os slice, Ψ'/d(os)): not in
+  // the paper's T, but on CPUs an Adam step over a full replica costs as much as a collective.
+  double update_s_per_param = 0;
   LinkSpeeds links;
   double hierarchical_threshold_bytes = 1 << 20;  // as ShardGroupsOptions
   double memory_budget_bytes = 0;                 // per rank; 0: unlimited
@@ -42,12 +43,18 @@ struct CostInputs {
   double activation_bytes = 0;  // the same under every strategy; counted in memory
 };
 
+// `count` layers of equal size holding `params` elements, the last `trainable_count` of them
+// trainable (holding `trainable` elements between them): the shape a plan has before a model is
+// loaded, and the shape of the paper's partial and PEFT settings.
+std::vector<LayerShape> EqualLayers(double params, int count, double trainable,
+                                    int trainable_count);
+
 struct Prediction {
   Strategy strategy;
   StateBytes state;
   double memory_bytes = 0;  // state + one gathered layer + one gradient bucket + activations
-  double param_s = 0, gradient_s = 0, syncg_s = 0, syncp_s = 0;
-  double step_s = 0;  // T
+  double param_s = 0, gradient_s = 0, syncg_s = 0, syncp_s = 0, update_s = 0;
+  double step_s = 0;  // T = A·compute + the five terms
   double tps = 0;     // log(1/T), the paper's throughput indicator
   bool fits = true;
 };
@@ -55,7 +62,8 @@ struct Prediction {
 // Every supported strategy, in SupportedStrategies() order. Inputs must be valid (Validate).
 std::vector<Prediction> PredictAll(const CostInputs& in);
 Status Validate(const CostInputs& in);
-// The fastest strategy that fits; an error naming the smallest memory need when none does.
+// The fastest strategy that fits (of equally fast ones, the one needing less memory); an error
+// naming the smallest memory need when none fits.
 Result<Prediction> Choose(const CostInputs& in);
 
 }  // namespace baton::train::paro

@@ -47,6 +47,9 @@ Result<std::unique_ptr<ShardGroups>> ShardGroups::Create(comm::ProcessGroup& wor
   BATON_ASSIGN_OR_RETURN(
       g->inter_, world.NewSubgroup(Range(g->local_, grid.nodes, grid.per_node),
                                    g->options_.name + "/inter" + std::to_string(g->local_)));
+  if (g->options_.intra_node == comm::IntraNode::kSharedMemory && grid.per_node > 1) {
+    BATON_ASSIGN_OR_RETURN(g->shm_, comm::NodeShm::Create(*g->intra_, "shm"));
+  }
   return g;
 }
 
@@ -84,14 +87,25 @@ Status ShardGroups::WorldAllReduce(void* full, const ShardLayout& layout, comm::
   return world_.AllReduce(full, layout.padded(), type, comm::ReduceOp::kSum);
 }
 
+comm::CallOptions ShardGroups::IntraCall() const {
+  return {.timeout = std::chrono::milliseconds(0),
+          .algorithm = options_.intra_node == comm::IntraNode::kDirect ? comm::Algorithm::kDirect
+                                                                       : comm::Algorithm::kRing};
+}
+
 Status ShardGroups::IntraReduceScatter(void* full, const ShardLayout& layout, comm::DataType type) {
-  return intra_->ReduceScatterBlocks(full, EqualBlocks(layout.padded(), grid_.per_node), type,
-                                     comm::ReduceOp::kSum, {.algorithm = options_.intra_algorithm});
+  const auto blocks = EqualBlocks(layout.padded(), grid_.per_node);
+  if (shm_) {
+    return shm_->ReduceScatterBlocks(full, blocks, type, comm::ReduceOp::kSum,
+                                     world_.options().timeout);
+  }
+  return intra_->ReduceScatterBlocks(full, blocks, type, comm::ReduceOp::kSum, IntraCall());
 }
 
 Status ShardGroups::IntraAllGather(void* full, const ShardLayout& layout, comm::DataType type) {
-  return intra_->AllGatherBlocks(full, EqualBlocks(layout.padded(), grid_.per_node), type,
-                                 {.algorithm = options_.intra_algorithm});
+  const auto blocks = EqualBlocks(layout.padded(), grid_.per_node);
+  if (shm_) return shm_->AllGatherBlocks(full, blocks, type, world_.options().timeout);
+  return intra_->AllGatherBlocks(full, blocks, type, IntraCall());
 }
 
 Status ShardGroups::InterReduceScatter(void* shard, const ShardLayout& layout,

@@ -14,7 +14,9 @@
 #include <string>
 
 #include "comm/collectives.h"
+#include "comm/hierarchical_ring.h"
 #include "comm/process_group.h"
+#include "comm/shm_group.h"
 #include "common/status.h"
 #include "train/paro/strategy.h"
 
@@ -27,9 +29,12 @@ struct ShardGroupsOptions {
   // World collectives of at least this many bytes take the hierarchical path. Default 1 MiB, the
   // crossover bench/comm measured for HO-Ring on the emulated two-tier network.
   size_t hierarchical_threshold_bytes = size_t{1} << 20;
-  // How the INTRA phases move data: kAuto is baton's ring; kDirect exchanges in one step, better
-  // for ranks on one host.
-  comm::Algorithm intra_algorithm = comm::Algorithm::kAuto;
+  // How INTRA collectives move data (as HO-Ring's, hierarchical_ring.h): kSharedMemory (default)
+  // through a segment the node's ranks map, so a rank copies its data once instead of through
+  // the kernel's loopback TCP, and waits on a futex instead of a transport thread (measured in
+  // bench/paro: the intra-node latency of a small gather is several times lower); kDirect, one
+  // exchange step over loopback sockets; kRing, baton's ring.
+  comm::IntraNode intra_node = comm::IntraNode::kSharedMemory;
 };
 
 class ShardGroups {
@@ -65,12 +70,14 @@ class ShardGroups {
 
  private:
   ShardGroups(comm::ProcessGroup& world, Grid grid, ShardGroupsOptions options);
+  comm::CallOptions IntraCall() const;
 
   comm::ProcessGroup& world_;
   Grid grid_;
   ShardGroupsOptions options_;
   int node_ = 0, local_ = 0;
   std::unique_ptr<comm::ProcessGroup> intra_, inter_;
+  std::unique_ptr<comm::NodeShm> shm_;  // with kSharedMemory
 };
 
 }  // namespace baton::train::paro

@@ -35,11 +35,6 @@
 
 namespace baton::train::paro {
 
-struct LayerShape {
-  size_t size = 0;        // elements of the layer's flat parameter buffer
-  bool trainable = true;  // frozen layers have no gradient and no optimizer state
-};
-
 // A layer's full optimizer state, as a checkpoint stores it so that it can be re-sharded for
 // another grid: one full-size buffer per optimizer moment (optimizer.h's StateBuffers order).
 template <typename T>

@@ -40,6 +40,13 @@ std::string_view StrategyAlias(Strategy s);
 // NNN, NNG, NGG, GGG, NIG, NII, IIG, IGG, ING, III: the order tables print in.
 const std::vector<Strategy>& SupportedStrategies();
 
+// One flat parameter buffer of the model (a layer, or the part of one that is gathered and
+// trained together).
+struct LayerShape {
+  size_t size = 0;        // elements of the layer's flat parameter buffer
+  bool trainable = true;  // frozen layers have no gradient and no optimizer state
+};
+
 // The grid of ranks a strategy runs on: rank r = node·per_node + local (node-major, as the
 // launcher numbers ranks).
 struct Grid {
