@@ -287,6 +287,25 @@ class Trainer {
   std::vector<float> grad_;
 };
 
+// How often Trainer::MicroStep gathers each engine layer: the final norm and the head once
+// (forward and backward in one gather), the rest twice, or once when nothing at or below them
+// trains (no backward reaches them).
+std::vector<int> GathersPerMicroStep(const Gpt& m) {
+  std::vector<int> out(m.layers.size(), 1);
+  auto trainable_at_or_below = [&](size_t l) {
+    for (size_t k = 0; k <= l; ++k) {
+      if (m.layers[k].trainable) return true;
+    }
+    return false;
+  };
+  for (size_t b = 0; b < m.blocks.size(); ++b) {
+    const int n = trainable_at_or_below(m.Norms(b)) ? 2 : 1;
+    out[m.Weights(b)] = out[m.Norms(b)] = n;
+  }
+  out[m.Embed()] = m.layers[m.Embed()].trainable ? 2 : 1;
+  return out;
+}
+
 // Synthetic tokens, different per rank, micro-step and step, the same for every strategy.
 torch::Tensor Tokens(const Flags& f, int step, int micro) {
   std::mt19937_64 rng(static_cast<uint64_t>(f.rank * 1000003 + step * 101 + micro));
@@ -439,7 +458,7 @@ void RunMode(const Flags& f, const std::string& mode, ShardGroups& groups, const
       const double t0 = Now();
       for (int a = 0; a < f.micro_steps; ++a) r.loss = trainer.MicroStep(Tokens(f, step, a));
       const double t1 = Now();
-      Check(engine->Step(adam.lr, f.micro_steps), "step");
+      Take(engine->Step(adam.lr, f.micro_steps), "step");
       const double dt = MaxOverRanks(groups.world(), Now() - t0);
       if (step >= f.warmup) {
         r.step_s += dt / f.steps;
@@ -459,6 +478,7 @@ void RunMode(const Flags& f, const std::string& mode, ShardGroups& groups, const
   in.layers = shapes;
   in.bytes = {.param = 4, .grad = 4, .optimizer = 8};
   in.micro_steps = f.micro_steps;
+  in.gathers_per_micro_step = GathersPerMicroStep(model);
   in.compute_s = compute_s;
   in.links = links;
   in.update_s_per_param = update_s_per_param;

@@ -37,6 +37,9 @@ if [ "$(id -u)" -ne 0 ] || ! ip netns list >/dev/null 2>&1; then
 fi
 features=$(grep -o -w -E 'avx512f|avx512_bf16|avx512_vnni|avx2' /proc/cpuinfo | sort -u | paste -sd, -)
 echo "paro_bench start=$(date -u +%FT%TZ) host_cores=$(nproc) rate=$rate cpu_features=$features"
+store=""
+out=""
+trap 'rm -rf "$store" "$out"' EXIT
 for config in "${configs[@]}"; do
   read -r nodes per_node <<<"$config"
   size=$((nodes * per_node))
@@ -44,6 +47,7 @@ for config in "${configs[@]}"; do
     echo "paro_bench note=\"${nodes}x${per_node}: $size ranks on $(nproc) cores; compute is time-shared, communication is emulated\""
   fi
   store=$(mktemp -d /tmp/paro-bench-store.XXXXXX)
+  out=$(mktemp /tmp/paro-bench-out.XXXXXX)
   # One command per node: its ranks, one thread each (torch and OpenBLAS), bound to the node's
   # address. A rank's failure fails the node and so the run.
   "$root/tools/netem/netem.sh" --nodes "$nodes" --rate "$rate" -- bash -c '
@@ -56,6 +60,32 @@ for config in "${configs[@]}"; do
     done
     rc=0
     for p in "${pids[@]}"; do wait "$p" || rc=$?; done
-    exit $rc' "$bin" "$store" "${model[@]}"
+    exit $rc' "$bin" "$store" "${model[@]}" | tee "$out"
   rm -rf "$store"
+  # The PyTorch peer of NNG (ZeRO-1: DDP + ZeroRedundancyOptimizer over gloo) on the same emulated
+  # cluster, model and steps, with Debian's python3-torch.
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    store=$(mktemp -d /tmp/paro-bench-store.XXXXXX)
+    "$root/tools/netem/netem.sh" --nodes "$nodes" --rate "$rate" -- bash -c '
+      pids=()
+      for ((l = 0; l < '"$per_node"'; l++)); do
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 GLOO_SOCKET_IFNAME=eth0 /usr/bin/python3 "$0" \
+          --rank $((BATON_NETEM_NODE * '"$per_node"' + l)) --size '"$size"' --store "$1" \
+          --steps '"$steps"' "${@:2}" &
+        pids+=($!)
+      done
+      rc=0
+      for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+      exit $rc' "$here/torch_zero1.py" "$store" \
+      "${model[@]}" | tee -a "$out"
+    rm -rf "$store"
+    awk -v config="${nodes}x${per_node}" '
+      /mode=full strategy=NNG / { for (i = 1; i <= NF; i++) if ($i ~ /^samples_per_s=/) { split($i, kv, "="); ours = kv[2] } }
+      /^torch_zero1_samples_per_s=/ { split($1, kv, "="); theirs = kv[2] }
+      END { if (ours + 0 > 0 && theirs + 0 > 0) printf "nng_vs_torch_zero1=%.3f config=%s\n", ours / theirs, config }
+    ' "$out"
+  else
+    echo "paro_bench skipped=torch_zero1 reason=no-python3-torch"
+  fi
+  rm -f "$out"
 done

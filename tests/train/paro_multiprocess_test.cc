@@ -35,10 +35,11 @@ void ExpectAllRanksPass(std::vector<std::string> argv, int ranks) {
   for (size_t r = 0; r < codes.size(); ++r) EXPECT_EQ(codes[r], 0) << "rank " << r;
 }
 
-void ExpectEquivalence(int nodes, int per_node, const std::string& dtype = "f64") {
+void ExpectEquivalence(int nodes, int per_node, const std::string& dtype = "f64",
+                       const std::string& intra = "ring") {
   TempDir dir;
   auto argv = Worker("equivalence", dir, nodes, per_node);
-  argv.insert(argv.end(), {"--dtype", dtype});
+  argv.insert(argv.end(), {"--dtype", dtype, "--intra", intra});
   ExpectAllRanksPass(argv, nodes * per_node);
 }
 
@@ -49,7 +50,12 @@ TEST(ParoEquivalenceTest, EveryStrategyMatchesDataParallelOnTwoNodesOfFour) {
   ExpectEquivalence(2, 4);
 }
 TEST(ParoEquivalenceTest, EveryStrategyMatchesDataParallelOnThreeNodesOfTwo) {
-  ExpectEquivalence(3, 2);
+  ExpectEquivalence(3, 2, "f64", "direct");  // and the direct-exchange intra-node path
+}
+// Degenerate grids: one node (INTER has one member) and one rank per node (INTRA has one).
+TEST(ParoEquivalenceTest, EveryStrategyMatchesDataParallelOnOneNodeAndOneRankPerNode) {
+  ExpectEquivalence(1, 3);
+  ExpectEquivalence(3, 1);
 }
 TEST(ParoEquivalenceTest, EveryStrategyMatchesDataParallelInFloat32) {
   ExpectEquivalence(2, 2, "f32");

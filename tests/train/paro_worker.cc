@@ -9,7 +9,7 @@
 //                --state; --phase load: load it (saved on any grid), train K more, compare with
 //                2K reference steps
 //   memory       every strategy: the heap bytes the engine's model state takes (measured with
-//                mallinfo2) against ModelStateBytes, within 10 %
+//                mallinfo2) against ModelStateBytes, within 5 %
 #include <malloc.h>
 
 #include <cmath>
@@ -69,6 +69,12 @@ std::vector<LayerShape> Shapes(const std::string& training) {
 
 // AdamW for full training, Adam with L2 for partial, SGD with momentum for PEFT: every optimizer
 // and both moment counts go through the sharded update.
+// Gradient clipping: full training clips (the global norm is ~140 at these sizes), PEFT computes
+// the norm without clipping, partial training does neither.
+double MaxNormFor(const std::string& training) {
+  return training == "full" ? 10.0 : training == "peft" ? 1e6 : 0.0;
+}
+
 OptimizerSpec OptimizerFor(const std::string& training) {
   OptimizerSpec o;
   if (training == "full") o.kind = OptimizerKind::kAdamW, o.lr = 0.01, o.weight_decay = 0.1;
@@ -111,26 +117,42 @@ struct Reference {
       opt.push_back(s[l].trainable ? std::make_unique<FlatOptimizer<T>>(o, s[l].size) : nullptr);
     }
   }
-  void Step(double lr) {
+  // Returns the global gradient norm when clipping (max_norm > 0), else 0.
+  double Step(double lr, double max_norm) {
+    std::vector<std::vector<T>> grads(w.size());
+    double sum_of_squares = 0;
     for (size_t l = 0; l < w.size(); ++l) {
       if (!shapes[l].trainable) continue;
-      std::vector<T> g(w[l].size(), T(0));
+      std::vector<T>& g = grads[l];
+      g.assign(w[l].size(), T(0));
       for (int r = 0; r < world; ++r) {
         for (int a = 0; a < kMicroSteps; ++a) {
           for (size_t j = 0; j < g.size(); ++j) g[j] += Gradient<T>(l, j, w[l][j], r, a, step);
         }
       }
-      for (T& x : g) x /= static_cast<T>(world * kMicroSteps);
-      opt[l]->Update(w[l].data(), g.data(), 0, g.size(), lr);
+      for (T& x : g) {
+        x /= static_cast<T>(world * kMicroSteps);
+        sum_of_squares += static_cast<double>(x) * static_cast<double>(x);
+      }
+    }
+    const double norm = max_norm > 0 ? std::sqrt(sum_of_squares) : 0;
+    const double coef = max_norm > 0 ? max_norm / (norm + 1e-6) : 1;
+    for (size_t l = 0; l < w.size(); ++l) {
+      if (!shapes[l].trainable) continue;
+      if (coef < 1) {
+        for (T& x : grads[l]) x *= static_cast<T>(coef);
+      }
+      opt[l]->Update(w[l].data(), grads[l].data(), 0, grads[l].size(), lr);
       opt[l]->EndStep();
     }
     ++step;
+    return norm;
   }
 };
 
 // One optimizer step of the layer-by-layer loop the engine is built for.
 template <typename T>
-void TrainStep(ShardedEngine<T>& e, int rank, int step, double lr) {
+double TrainStep(ShardedEngine<T>& e, int rank, int step, double lr, double max_norm = 0) {
   for (int a = 0; a < kMicroSteps; ++a) {
     for (size_t l = 0; l < e.num_layers(); ++l) {  // forward
       Take(e.GatherLayer(l), "gather (forward)");
@@ -146,7 +168,7 @@ void TrainStep(ShardedEngine<T>& e, int rank, int step, double lr) {
       e.ReleaseLayer(l);
     }
   }
-  Check(e.Step(lr, kMicroSteps), "step");
+  return Take(e.Step(lr, kMicroSteps, max_norm), "step");
 }
 
 template <typename T>
@@ -181,14 +203,21 @@ int Equivalence(ShardGroups& flat, ShardGroups& hier, double tolerance) {
   for (const char* training : {"full", "partial", "peft"}) {
     const auto shapes = Shapes(training);
     const OptimizerSpec o = OptimizerFor(training);
+    const double max_norm = MaxNormFor(training);
     Reference<T> ref(shapes, o, flat.grid().world());
-    for (int s = 0; s < kSteps; ++s) ref.Step(o.lr);
+    std::vector<double> ref_norms;
+    for (int s = 0; s < kSteps; ++s) ref_norms.push_back(ref.Step(o.lr, max_norm));
     for (Strategy strategy : SupportedStrategies()) {
       for (ShardGroups* groups : {&flat, &hier}) {
         auto e = Take(ShardedEngine<T>::Create(*groups, strategy, shapes, o), "create");
         SetInitial(*e);
-        for (int s = 0; s < kSteps; ++s) TrainStep(*e, g_rank, s, o.lr);
-        const double err = Compare(*e, ref);
+        double err = 0;
+        for (int s = 0; s < kSteps; ++s) {
+          const double norm = TrainStep(*e, g_rank, s, o.lr, max_norm);
+          err = std::max(err, std::abs(norm - ref_norms[static_cast<size_t>(s)]) /
+                                  std::max(1.0, ref_norms[static_cast<size_t>(s)]));
+        }
+        err = std::max(err, Compare(*e, ref));
         const bool ok = err <= tolerance;
         if (!ok) ++failures;
         if (!ok || g_rank == 0) {
@@ -251,9 +280,9 @@ int Reshard(const Args& args, ShardGroups& groups, int saved_world) {
   for (int s = kSteps; s < 2 * kSteps; ++s) TrainStep(*e, g_rank, s, o.lr);
   // The reference: K steps summing the saving grid's ranks, then K summing this grid's.
   Reference<double> ref(shapes, o, saved_world);
-  for (int s = 0; s < kSteps; ++s) ref.Step(o.lr);
+  for (int s = 0; s < kSteps; ++s) ref.Step(o.lr, 0);
   ref.world = groups.grid().world();
-  for (int s = kSteps; s < 2 * kSteps; ++s) ref.Step(o.lr);
+  for (int s = kSteps; s < 2 * kSteps; ++s) ref.Step(o.lr, 0);
   const double err = Compare(*e, ref);
   std::fprintf(stderr, "rank %d resumed under %s: max relative difference %.3g\n", g_rank,
                args.strategy.c_str(), err);
@@ -271,6 +300,14 @@ int Memory(ShardGroups& groups) {
   const std::vector<LayerShape> shapes(8, LayerShape{size_t{1} << 16, true});
   const double psi = 8.0 * (1 << 16);
   OptimizerSpec o;  // adam: two moments
+  // A first round of every strategy lets the groups' communication buffers (ring scratch, which
+  // persists and would otherwise be charged to whichever strategy first uses a group) reach their
+  // size; the second round measures.
+  for (Strategy strategy : SupportedStrategies()) {
+    auto e = Take(ShardedEngine<double>::Create(groups, strategy, shapes, o), "create");
+    SetInitial(*e);
+    TrainStep(*e, g_rank, 0, o.lr);
+  }
   int failures = 0;
   for (Strategy strategy : SupportedStrategies()) {
     const size_t before = HeapInUse();
@@ -281,7 +318,10 @@ int Memory(ShardGroups& groups) {
     const double predicted =
         ModelStateBytes(strategy, groups.grid(), psi, psi, {.param = 8, .grad = 8, .optimizer = 16})
             .total();
-    const bool ok = std::abs(measured / predicted - 1.0) <= 0.10;
+    // The engine's own count must match the formula exactly (no layer here needs padding on a
+    // 2x2 grid); the heap, measured independently, within 5 % (the issue asks 10 %).
+    const bool ok =
+        std::abs(measured / predicted - 1.0) <= 0.05 && e->HeldBytes().total() == predicted;
     if (!ok) ++failures;
     if (!ok || g_rank == 0) {
       std::fprintf(stderr,
@@ -303,6 +343,7 @@ int main(int argc, char** argv) {
   using namespace baton::train::paro;
   Args a;
   int saved_world = 0;
+  std::string intra_flag = "ring";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--mode")
@@ -317,6 +358,8 @@ int main(int argc, char** argv) {
       a.state = v;
     else if (k == "--strategy")
       a.strategy = v;
+    else if (k == "--intra")
+      intra_flag = v;
     else if (k == "--saved-world")
       saved_world = std::atoi(v.c_str());
     else if (k == "--rank")
@@ -337,10 +380,12 @@ int main(int argc, char** argv) {
                store, {.prefix = "paro/" + a.mode + a.phase, .rank = a.rank, .size = a.size}),
            "form the world group");
   const Grid grid{a.nodes, a.per_node};
-  // The intra-node phases over the ring here, over shared memory (the default) in `hier`.
-  auto flat = Take(
-      ShardGroups::Create(*world, grid, {.name = "flat", .intra_node = comm::IntraNode::kRing}),
-      "flat groups");
+  // The intra-node phases over the ring (or --intra direct) here, over shared memory (the
+  // default) in `hier`.
+  const comm::IntraNode intra =
+      intra_flag == "direct" ? comm::IntraNode::kDirect : comm::IntraNode::kRing;
+  auto flat =
+      Take(ShardGroups::Create(*world, grid, {.name = "flat", .intra_node = intra}), "flat groups");
   if (a.mode == "equivalence") {
     // Threshold 0: every world collective takes the hierarchical path (where the grid has one).
     auto hier =

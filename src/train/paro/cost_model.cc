@@ -24,9 +24,11 @@ class Rings {
     if (g_ >= 2 && m_ >= 2 && bytes >= in_.hierarchical_threshold_bytes) {
       return Intra(bytes) + Inter(bytes / m_);  // RS: INTRA then INTER (AG: the reverse)
     }
-    // The flat ring runs at its slowest hop: an inter-node link when there are several nodes.
+    // The flat ring runs at its slowest hop: an inter-node link when there are several nodes,
+    // which carries one stream of the ring where the INTER rings shared it m ways.
     const bool one_node = g_ == 1;
-    return Ring(n_, bytes, one_node ? in_.links.intra_bytes_per_s : in_.links.inter_bytes_per_s,
+    return Ring(n_, bytes,
+                one_node ? in_.links.intra_bytes_per_s : m_ * in_.links.inter_bytes_per_s,
                 one_node ? in_.links.intra_latency_s : in_.links.inter_latency_s);
   }
   double WorldAllReduce(double bytes) const {
@@ -54,14 +56,17 @@ Prediction Predict(const CostInputs& in, Strategy s) {
   Prediction p;
   p.strategy = s;
   double params = 0, trainable = 0, largest = 0, largest_trainable = 0;
-  for (const LayerShape& layer : in.layers) {
+  for (size_t l = 0; l < in.layers.size(); ++l) {
+    const LayerShape& layer = in.layers[l];
+    const double gathers =
+        l < in.gathers_per_micro_step.size() ? in.gathers_per_micro_step[l] : 2.0;
     const double n = static_cast<double>(layer.size);
     const double sp = in.bytes.param * n;  // this layer's parameters
     params += n;
     largest = std::max(largest, n);
     // Forward gather and backward re-gather, every micro-step.
-    if (s.p == G::kIntra) p.param_s += 2 * A * rings.Intra(sp);
-    if (s.p == G::kGlobal) p.param_s += 2 * A * rings.World(sp);
+    if (s.p == G::kIntra) p.param_s += gathers * A * rings.Intra(sp);
+    if (s.p == G::kGlobal) p.param_s += gathers * A * rings.World(sp);
     if (!layer.trainable) continue;
     trainable += n;
     p.update_s += n / in.grid.Divisor(s.os) * in.update_s_per_param;
@@ -105,6 +110,9 @@ Status Validate(const CostInputs& in) {
   }
   if (!any_trainable) return Status::InvalidArgument("no layer is trainable");
   if (in.micro_steps < 1) return Status::InvalidArgument("micro_steps must be >= 1");
+  if (!in.gathers_per_micro_step.empty() && in.gathers_per_micro_step.size() != in.layers.size()) {
+    return Status::InvalidArgument("gathers_per_micro_step needs one entry per layer");
+  }
   if (in.compute_s < 0) return Status::InvalidArgument("compute time must be >= 0");
   if (in.links.intra_bytes_per_s <= 0 || in.links.inter_bytes_per_s <= 0) {
     return Status::InvalidArgument("link bandwidths must be > 0");

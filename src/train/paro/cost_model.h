@@ -22,14 +22,21 @@ namespace baton::train::paro {
 
 struct LinkSpeeds {
   double intra_bytes_per_s = 0;  // B': between ranks of one node, at the bucket size
-  double inter_bytes_per_s = 0;  // B: between nodes (per rank's share of the node's link)
-  double intra_latency_s = 0;    // α' per ring step inside a node
-  double inter_latency_s = 0;    // α per ring step across nodes
+  // B: between nodes, per rank, measured with the m INTER rings of a node running at once (so
+  // each gets its share of the node's link); a flat world ring, one stream per node link, is
+  // charged m·B.
+  double inter_bytes_per_s = 0;
+  double intra_latency_s = 0;  // α' per ring step inside a node
+  double inter_latency_s = 0;  // α per ring step across nodes
 };
 
 struct CostInputs {
   Grid grid;
   std::vector<LayerShape> layers;  // the model's buffers, gathered and reduced one at a time
+  // How often the training loop gathers each layer per micro-step (p = I or G): 2 (forward and
+  // again for backward) unless given here per layer — 1 for a layer whose forward and backward
+  // run in one gather, or a frozen layer with nothing trainable below it (no backward).
+  std::vector<int> gathers_per_micro_step;
   ElementBytes bytes;
   int micro_steps = 1;   // A
   double compute_s = 0;  // forward + backward of one micro-step

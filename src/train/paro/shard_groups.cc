@@ -122,4 +122,10 @@ Status ShardGroups::InterAllReduce(void* shard, const ShardLayout& layout, comm:
   return inter_->AllReduce(shard, layout.intra_size(), type, comm::ReduceOp::kSum);
 }
 
+Status ShardGroups::SumScalar(double* value, Granularity k) {
+  if (k == Granularity::kNone) return Status::Ok();
+  comm::ProcessGroup& group = k == Granularity::kIntra ? *intra_ : world_;
+  return group.AllReduce(value, 1, comm::DataType::kFloat64, comm::ReduceOp::kSum);
+}
+
 }  // namespace baton::train::paro

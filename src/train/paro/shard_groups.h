@@ -65,6 +65,10 @@ class ShardGroups {
   Status InterAllGather(void* shard, const ShardLayout& layout, comm::DataType type);
   Status InterAllReduce(void* shard, const ShardLayout& layout, comm::DataType type);
 
+  // Sums one value over the ranks that partition a state at `k`: nobody (N), INTRA (I) or the
+  // world (G).
+  Status SumScalar(double* value, Granularity k);
+
   // Whether a world collective of `bytes` takes the hierarchical path (same on every rank).
   bool Hierarchical(size_t bytes) const;
 

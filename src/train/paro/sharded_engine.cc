@@ -1,6 +1,7 @@
 #include "train/paro/sharded_engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <type_traits>
 
@@ -166,19 +167,44 @@ Status ShardedEngine<T>::DistributeParameters(Layer& layer) {
 }
 
 template <typename T>
-Status ShardedEngine<T>::Step(double lr, int micro_steps) {
+Result<double> ShardedEngine<T>::Step(double lr, int micro_steps, double max_grad_norm) {
   if (micro_steps < 1) return Status::InvalidArgument("Step needs at least one micro-step");
   const T scale = T(1) / static_cast<T>(static_cast<double>(groups_.grid().world()) * micro_steps);
+  // Finish every layer's reduction first: clipping needs the norm over all of them.
+  std::vector<T*> slices(layers_.size(), nullptr);
+  double sum_of_squares = 0;
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
     if (!layer.shape.trainable) continue;
-    T* grad = nullptr;
-    BATON_RETURN_IF_ERROR(ReduceGradients(layer, &grad));
+    BATON_RETURN_IF_ERROR(ReduceGradients(layer, &slices[l]));
+    T* grad = slices[l];
     const size_t n = layer.layout.ShardSize(strategy_.os);
-    for (size_t k = 0; k < n; ++k) grad[k] *= scale;
+    for (size_t k = 0; k < n; ++k) {
+      grad[k] *= scale;
+      sum_of_squares += static_cast<double>(grad[k]) * static_cast<double>(grad[k]);
+    }
+  }
+  double norm = 0;
+  if (max_grad_norm > 0) {
+    // The optimizer slices partition the gradient over INTRA (os = I) or the world (os = G).
+    BATON_RETURN_IF_ERROR(groups_.SumScalar(&sum_of_squares, strategy_.os));
+    norm = std::sqrt(sum_of_squares);
+    const double coef = max_grad_norm / (norm + 1e-6);  // as torch's clip_grad_norm_
+    if (coef < 1.0) {
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        if (slices[l] == nullptr) continue;
+        const size_t n = layers_[l].layout.ShardSize(strategy_.os);
+        for (size_t k = 0; k < n; ++k) slices[l][k] *= static_cast<T>(coef);
+      }
+    }
+  }
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    Layer& layer = layers_[l];
+    if (slices[l] == nullptr) continue;
+    const size_t n = layer.layout.ShardSize(strategy_.os);
     T* params = layer.params.data() +
                 (layer.layout.ShardOffset(strategy_.os) - layer.layout.ShardOffset(strategy_.p));
-    layer.optimizer->Update(params, grad, 0, n, lr);
+    layer.optimizer->Update(params, slices[l], 0, n, lr);
     layer.optimizer->EndStep();
     BATON_RETURN_IF_ERROR(DistributeParameters(layer));
     std::fill(layer.grads.begin(), layer.grads.end(), T(0));
@@ -186,7 +212,7 @@ Status ShardedEngine<T>::Step(double lr, int micro_steps) {
   Track(-static_cast<long>(scratch_.capacity() * sizeof(T)));
   std::vector<T>().swap(scratch_);
   ++steps_;
-  return Status::Ok();
+  return norm;
 }
 
 template <typename T>
@@ -235,6 +261,8 @@ Status ShardedEngine<T>::LoadLayer(size_t l, const FullLayerState<T>& state,
     if (m.size() != size)
       return Status::InvalidArgument(where + "an optimizer buffer's size differs");
   }
+  ReleaseLayer(l);  // a gathered copy would hold the old weights
+  std::fill(layer.grads.begin(), layer.grads.end(), T(0));
   SetParameters(l, state.params.data());
   if (!layer.optimizer) return Status::Ok();
   auto buffers = layer.optimizer->StateBuffers();

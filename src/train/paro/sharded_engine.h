@@ -68,8 +68,10 @@ class ShardedEngine {
   Status AccumulateGradient(size_t l, const T* grad);
   // The optimizer step at the accumulation boundary, after `micro_steps` ≥ 1 micro-steps of
   // AccumulateGradient on every trainable layer (collective). Gradients are averaged over
-  // world × micro_steps, as DDP over the world's summed micro-batches would.
-  Status Step(double lr, int micro_steps);
+  // world × micro_steps, as DDP over the world's summed micro-batches would. With
+  // max_grad_norm > 0 they are clipped to that global L2 norm over all trainable layers (as
+  // torch's clip_grad_norm_) and the norm before clipping is returned; otherwise 0.
+  Result<double> Step(double lr, int micro_steps, double max_grad_norm = 0);
 
   // The full state of layer `l` (collective): for checkpoints (any grid can load it) and tests.
   Result<FullLayerState<T>> ReadLayer(size_t l);
