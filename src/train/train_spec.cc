@@ -33,6 +33,7 @@ constexpr std::string_view kTrainKeys[] = {"model",
                                            "clip_grad_norm",
                                            "intra_op_threads",
                                            "allreduce",
+                                           "sharding",
                                            "max_error_rate",
                                            "checkpoint",
                                            "eval",
@@ -185,6 +186,17 @@ Result<TrainSpec> ParseTrainSpec(const std::string& yaml_text, const std::string
         spec.allreduce = AllReduceMode::kHierarchical;
       } else {
         r.Wrong(train, "allreduce", "one of auto, flat, hierarchical");
+      }
+    }
+    if (std::string name = "NNN"; r.String(train, "sharding", &name)) {
+      constexpr std::string_view kWhole =
+          "one of NNN, NNG, NGG, NIG, NII (or ddp, zero1, zero2): a strategy that keeps the "
+          "parameters whole (a TorchScript model cannot gather them layer by layer)";
+      Result<paro::Strategy> strategy = paro::ParseStrategy(name);
+      if (!strategy.ok() || strategy->p != paro::Granularity::kNone) {
+        r.Wrong(train, "sharding", kWhole);
+      } else {
+        spec.sharding = *strategy;
       }
     }
     const Section checkpoint = r.Sub(train, "checkpoint", kCheckpointKeys);

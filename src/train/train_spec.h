@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "infer/record_schema.h"
+#include "train/paro/strategy.h"
 #include "train/straggler/batch_plan.h"
 #include "train/straggler/straggler_spec.h"
 
@@ -75,6 +76,10 @@ struct TrainSpec : infer::RecordSchema {
   double clip_grad_norm = 0.0;   // clip the global gradient norm to this; 0 (default): off
   int32_t intra_op_threads = 1;  // torch threads per worker; default 1
   AllReduceMode allreduce = AllReduceMode::kAuto;  // train.allreduce; default auto
+  // train.sharding: how gradients and optimizer state are partitioned (PaRO-DP, docs/paro.md);
+  // default NNN (plain data parallel: every rank holds everything). NNG = ZeRO-1, NGG = ZeRO-2,
+  // NIG and NII; with sharding, train.allreduce picks the path of the world collectives.
+  paro::Strategy sharding;
   // A shard whose bad records exceed this fraction fails (retried, then dead-lettered); its good
   // records may already have been trained on. Default 0.01.
   double max_error_rate = 0.01;

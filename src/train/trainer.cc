@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "train/batch_split.h"
 #include "train/flat_optimizer.h"
+#include "train/paro/sharded_step.h"
 #include "train/straggler/plan_watcher.h"
 
 namespace baton::train {
@@ -157,7 +158,11 @@ Status Trainer::RunTyped() {
   const size_t n = model_.size();
   T* params = static_cast<T*>(model_.params());
   T* grads = static_cast<T*>(model_.grads());
-  FlatOptimizer<T> optimizer(spec_.optimizer, n);
+  // train.sharding other than NNN: gradients and optimizer state sharded by a per-generation
+  // ShardedStep (paro/sharded_step.h) instead of the all-reduce and the full optimizer here.
+  const bool sharded = !(spec_.sharding == paro::Strategy{});
+  FlatOptimizer<T> optimizer(spec_.optimizer, sharded ? 0 : n);
+  std::unique_ptr<paro::ShardedStep<T>> sharded_step;
   std::vector<T> wire(n + kFlags);  // gradient and flags, all-reduced together
 
   sdk::Generation gen;
@@ -197,6 +202,7 @@ Status Trainer::RunTyped() {
   auto leave_group = [&] {
     watch.reset();
     reduce = nullptr;
+    sharded_step.reset();
     hring.reset();  // before the group it runs over
     group.reset();  // closes the connections: peers still in the group fail at once
   };
@@ -224,6 +230,13 @@ Status Trainer::RunTyped() {
     batch_rows = 0;
     finished = false;
     end_snapshot_at = -1;
+    if (sharded_step) {
+      // A snapshot is whole: restored into full staging, of which this rank keeps its part.
+      BATON_ASSIGN_OR_RETURN(
+          steps_, checkpointer_.Restore(*group, gen, sharded_step->BuffersForRestore(params),
+                                        trained_before));
+      return sharded_step->LoadRestored(params, steps_);
+    }
     BATON_ASSIGN_OR_RETURN(steps_, checkpointer_.Restore(*group, gen, buffers, trained_before));
     optimizer.set_steps(steps_);
     return Status::Ok();
@@ -244,8 +257,19 @@ Status Trainer::RunTyped() {
     o.size = gen.size();
     o.timeout = options_.collective_timeout;
     BATON_ASSIGN_OR_RETURN(group, comm::ProcessGroup::Create(rendezvous_.Store(gen.id), o));
-    BATON_ASSIGN_OR_RETURN(
-        hring, MaybeHierarchical(*group, gen, spec_.allreduce, wire.size() * sizeof(T)));
+    if (sharded) {
+      BATON_ASSIGN_OR_RETURN(
+          sharded_step, paro::ShardedStep<T>::Create(*group, gen, spec_.sharding, spec_.allreduce,
+                                                     n, spec_.optimizer));
+      if (gen.rank == 0) {
+        spdlog::info("generation {}: sharding {} over {} node(s) x {} rank(s)", gen.id,
+                     paro::StrategyName(spec_.sharding), sharded_step->grid().nodes,
+                     sharded_step->grid().per_node);
+      }
+    } else {
+      BATON_ASSIGN_OR_RETURN(
+          hring, MaybeHierarchical(*group, gen, spec_.allreduce, wire.size() * sizeof(T)));
+    }
     reduce = hring ? static_cast<comm::Collectives*>(hring.get()) : group.get();
     watch = rendezvous_.Watch(gen.id);
     split.Reset(gen);
@@ -261,6 +285,13 @@ Status Trainer::RunTyped() {
                      ? fmt::format(" in passes of at most {}", split.micro(gen.rank))
                      : "");
     return Status::Ok();
+  };
+
+  // A snapshot of the state after `step`: whole, so sharded optimizer state is gathered first.
+  auto take_snapshot = [&](int64_t step) -> Result<Checkpointer::Outcome> {
+    if (!sharded_step) return checkpointer_.Take(*group, gen, step, buffers);
+    BATON_ASSIGN_OR_RETURN(TrainingBuffers whole, sharded_step->ExportForSnapshot(params));
+    return checkpointer_.Take(*group, gen, step, whole);
   };
 
   bool stopped = false;
@@ -333,7 +364,10 @@ Status Trainer::RunTyped() {
         plan_watcher && gen.rank == 0 ? plan_watcher->latest() : BatchPlan{};
     flags[kPlan] = gen.rank == 0 && split.Pending(latest_plan) ? 1 : 0;
     flags[kLeaving] = draining ? 1 : 0;
-    if (Status s = reduce->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
+    // Sharded: the flags alone now; the gradient goes through the sharded step below.
+    if (Status s = sharded_step ? group->AllReduce(flags, kFlags, kTypeOf<T>, comm::ReduceOp::kSum)
+                                : reduce->AllReduce(wire.data(), wire.size(), kTypeOf<T>,
+                                                    comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
       continue;
@@ -368,7 +402,7 @@ Status Trainer::RunTyped() {
         // keep exchanging flags until rank 0 has it on record.
         if (end_snapshot_at != steps_) {
           feed_.MarkApplied(steps_);
-          Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);
+          Result<Checkpointer::Outcome> taken = take_snapshot(steps_);
           if (!taken.ok()) {
             BATON_RETURN_IF_ERROR(rejoin_or_stop(taken.status()));
           } else if (*taken == Checkpointer::Outcome::kLeaseLost) {
@@ -405,12 +439,22 @@ Status Trainer::RunTyped() {
       finished = false;
       continue;
     }
-    const T scale = static_cast<T>(1.0 / static_cast<double>(total_rows));
-    for (size_t i = 0; i < n; ++i) grads[i] = wire[i] * scale;
-    if (spec_.clip_grad_norm > 0) ClipGradNorm(grads, n, spec_.clip_grad_norm);
     const double lr = ScheduledLr(spec_.optimizer, spec_.schedule, steps_);
-    optimizer.Update(params, grads, 0, n, lr);
-    optimizer.EndStep();
+    if (sharded_step) {
+      Result<double> applied =
+          sharded_step->Apply(params, wire.data(), total_rows, lr, spec_.clip_grad_norm);
+      if (!applied.ok()) {
+        // A peer failed inside the step: the next generation rolls back to a snapshot anyway.
+        BATON_RETURN_IF_ERROR(rejoin_or_stop(applied.status()));
+        continue;
+      }
+    } else {
+      const T scale = static_cast<T>(1.0 / static_cast<double>(total_rows));
+      for (size_t i = 0; i < n; ++i) grads[i] = wire[i] * scale;
+      if (spec_.clip_grad_norm > 0) ClipGradNorm(grads, n, spec_.clip_grad_norm);
+      optimizer.Update(params, grads, 0, n, lr);
+      optimizer.EndStep();
+    }
     ++steps_;
     trained_before = true;
     update_ms += now_ms() - t1;
@@ -424,7 +468,7 @@ Status Trainer::RunTyped() {
     const bool leaving = flags[kLeaving] > 0;
     if (checkpointer_.Due(steps_) || leaving) {
       const double c0 = now_ms();
-      Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, steps_, buffers);
+      Result<Checkpointer::Outcome> taken = take_snapshot(steps_);
       checkpoint_ms += now_ms() - c0;
       if (!taken.ok()) {
         BATON_RETURN_IF_ERROR(rejoin_or_stop(taken.status()));

@@ -108,6 +108,31 @@ TEST(TrainSpec, AllReduceIsAutoUnlessSaidAndOnlyTheThreeModes) {
       << bad.status().message();
 }
 
+// train.sharding: NNN unless said; the strategies that keep the parameters whole, by triple or
+// alias; the ones that shard parameters, and unknown names, refused with what is accepted.
+TEST(TrainSpec, ShardingIsPlainDataParallelUnlessSaidAndKeepsParametersWhole) {
+  const std::string train =
+      "train:\n  model: m.pt\n  save: t.pt\n  key: id\n"
+      "  tensors: [{name: x, columns: [x0..x3]}, {name: y, columns: [y]}]\n";
+  auto spec = ParseTrainSpec(kInput + train, "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(paro::StrategyName(spec->sharding), "NNN");
+  for (const auto& [text, triple] : std::vector<std::pair<std::string, std::string>>{
+           {"zero1", "NNG"}, {"ZeRO2", "NGG"}, {"NIG", "NIG"}, {"nii", "NII"}, {"ddp", "NNN"}}) {
+    spec = ParseTrainSpec(kInput + train + "  sharding: " + text + "\n", "job.yaml");
+    ASSERT_TRUE(spec.ok()) << text << ": " << spec.status().message();
+    EXPECT_EQ(paro::StrategyName(spec->sharding), triple) << text;
+  }
+  for (const std::string bad : {"GGG", "zero3", "IIG", "NNI", "fsdp"}) {
+    auto refused = ParseTrainSpec(kInput + train + "  sharding: " + bad + "\n", "job.yaml");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(
+        refused.status().message().find("train.sharding: expected one of NNN, NNG, NGG, NIG, NII"),
+        std::string::npos)
+        << refused.status().message();
+  }
+}
+
 TEST(TrainSpec, StragglerSectionWithDefaultsAndTheirProblems) {
   const std::string train =
       "train:\n  model: m.pt\n  save: t.pt\n  key: id\n"
