@@ -23,6 +23,7 @@
 #include "master/master.h"
 #include "spec/job_spec.h"
 #include "tea/tea_command.h"
+#include "train/train_command.h"
 
 namespace {
 
@@ -305,6 +306,7 @@ int main(int argc, char** argv) {
   });
 
   baton::tea::AddTeaCommand(app, exit_code);
+  baton::train::AddTrainCommand(app, exit_code);
 
   try {
     app.parse(argc, argv);

@@ -230,7 +230,7 @@ Status Trainer::RunTyped() {
     batch_rows = 0;
     finished = false;
     end_snapshot_at = -1;
-    if (sharded_step) {
+    if (sharded) {
       // A snapshot is whole: restored into full staging, of which this rank keeps its part.
       BATON_ASSIGN_OR_RETURN(
           steps_, checkpointer_.Restore(*group, gen, sharded_step->BuffersForRestore(params),
@@ -265,6 +265,12 @@ Status Trainer::RunTyped() {
         spdlog::info("generation {}: sharding {} over {} node(s) x {} rank(s)", gen.id,
                      paro::StrategyName(spec_.sharding), sharded_step->grid().nodes,
                      sharded_step->grid().per_node);
+        if (sharded_step->grid().per_node == 1 && gen.nodes() < gen.size()) {
+          spdlog::warn(
+              "generation {}: nodes hold unequal numbers of ranks: sharding as one rank "
+              "per node (intra-node granularity holds whole copies)",
+              gen.id);
+        }
       }
     } else {
       BATON_ASSIGN_OR_RETURN(
@@ -289,9 +295,11 @@ Status Trainer::RunTyped() {
 
   // A snapshot of the state after `step`: whole, so sharded optimizer state is gathered first.
   auto take_snapshot = [&](int64_t step) -> Result<Checkpointer::Outcome> {
-    if (!sharded_step) return checkpointer_.Take(*group, gen, step, buffers);
+    if (!sharded) return checkpointer_.Take(*group, gen, step, buffers);
     BATON_ASSIGN_OR_RETURN(TrainingBuffers whole, sharded_step->ExportForSnapshot(params));
-    return checkpointer_.Take(*group, gen, step, whole);
+    Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, step, whole);
+    sharded_step->ReleaseStaging();  // Take encoded it: the memory sharding saves comes back
+    return taken;
   };
 
   bool stopped = false;
@@ -365,9 +373,9 @@ Status Trainer::RunTyped() {
     flags[kPlan] = gen.rank == 0 && split.Pending(latest_plan) ? 1 : 0;
     flags[kLeaving] = draining ? 1 : 0;
     // Sharded: the flags alone now; the gradient goes through the sharded step below.
-    if (Status s = sharded_step ? group->AllReduce(flags, kFlags, kTypeOf<T>, comm::ReduceOp::kSum)
-                                : reduce->AllReduce(wire.data(), wire.size(), kTypeOf<T>,
-                                                    comm::ReduceOp::kSum);
+    if (Status s =
+            sharded ? group->AllReduce(flags, kFlags, kTypeOf<T>, comm::ReduceOp::kSum)
+                    : reduce->AllReduce(wire.data(), wire.size(), kTypeOf<T>, comm::ReduceOp::kSum);
         !s.ok()) {
       drop_group(s);
       continue;
@@ -440,12 +448,12 @@ Status Trainer::RunTyped() {
       continue;
     }
     const double lr = ScheduledLr(spec_.optimizer, spec_.schedule, steps_);
-    if (sharded_step) {
+    if (sharded) {
       Result<double> applied =
           sharded_step->Apply(params, wire.data(), total_rows, lr, spec_.clip_grad_norm);
       if (!applied.ok()) {
-        // A peer failed inside the step: the next generation rolls back to a snapshot anyway.
-        BATON_RETURN_IF_ERROR(rejoin_or_stop(applied.status()));
+        // As a failed all-reduce: the next generation rolls back to a snapshot anyway.
+        drop_group(applied.status());
         continue;
       }
     } else {

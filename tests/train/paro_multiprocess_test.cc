@@ -82,6 +82,13 @@ TEST(ParoReshardTest, AStateSavedOnOneGridResumesOnAnother) {
   }
 }
 
+// kind: train's ShardedStep: unequal rows, a fresh start, an exported whole state (parameters
+// and moments) and its restore under another strategy and grid all match a local reference.
+TEST(ParoShardedStepTest, ExportedStateIsWholeAndRestoresOnAnotherGrid) {
+  TempDir dir;
+  ExpectAllRanksPass(Worker("step", dir, 2, 2), 4);
+}
+
 TEST(ParoMemoryTest, EachStrategyHoldsTheModelStateItsFormulaPredicts) {
   TempDir dir;
   ExpectAllRanksPass(Worker("memory", dir, 2, 2), 4);

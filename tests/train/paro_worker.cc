@@ -8,6 +8,7 @@
 //   reshard      --phase save: train K steps under --strategy and write the full state to
 //                --state; --phase load: load it (saved on any grid), train K more, compare with
 //                2K reference steps
+//   step         kind: train's sharded step: export after 3 steps, restore on another grid
 //   memory       every strategy: the heap bytes the engine's model state takes (measured with
 //                mallinfo2) against ModelStateBytes, within 5 %
 #include <malloc.h>
@@ -25,6 +26,7 @@
 #include "train/flat_optimizer.h"
 #include "train/paro/shard_groups.h"
 #include "train/paro/sharded_engine.h"
+#include "train/paro/sharded_step.h"
 #include "train/paro/strategy.h"
 
 namespace baton::train::paro {
@@ -289,6 +291,107 @@ int Reshard(const Args& args, ShardGroups& groups, int saved_world) {
   return err <= 1e-12 ? 0 : 1;
 }
 
+// kind: train's sharded step (sharded_step.h) against a local reference: unequal rows per rank,
+// a restore into a fresh step (zero moments, as a new job), 3 steps under NIG on the node-major
+// grid, the exported whole state (parameters and Adam's moments) equal to the reference's, then
+// that state restored into NNG on another world group whose members all sit on different nodes
+// (grid n x 1: other slices), 3 more steps, equal to 6 reference steps.
+int Step(const Args& args) {
+  const size_t n = 1001;
+  const int world_size = args.size;
+  OptimizerSpec adam;
+  adam.lr = 0.01;
+  auto rows_of = [](int r) { return static_cast<int64_t>(r + 1); };
+  int64_t total_rows = 0;
+  for (int r = 0; r < world_size; ++r) total_rows += rows_of(r);
+  // The reference.
+  std::vector<double> w(n);
+  for (size_t j = 0; j < n; ++j) w[j] = Initial<double>(0, j);
+  FlatOptimizer<double> ref(adam, n);
+  auto reference_step = [&](int s) {
+    std::vector<double> g(n, 0.0);
+    for (int r = 0; r < world_size; ++r) {
+      for (size_t j = 0; j < n; ++j) {
+        g[j] += static_cast<double>(rows_of(r)) * Gradient<double>(0, j, w[j], r, 0, s);
+      }
+    }
+    for (double& x : g) x /= static_cast<double>(total_rows);
+    ref.Update(w.data(), g.data(), 0, n, adam.lr);
+    ref.EndStep();
+  };
+  auto generation = [&](bool one_rank_per_node) {
+    sdk::Generation gen;
+    gen.id = 1;
+    gen.rank = g_rank;
+    for (int r = 0; r < world_size; ++r) {
+      gen.members.push_back({"w" + std::to_string(r), one_rank_per_node ? r : r / args.per_node,
+                             one_rank_per_node ? 0 : r % args.per_node});
+    }
+    return gen;
+  };
+  auto train = [&](ShardedStep<double>& step, std::vector<double>& params, int from, int to) {
+    for (int s = from; s < to; ++s) {
+      std::vector<double> grad(n);
+      for (size_t j = 0; j < n; ++j) {
+        grad[j] =
+            static_cast<double>(rows_of(g_rank)) * Gradient<double>(0, j, params[j], g_rank, 0, s);
+      }
+      Take(step.Apply(params.data(), grad.data(), total_rows, adam.lr, 0), "apply");
+      reference_step(s);
+    }
+  };
+  auto worst = [](const double* a, const std::vector<double>& b) {
+    double e = 0;
+    for (size_t j = 0; j < b.size(); ++j) {
+      e = std::max(e, std::abs(a[j] - b[j]) / std::max(1.0, std::abs(b[j])));
+    }
+    return e;
+  };
+  std::shared_ptr<comm::Store> store = Take(comm::FileStore::Open(args.store), "store");
+  auto world_a = Take(
+      comm::ProcessGroup::Create(store, {.prefix = "step-a", .rank = g_rank, .size = world_size}),
+      "world a");
+  const Strategy nig = Take(ParseStrategy("NIG"), "nig");
+  auto a = Take(ShardedStep<double>::Create(*world_a, generation(false), nig,
+                                            AllReduceMode::kHierarchical, n, adam),
+                "create NIG");
+  if (a->grid().nodes != args.nodes || a->grid().per_node != args.per_node) Fail("grid of NIG");
+  std::vector<double> params(n);
+  for (size_t j = 0; j < n; ++j) params[j] = Initial<double>(0, j);
+  a->BuffersForRestore(params.data());  // a new job: zero moments
+  Check(a->LoadRestored(params.data(), 0), "load fresh");
+  train(*a, params, 0, kSteps);
+  TrainingBuffers whole = Take(a->ExportForSnapshot(params.data()), "export");
+  double err = worst(static_cast<double*>(whole.params), w);
+  auto moments = ref.StateBuffers();
+  if (whole.optimizer_state.size() != moments.size()) Fail("moment count");
+  std::vector<std::vector<double>> saved;
+  for (size_t k = 0; k < moments.size(); ++k) {
+    const double* m = static_cast<const double*>(whole.optimizer_state[k]);
+    err = std::max(err, worst(m, *moments[k]));
+    saved.emplace_back(m, m + n);
+  }
+  a->ReleaseStaging();
+  a.reset();
+  auto world_b = Take(
+      comm::ProcessGroup::Create(store, {.prefix = "step-b", .rank = g_rank, .size = world_size}),
+      "world b");
+  auto b = Take(
+      ShardedStep<double>::Create(*world_b, generation(true), Take(ParseStrategy("NNG"), "nng"),
+                                  AllReduceMode::kAuto, n, adam),
+      "create NNG");
+  if (b->grid().nodes != world_size || b->grid().per_node != 1) Fail("grid of NNG");
+  TrainingBuffers into = b->BuffersForRestore(params.data());
+  for (size_t k = 0; k < saved.size(); ++k) {
+    std::copy(saved[k].begin(), saved[k].end(), static_cast<double*>(into.optimizer_state[k]));
+  }
+  Check(b->LoadRestored(params.data(), kSteps), "load saved");
+  train(*b, params, kSteps, 2 * kSteps);
+  err = std::max(err, worst(params.data(), w));
+  std::fprintf(stderr, "rank %d sharded step: max relative difference %.3g\n", g_rank, err);
+  return err <= 1e-12 ? 0 : 1;
+}
+
 size_t HeapInUse() {
   const struct mallinfo2 mi = ::mallinfo2();
   return mi.uordblks + mi.hblkhd;
@@ -397,6 +500,7 @@ int main(int argc, char** argv) {
     return failures == 0 ? 0 : 1;
   }
   if (a.mode == "reshard") return Reshard(a, *flat, saved_world);
+  if (a.mode == "step") return Step(a);
   if (a.mode == "memory") return Memory(*flat) == 0 ? 0 : 1;
   Fail("unknown mode " + a.mode);
 }

@@ -267,10 +267,16 @@ TEST(TrainJob, UnequalPartsAndMicroBatchesGiveTheGradientOfOneProcessOnTheWholeB
   // So does the all-reduce by HO-Ring over 2 nodes x 2 ranks (forced at this small size).
   // And so do ZeRO-1 on one node and NIG (gradients reduced inside each node, then across) on
   // 2 nodes x 2 ranks: sharded gradients and updates give the same step.
+  // And with clipping and momentum, the unequal split again: NNN and NGG (ZeRO-2) alike.
   std::vector<std::vector<double>> trained;
-  for (int run : {0, 1, 2, 3, 4}) {
+  for (int run : {0, 1, 2, 3, 4, 5, 6}) {
     TrainOptions o;
-    if (run == 3) {
+    if (run >= 5) {
+      o.workers = 2;
+      o.optimizer = "{kind: sgd, lr: 1.0, momentum: 0.9}";
+      o.extra_train = std::string("  clip_grad_norm: 0.05\n  straggler: {speeds: [3, 1]}\n") +
+                      (run == 6 ? "  sharding: NGG\n" : "");
+    } else if (run == 3) {
       o.workers = 2;
       o.extra_train = "  sharding: zero1\n";
     } else if (run == 4) {
@@ -317,6 +323,8 @@ TEST(TrainJob, UnequalPartsAndMicroBatchesGiveTheGradientOfOneProcessOnTheWholeB
   EXPECT_LE(MaxRelativeDiff(trained[0], trained[2]), 1e-12);
   EXPECT_LE(MaxRelativeDiff(trained[0], trained[3]), 1e-12);
   EXPECT_LE(MaxRelativeDiff(trained[0], trained[4]), 1e-12);
+  EXPECT_GT(MaxRelativeDiff(trained[0], trained[5]), 1e-3);  // clipping changed the step
+  EXPECT_LE(MaxRelativeDiff(trained[5], trained[6]), 1e-12);
 }
 
 // Mean per-sample loss of the model at `path` on `rows` fresh rows.
@@ -735,6 +743,38 @@ TEST(TrainJob, ANodeLostWithItsWorkerIsDeclaredDeadAndASpareTakesItsWorkers) {
   for (const auto& e : fs::directory_iterator("/dev/shm")) {
     if (e.path().filename().string().starts_with(job.ShmPrefix() + "node-1-")) fs::remove(e.path());
   }
+}
+
+// `baton train plan`: the job's model timed on its rows, every strategy's memory and predicted
+// step on the cluster described, the pick among those kind: train runs; a budget nothing fits
+// and a bad link speed are refused with exit 2.
+TEST(TrainJob, ThePlanPrintsEveryStrategyAndPicksOneKindTrainRuns) {
+  TrainJob job(TrainOptions{});
+  std::string out;
+  ASSERT_EQ(RunCommand({BATON_BIN, "train", "plan", job.spec(), "--nodes", "2", "--per-node", "4",
+                        "--inter-gbps", "1"},
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("2 node(s) x 4 rank(s)"), std::string::npos) << out;
+  for (const char* s : {"NNN", "NNG", "NGG", "GGG", "NIG", "NII", "IIG", "IGG", "ING", "III"}) {
+    EXPECT_NE(out.find(std::string("\n") + s + " "), std::string::npos) << s << "\n" << out;
+  }
+  EXPECT_NE(out.find("GGG      ZeRO-3"), std::string::npos) << out;
+  EXPECT_NE(out.find("no (shards parameters)"), std::string::npos) << out;
+  const size_t pick = out.find("pick: train.sharding: ");
+  ASSERT_NE(pick, std::string::npos) << out;
+  const std::string picked = out.substr(pick + 22, 3);
+  EXPECT_TRUE(picked == "NNN" || picked == "NNG" || picked == "NGG" || picked == "NIG" ||
+              picked == "NII")
+      << out;
+  EXPECT_EQ(RunCommand({BATON_BIN, "train", "plan", job.spec(), "--memory-gb", "0.000001"}, &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("no strategy kind: train can run fits"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand({BATON_BIN, "train", "plan", job.spec(), "--inter-gbps", "0"}, &out), 2)
+      << out;
+  EXPECT_NE(out.find("--inter-gbps"), std::string::npos) << out;
 }
 
 TEST(TrainJob, AModelThatBreaksTheContractIsRefusedBeforeAnyWorkerStarts) {

@@ -140,19 +140,21 @@ std::vector<Prediction> PredictAll(const CostInputs& in) {
   return out;
 }
 
-Result<Prediction> Choose(const CostInputs& in) {
+Result<Prediction> Choose(const CostInputs& in, const std::function<bool(Strategy)>& allowed) {
   BATON_RETURN_IF_ERROR(Validate(in));
   const std::vector<Prediction> all = PredictAll(in);
   const Prediction* best = nullptr;
-  const Prediction* smallest = &all.front();
+  const Prediction* smallest = nullptr;  // of the allowed ones
   for (const Prediction& p : all) {
-    if (p.memory_bytes < smallest->memory_bytes) smallest = &p;
+    if (allowed && !allowed(p.strategy)) continue;
+    if (smallest == nullptr || p.memory_bytes < smallest->memory_bytes) smallest = &p;
     if (!p.fits) continue;
     const bool faster = best == nullptr || p.step_s < best->step_s * (1 - 1e-9);
     const bool as_fast_smaller = best != nullptr && p.step_s <= best->step_s * (1 + 1e-9) &&
                                  p.memory_bytes < best->memory_bytes;
     if (faster || as_fast_smaller) best = &p;
   }
+  if (smallest == nullptr) return Status::InvalidArgument("no sharding strategy is allowed");
   if (best == nullptr) {
     char msg[256];
     std::snprintf(msg, sizeof msg,

@@ -12,6 +12,7 @@
 // not overlap yet), so the model adds them.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,8 @@ std::vector<Prediction> PredictAll(const CostInputs& in);
 Status Validate(const CostInputs& in);
 // The fastest strategy that fits (of equally fast ones, the one needing less memory); an error
 // naming the smallest memory need when none fits.
-Result<Prediction> Choose(const CostInputs& in);
+// `allowed` (when given) narrows the candidates, e.g. to what a job kind can run.
+Result<Prediction> Choose(const CostInputs& in,
+                          const std::function<bool(Strategy)>& allowed = nullptr);
 
 }  // namespace baton::train::paro

@@ -53,7 +53,6 @@ Result<double> ShardedStep<T>::Apply(T* params, T* grad_sum, int64_t total_rows,
                                      double max_grad_norm) {
   // The engine averages over the world: scaled by world / rows here, the result is the sum over
   // the step's rows divided by them, as the all-reduce path computes (unequal parts included).
-  std::vector<std::vector<T>>().swap(staging_);  // the last snapshot's, taken by now
   const T scale = static_cast<T>(static_cast<double>(groups_->grid().world()) /
                                  static_cast<double>(total_rows));
   for (size_t i = 0; i < elements_; ++i) grad_sum[i] *= scale;

@@ -49,8 +49,9 @@ class ShardedStep {
   Result<double> Apply(T* params, T* grad_sum, int64_t total_rows, double lr, double max_grad_norm);
 
   // For Checkpointer::Take: gathers the optimizer state (collective) and returns buffers holding
-  // `params` and the full state, valid until the next call of any method.
+  // `params` and the full state, valid until ReleaseStaging (call it once Take returned).
   Result<TrainingBuffers> ExportForSnapshot(T* params);
+  void ReleaseStaging() { std::vector<std::vector<T>>().swap(staging_); }
   // For Checkpointer::Restore: buffers to restore into (`params` and full-size staging for the
   // optimizer state); then LoadRestored keeps this rank's part and frees the staging.
   TrainingBuffers BuffersForRestore(T* params);
