@@ -67,17 +67,17 @@ template <typename T>
 Result<TrainingBuffers> ShardedStep<T>::ExportForSnapshot(T* params) {
   BATON_ASSIGN_OR_RETURN(FullLayerState<T> state, engine_->ReadLayer(0));
   staging_ = std::move(state.moments);
-  TrainingBuffers b{std::is_same_v<T, double> ? comm::DataType::kFloat64 : comm::DataType::kFloat32,
-                    elements_,
-                    params,
-                    {}};
-  for (auto& m : staging_) b.optimizer_state.push_back(m.data());
-  return b;
+  return Staged(params);
 }
 
 template <typename T>
 TrainingBuffers ShardedStep<T>::BuffersForRestore(T* params) {
   staging_.assign(moments_, std::vector<T>(elements_, T(0)));
+  return Staged(params);
+}
+
+template <typename T>
+TrainingBuffers ShardedStep<T>::Staged(T* params) {
   TrainingBuffers b{std::is_same_v<T, double> ? comm::DataType::kFloat64 : comm::DataType::kFloat32,
                     elements_,
                     params,

@@ -61,6 +61,8 @@ class ShardedStep {
 
  private:
   ShardedStep() = default;
+  // `params` and the staging as the checkpointer's buffers.
+  TrainingBuffers Staged(T* params);
 
   std::unique_ptr<ShardGroups> groups_;
   std::unique_ptr<ShardedEngine<T>> engine_;
