@@ -123,6 +123,13 @@ struct Gpt {
   size_t Norms(size_t b) const { return 2 + 2 * b; }
   size_t FinalNorm() const { return 1 + 2 * blocks.size(); }
   size_t Head() const { return 2 + 2 * blocks.size(); }
+  // Whether a backward reaching layer `l` has anything to train at or below it.
+  bool TrainableAtOrBelow(size_t l) const {
+    for (size_t k = 0; k <= l; ++k) {
+      if (layers[k].trainable) return true;
+    }
+    return false;
+  }
 };
 
 EngineLayer Group(std::string name, std::vector<torch::Tensor> params) {
@@ -221,12 +228,6 @@ class Trainer {
     }
     Check(e_.AccumulateGradient(l, grad_.data()), "accumulate");
   }
-  bool TrainableAtOrBelow(size_t l) const {
-    for (size_t k = 0; k <= l; ++k) {
-      if (m_.layers[k].trainable) return true;
-    }
-    return false;
-  }
 
   // One micro-step: returns the loss.
   double MicroStep(const torch::Tensor& tokens) {
@@ -260,7 +261,7 @@ class Trainer {
     torch::Tensor g = x.grad();
     // Blocks, last first: gather again, recompute from the saved input, backward.
     for (size_t b = m_.blocks.size(); b-- > 0;) {
-      if (!TrainableAtOrBelow(m_.Norms(b))) break;
+      if (!m_.TrainableAtOrBelow(m_.Norms(b))) break;
       Gather(m_.Weights(b));
       Gather(m_.Norms(b));
       auto in = acts[b].detach().requires_grad_(true);
@@ -292,14 +293,8 @@ class Trainer {
 // trains (no backward reaches them).
 std::vector<int> GathersPerMicroStep(const Gpt& m) {
   std::vector<int> out(m.layers.size(), 1);
-  auto trainable_at_or_below = [&](size_t l) {
-    for (size_t k = 0; k <= l; ++k) {
-      if (m.layers[k].trainable) return true;
-    }
-    return false;
-  };
   for (size_t b = 0; b < m.blocks.size(); ++b) {
-    const int n = trainable_at_or_below(m.Norms(b)) ? 2 : 1;
+    const int n = m.TrainableAtOrBelow(m.Norms(b)) ? 2 : 1;
     out[m.Weights(b)] = out[m.Norms(b)] = n;
   }
   out[m.Embed()] = m.layers[m.Embed()].trainable ? 2 : 1;

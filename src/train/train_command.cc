@@ -49,7 +49,8 @@ void AddTrainCommand(CLI::App& app, int& exit_code) {
   static PlanFlags flags;
   plan->add_option("spec", flags.spec, "Job spec (YAML, kind: train)")->required();
   for (size_t i = 0; i < std::size(kOptions); ++i) {
-    plan->add_option(kOptions[i].name, flags.values[i], kOptions[i].help);
+    // Checked here, so that `--nodes abc` is a usage error (exit 2) naming the flag.
+    plan->add_option(kOptions[i].name, flags.values[i], kOptions[i].help)->check(CLI::Number);
   }
   plan->callback([&exit_code] {
     const std::string program = SiblingProgram("baton-train-worker");

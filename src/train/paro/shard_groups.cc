@@ -11,11 +11,6 @@ std::vector<int> Range(int first, int count, int stride) {
   return out;
 }
 
-// `parts` equal blocks of `count` elements (count is a multiple of parts in every padded layout).
-std::vector<comm::Block> EqualBlocks(size_t count, int parts) {
-  return comm::Partition(count, parts);
-}
-
 // Rank r's block of a world collective is its §5 chunk: block r = chunk ChunkOf(node, local).
 std::vector<comm::Block> ChunkBlocks(const ShardLayout& layout) {
   std::vector<comm::Block> blocks;
@@ -94,7 +89,7 @@ comm::CallOptions ShardGroups::IntraCall() const {
 }
 
 Status ShardGroups::IntraReduceScatter(void* full, const ShardLayout& layout, comm::DataType type) {
-  const auto blocks = EqualBlocks(layout.padded(), grid_.per_node);
+  const auto blocks = comm::Partition(layout.padded(), grid_.per_node);
   if (shm_) {
     return shm_->ReduceScatterBlocks(full, blocks, type, comm::ReduceOp::kSum,
                                      world_.options().timeout);
@@ -103,19 +98,19 @@ Status ShardGroups::IntraReduceScatter(void* full, const ShardLayout& layout, co
 }
 
 Status ShardGroups::IntraAllGather(void* full, const ShardLayout& layout, comm::DataType type) {
-  const auto blocks = EqualBlocks(layout.padded(), grid_.per_node);
+  const auto blocks = comm::Partition(layout.padded(), grid_.per_node);
   if (shm_) return shm_->AllGatherBlocks(full, blocks, type, world_.options().timeout);
   return intra_->AllGatherBlocks(full, blocks, type, IntraCall());
 }
 
 Status ShardGroups::InterReduceScatter(void* shard, const ShardLayout& layout,
                                        comm::DataType type) {
-  return inter_->ReduceScatterBlocks(shard, EqualBlocks(layout.intra_size(), grid_.nodes), type,
+  return inter_->ReduceScatterBlocks(shard, comm::Partition(layout.intra_size(), grid_.nodes), type,
                                      comm::ReduceOp::kSum);
 }
 
 Status ShardGroups::InterAllGather(void* shard, const ShardLayout& layout, comm::DataType type) {
-  return inter_->AllGatherBlocks(shard, EqualBlocks(layout.intra_size(), grid_.nodes), type);
+  return inter_->AllGatherBlocks(shard, comm::Partition(layout.intra_size(), grid_.nodes), type);
 }
 
 Status ShardGroups::InterAllReduce(void* shard, const ShardLayout& layout, comm::DataType type) {
