@@ -1,0 +1,115 @@
+#include "meta/embedding_exchange.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace baton::meta {
+
+UniqueIds Deduplicate(const int64_t* ids, size_t n) {
+  UniqueIds out;
+  out.ids.assign(ids, ids + n);
+  std::sort(out.ids.begin(), out.ids.end());
+  out.ids.erase(std::unique(out.ids.begin(), out.ids.end()), out.ids.end());
+  out.inverse.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    out.inverse[k] = static_cast<int32_t>(std::lower_bound(out.ids.begin(), out.ids.end(), ids[k]) -
+                                          out.ids.begin());
+  }
+  return out;
+}
+
+template <typename T>
+EmbeddingExchange<T>::EmbeddingExchange(comm::ProcessGroup* group, EmbeddingShard<T>* shard)
+    : group_(group), shard_(shard), world_(group == nullptr ? 1 : group->size()) {}
+
+template <typename T>
+Status EmbeddingExchange<T>::Lookup(const std::vector<int64_t>& ids, std::vector<T>* rows) {
+  const size_t d = static_cast<size_t>(shard_->dim());
+  ++counters_.lookups;
+  counters_.rows_requested += static_cast<int64_t>(ids.size());
+  requested_ = ids.size();
+  rows->assign(ids.size() * d, T{0});
+  if (world_ == 1) {
+    served_ids_ = ids;
+    counters_.rows_served += static_cast<int64_t>(ids.size());
+    return shard_->Gather(ids.data(), ids.size(), rows->data());
+  }
+  for (int64_t id : ids) {
+    if (id < 0) return Status::InvalidArgument("negative embedding id " + std::to_string(id));
+  }
+  // Group the requests by owner (stable, so the order inside a run is the caller's).
+  send_order_.resize(ids.size());
+  std::iota(send_order_.begin(), send_order_.end(), size_t{0});
+  std::stable_sort(send_order_.begin(), send_order_.end(), [&](size_t a, size_t b) {
+    return OwnerOf(ids[a], world_) < OwnerOf(ids[b], world_);
+  });
+  std::vector<int64_t> send_ids(ids.size());
+  std::vector<int64_t> counts(static_cast<size_t>(world_), 0);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    send_ids[k] = ids[send_order_[k]];
+    ++counts[static_cast<size_t>(OwnerOf(send_ids[k], world_))];
+  }
+  std::vector<int64_t> incoming(static_cast<size_t>(world_), 0);
+  BATON_RETURN_IF_ERROR(
+      group_->AllToAll(counts.data(), incoming.data(), 1, comm::DataType::kInt64));
+  send_counts_.assign(counts.begin(), counts.end());
+  recv_counts_.resize(incoming.size());
+  for (size_t r = 0; r < incoming.size(); ++r) {
+    if (incoming[r] < 0 || incoming[r] > (int64_t{1} << 40)) {
+      return Status::InvalidArgument("rank " + std::to_string(r) + " announced " +
+                                     std::to_string(incoming[r]) + " embedding ids");
+    }
+    recv_counts_[r] = static_cast<size_t>(incoming[r]);
+  }
+  const size_t served = std::accumulate(recv_counts_.begin(), recv_counts_.end(), size_t{0});
+  served_ids_.assign(served, 0);
+  BATON_RETURN_IF_ERROR(group_->AllToAllV(send_ids.data(), send_counts_, served_ids_.data(),
+                                          recv_counts_, comm::DataType::kInt64));
+  std::vector<T> served_rows(served * d);
+  BATON_RETURN_IF_ERROR(shard_->Gather(served_ids_.data(), served, served_rows.data()));
+  std::vector<size_t> row_send(world_), row_recv(world_);
+  for (int r = 0; r < world_; ++r) {
+    row_send[r] = recv_counts_[r] * d;
+    row_recv[r] = send_counts_[r] * d;
+  }
+  std::vector<T> fetched(ids.size() * d);
+  constexpr comm::DataType kType =
+      sizeof(T) == 8 ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
+  BATON_RETURN_IF_ERROR(
+      group_->AllToAllV(served_rows.data(), row_send, fetched.data(), row_recv, kType));
+  for (size_t k = 0; k < ids.size(); ++k) {
+    std::copy_n(fetched.data() + k * d, d, rows->data() + send_order_[k] * d);
+  }
+  counters_.rows_served += static_cast<int64_t>(served);
+  counters_.bytes_sent += static_cast<int64_t>(ids.size() * sizeof(int64_t) +
+                                               served * d * sizeof(T) + world_ * sizeof(int64_t));
+  return Status::Ok();
+}
+
+template <typename T>
+Status EmbeddingExchange<T>::Push(const T* grads, double scale) {
+  const size_t d = static_cast<size_t>(shard_->dim());
+  ++counters_.pushes;
+  if (world_ == 1) return shard_->Apply(served_ids_.data(), served_ids_.size(), grads, scale);
+  std::vector<T> send(requested_ * d);
+  for (size_t k = 0; k < requested_; ++k) {
+    std::copy_n(grads + send_order_[k] * d, d, send.data() + k * d);
+  }
+  std::vector<size_t> send_counts(world_), recv_counts(world_);
+  for (int r = 0; r < world_; ++r) {
+    send_counts[r] = send_counts_[r] * d;
+    recv_counts[r] = recv_counts_[r] * d;
+  }
+  std::vector<T> received(served_ids_.size() * d);
+  constexpr comm::DataType kType =
+      sizeof(T) == 8 ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
+  BATON_RETURN_IF_ERROR(
+      group_->AllToAllV(send.data(), send_counts, received.data(), recv_counts, kType));
+  counters_.bytes_sent += static_cast<int64_t>(send.size() * sizeof(T));
+  return shard_->Apply(served_ids_.data(), served_ids_.size(), received.data(), scale);
+}
+
+template class EmbeddingExchange<float>;
+template class EmbeddingExchange<double>;
+
+}  // namespace baton::meta

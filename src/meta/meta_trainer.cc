@@ -1,0 +1,136 @@
+#include "meta/meta_trainer.h"
+
+#include <chrono>
+#include <numeric>
+
+namespace baton::meta {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+template <typename T>
+constexpr comm::DataType kType = sizeof(T) == 8 ? comm::DataType::kFloat64
+                                                : comm::DataType::kFloat32;
+
+}  // namespace
+
+template <typename T>
+MetaTrainer<T>::MetaTrainer(MetaModel* model, comm::Collectives* dense_group,
+                            comm::ProcessGroup* sparse_group, EmbeddingShard<T>* shard,
+                            const MetaStepOptions& options)
+    : model_(model),
+      dense_group_(dense_group),
+      shard_(shard),
+      options_(options),
+      exchange_(sparse_group, shard),
+      optimizer_(options.outer, model->size()),
+      dense_grad_(model->size() + 2) {}
+
+template <typename T>
+Status MetaTrainer<T>::Fetch(const std::vector<Episode>& tasks, std::vector<TaskRows>* task_rows,
+                             std::vector<T>* rows, MetaStepStats* stats) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<int64_t> ids;
+  for (const Episode& ep : tasks) {
+    if (static_cast<int>(ep.num_sparse) != model_->num_sparse()) {
+      return Status::InvalidArgument(
+          "task " + ep.task_id + " has " + std::to_string(ep.num_sparse) +
+          " sparse columns; the model takes " + std::to_string(model_->num_sparse()));
+    }
+    ids.insert(ids.end(), ep.sparse.begin(), ep.sparse.end());
+  }
+  stats->ids = ids.size();
+  std::vector<int32_t> position;
+  if (options_.deduplicate) {
+    UniqueIds unique = Deduplicate(ids.data(), ids.size());
+    BATON_RETURN_IF_ERROR(exchange_.Lookup(unique.ids, rows));
+    stats->rows_fetched = unique.ids.size();
+    position = std::move(unique.inverse);
+  } else {
+    BATON_RETURN_IF_ERROR(exchange_.Lookup(ids, rows));
+    stats->rows_fetched = ids.size();
+    position.resize(ids.size());
+    std::iota(position.begin(), position.end(), 0);
+  }
+  task_rows->clear();
+  size_t next = 0;
+  for (const Episode& ep : tasks) {
+    TaskRows t;
+    t.episode = &ep;
+    t.row_of.assign(position.begin() + static_cast<ptrdiff_t>(next),
+                    position.begin() + static_cast<ptrdiff_t>(next + ep.sparse.size()));
+    next += ep.sparse.size();
+    task_rows->push_back(std::move(t));
+  }
+  stats->lookup_s = SecondsSince(start);
+  return Status::Ok();
+}
+
+template <typename T>
+Result<MetaStepStats> MetaTrainer<T>::Step(const std::vector<Episode>& tasks) {
+  MetaStepStats stats;
+  std::vector<TaskRows> task_rows;
+  std::vector<T> rows;
+  BATON_RETURN_IF_ERROR(Fetch(tasks, &task_rows, &rows, &stats));
+  const size_t num_rows = rows.size() / static_cast<size_t>(shard_->dim());
+
+  auto start = std::chrono::steady_clock::now();
+  std::vector<T> row_grads(rows.size());
+  const size_t n = model_->size();
+  Result<double> loss = options_.plain
+                            ? model_->PlainGradient(task_rows, rows.data(), num_rows,
+                                                    dense_grad_.data(), row_grads.data())
+                            : model_->MetaGradient(task_rows, rows.data(), num_rows, options_.maml,
+                                                   dense_grad_.data(), row_grads.data());
+  BATON_RETURN_IF_ERROR(loss.status());
+  dense_grad_[n] = static_cast<T>(tasks.size());
+  dense_grad_[n + 1] = static_cast<T>(*loss);
+  stats.compute_s = SecondsSince(start);
+
+  start = std::chrono::steady_clock::now();
+  if (dense_group_ != nullptr && dense_group_->size() > 1) {
+    BATON_RETURN_IF_ERROR(dense_group_->AllReduce(dense_grad_.data(), dense_grad_.size(), kType<T>,
+                                                  comm::ReduceOp::kSum));
+  }
+  stats.tasks = static_cast<int64_t>(dense_grad_[n] + T{0.5});
+  if (stats.tasks == 0) return stats;  // nothing anywhere: no update, and no push either side
+  const double scale = 1.0 / static_cast<double>(stats.tasks);
+  stats.loss = static_cast<double>(dense_grad_[n + 1]) * scale;
+  for (size_t k = 0; k < n; ++k) dense_grad_[k] = static_cast<T>(dense_grad_[k] * scale);
+  optimizer_.Update(static_cast<T*>(model_->params()), dense_grad_.data(), 0, n, options_.outer.lr);
+  optimizer_.EndStep();
+  stats.dense_sync_s = SecondsSince(start);
+
+  start = std::chrono::steady_clock::now();
+  BATON_RETURN_IF_ERROR(exchange_.Push(row_grads.data(), scale));
+  stats.push_s = SecondsSince(start);
+  return stats;
+}
+
+template <typename T>
+Result<std::vector<ScoredRow>> MetaTrainer<T>::Evaluate(const std::vector<Episode>& tasks,
+                                                        int adapt_steps) {
+  MetaStepStats stats;
+  std::vector<TaskRows> task_rows;
+  std::vector<T> rows;
+  BATON_RETURN_IF_ERROR(Fetch(tasks, &task_rows, &rows, &stats));
+  const size_t num_rows = rows.size() / static_cast<size_t>(shard_->dim());
+  MamlSpec spec = options_.maml;
+  spec.inner_steps = adapt_steps;
+  std::vector<ScoredRow> scored;
+  for (const TaskRows& t : task_rows) {
+    BATON_ASSIGN_OR_RETURN(std::vector<double> p,
+                           model_->AdaptAndScore(t, rows.data(), num_rows, spec));
+    for (size_t q = 0; q < p.size(); ++q) {
+      scored.push_back({p[q], t.episode->labels[t.episode->num_support + q]});
+    }
+  }
+  return scored;
+}
+
+template class MetaTrainer<float>;
+template class MetaTrainer<double>;
+
+}  // namespace baton::meta
