@@ -4,6 +4,7 @@
 // equals single-process MAML over the same tasks (the workers check, meta_worker.cc).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,30 @@ TEST(MetaEquivalenceTest, HierarchicalDenseAllReduceOnTwoNodesOfTwoMatches) {
 // fp32: the sums' order differs between the runs; 1e-5 relative after 3 meta-steps.
 TEST(MetaEquivalenceTest, Float32MatchesWithinItsTolerance) {
   ExpectMatchesSingleProcess(4, {"--order", "second", "--tolerance", "1e-5"}, "f32");
+}
+
+// The arithmetic itself, against MAML written independently in plain PyTorch
+// (maml_reference.py): one process, two inner steps, first and second order, each choice of the
+// parameters the inner loop adapts.
+TEST(MetaReferenceTest, OneProcessMatchesAnIndependentPyTorchMaml) {
+  struct Case {
+    const char* order;
+    const char* adapt;
+  };
+  for (Case c : {Case{"first", "all"}, Case{"second", "all"}, Case{"second", "dense"},
+                 Case{"second", "embedding"}}) {
+    TempDir dir;
+    const std::string model = std::string(META_FIXTURES) + "/meta_f64.pt";
+    const std::string dump = dir.path() + "/run.json";
+    auto codes = WaitAll(
+        SpawnRanks({META_TEST_WORKER, "--store", dir.path() + "/store", "--model", model, "--dump",
+                    dump, "--order", c.order, "--adapt", c.adapt, "--inner-steps", "2"},
+                   1),
+        kHangGuard);
+    ASSERT_EQ(codes[0], 0);
+    const std::string check = "/usr/bin/python3 " META_REFERENCE " " + model + " " + dump;
+    EXPECT_EQ(std::system(check.c_str()), 0) << c.order << " order, adapting " << c.adapt;
+  }
 }
 
 }  // namespace

@@ -7,26 +7,34 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "comm/file_store.h"
 #include "comm/hierarchical_ring.h"
 #include "comm/process_group.h"
 #include "meta/meta_trainer.h"
+#include "meta/sharded_embedding.h"
 
 namespace baton::meta {
 namespace {
 
 struct Args {
-  std::string store, model, order = "first", adapt = "all", sparse_opt = "adagrad";
+  std::string store, model, dump, order = "first", adapt = "all", sparse_opt = "adagrad";
   int rank = 0, size = 1, nodes = 1, steps = 3, tasks_per_step = 7, inner_steps = 1;
   double tolerance = 1e-12;
 };
 
 int g_rank = 0;
+constexpr uint64_t kInitSeed = 7;
+constexpr double kInitScale = 0.3;
+constexpr double kSparseLr = 0.05;
 
 [[noreturn]] void Fail(const std::string& what) {
   std::fprintf(stderr, "rank %d: %s\n", g_rank, what.c_str());
@@ -89,10 +97,11 @@ Run<T> MakeRun(const Args& a, const MetaStepOptions& options, comm::Collectives*
   so.dim = run.model->embedding_dim();
   so.rank = rank;
   so.world = world;
-  so.seed = 7;
-  so.init_scale = 0.3;
-  so.optimizer.kind = Take(ParseSparseOptimizer(a.sparse_opt), "--sparse-opt");
-  so.optimizer.lr = 0.05;
+  so.seed = kInitSeed;
+  so.init_scale = kInitScale;
+  so.optimizer.kind =
+      Take(ParseSparseOptimizer(a.dump.empty() ? a.sparse_opt : "sgd"), "--sparse-opt");
+  so.optimizer.lr = kSparseLr;
   if (so.optimizer.kind == SparseOptimizerKind::kAdam) so.optimizer.eps = 1e-8;
   run.shard = std::make_unique<EmbeddingShard<T>>(so);
   run.trainer =
@@ -104,15 +113,64 @@ bool Close(double got, double want, double tolerance) {
   return std::fabs(got - want) <= tolerance * std::max(1.0, std::fabs(want));
 }
 
-template <typename T>
-int Equivalence(const Args& a, comm::ProcessGroup& world, comm::Collectives& dense) {
+MetaStepOptions OptionsOf(const Args& a) {
   MetaStepOptions options;
   options.maml.second_order = a.order == "second";
   options.maml.inner_steps = a.inner_steps;
   options.maml.inner_lr = 0.2;
   options.maml.adapt = Take(ParseInnerParams(a.adapt), "--adapt");
-  options.outer.kind = train::OptimizerKind::kAdam;
-  options.outer.lr = 0.01;
+  options.outer.kind = a.dump.empty() ? train::OptimizerKind::kAdam : train::OptimizerKind::kSgd;
+  options.outer.lr = a.dump.empty() ? 0.01 : 0.5;
+  return options;
+}
+
+// --dump: one process, outer and sparse SGD; writes what an independent implementation needs to
+// redo the run (maml_reference.py): the options, every step's tasks, the initial rows of every
+// id, and the final θ_d and rows.
+int Dump(const Args& a) {
+  MetaStepOptions options = OptionsOf(a);
+  Run<double> solo = MakeRun<double>(a, options, nullptr, nullptr, 0, 1);
+  const int nd = solo.model->num_dense(), ns = solo.model->num_sparse();
+  const int d = solo.model->embedding_dim();
+  nlohmann::json out;
+  out["inner_lr"] = options.maml.inner_lr;
+  out["inner_steps"] = options.maml.inner_steps;
+  out["second_order"] = options.maml.second_order;
+  out["adapt"] = a.adapt;
+  out["outer_lr"] = options.outer.lr;
+  out["sparse_lr"] = kSparseLr;
+  std::set<int64_t> ids;
+  for (int s = 0; s < a.steps; ++s) {
+    std::vector<Episode> all;
+    nlohmann::json step = nlohmann::json::array();
+    for (int t = 0; t < a.tasks_per_step; ++t) {
+      all.push_back(MakeTask(s, t, nd, ns));
+      const Episode& ep = all.back();
+      step.push_back({{"num_support", ep.num_support},
+                      {"dense", ep.dense},
+                      {"sparse", ep.sparse},
+                      {"labels", ep.labels}});
+      ids.insert(ep.sparse.begin(), ep.sparse.end());
+    }
+    out["steps"].push_back(step);
+    Take(solo.trainer->Step(all), "meta-step");
+  }
+  for (int64_t id : ids) {
+    std::vector<double> initial(static_cast<size_t>(d));
+    InitialRow(kInitSeed, id, d, kInitScale, initial.data());
+    const double* final_row = solo.shard->Find(id);
+    out["initial_rows"][std::to_string(id)] = initial;
+    out["final_rows"][std::to_string(id)] = std::vector<double>(final_row, final_row + d);
+  }
+  const double* theta = static_cast<const double*>(solo.model->params());
+  out["final_theta"] = std::vector<double>(theta, theta + solo.model->size());
+  std::ofstream(a.dump) << out.dump();
+  return 0;
+}
+
+template <typename T>
+int Equivalence(const Args& a, comm::ProcessGroup& world, comm::Collectives& dense) {
+  MetaStepOptions options = OptionsOf(a);
   Run<T> dist = MakeRun<T>(a, options, &dense, &world, a.rank, a.size);
   Run<T> solo = MakeRun<T>(a, options, nullptr, nullptr, 0, 1);
   const int nd = dist.model->num_dense(), ns = dist.model->num_sparse();
@@ -186,37 +244,37 @@ int Equivalence(const Args& a, comm::ProcessGroup& world, comm::Collectives& den
 int Main(int argc, char** argv) {
   Args a;
   std::string dtype = "f64";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--store")
-      a.store = v;
-    else if (k == "--model")
-      a.model = v;
-    else if (k == "--order")
-      a.order = v;
-    else if (k == "--adapt")
-      a.adapt = v;
-    else if (k == "--sparse-opt")
-      a.sparse_opt = v;
-    else if (k == "--rank")
-      a.rank = std::stoi(v);
-    else if (k == "--size")
-      a.size = std::stoi(v);
-    else if (k == "--nodes")
-      a.nodes = std::stoi(v);
-    else if (k == "--steps")
-      a.steps = std::stoi(v);
-    else if (k == "--inner-steps")
-      a.inner_steps = std::stoi(v);
-    else if (k == "--dtype")
-      dtype = v;
-    else if (k == "--tolerance")
-      a.tolerance = std::stod(v);
-    else
-      Fail("unknown flag " + k);
-  }
+  std::map<std::string, std::string> flags;
+  for (int i = 1; i + 1 < argc; i += 2) flags[argv[i]] = argv[i + 1];
+  auto take = [&](const char* name, auto* field) {
+    auto it = flags.find(name);
+    if (it == flags.end()) return;
+    if constexpr (std::is_same_v<decltype(*field), int&>) {
+      *field = std::stoi(it->second);
+    } else if constexpr (std::is_same_v<decltype(*field), double&>) {
+      *field = std::stod(it->second);
+    } else {
+      *field = it->second;
+    }
+    flags.erase(it);
+  };
+  take("--store", &a.store);
+  take("--model", &a.model);
+  take("--dump", &a.dump);
+  take("--order", &a.order);
+  take("--adapt", &a.adapt);
+  take("--sparse-opt", &a.sparse_opt);
+  take("--rank", &a.rank);
+  take("--size", &a.size);
+  take("--nodes", &a.nodes);
+  take("--steps", &a.steps);
+  take("--inner-steps", &a.inner_steps);
+  take("--dtype", &dtype);
+  take("--tolerance", &a.tolerance);
+  if (!flags.empty()) Fail("unknown flag " + flags.begin()->first);
   g_rank = a.rank;
   ConfigureMetaTorch(1);
+  if (!a.dump.empty()) return Dump(a);
   std::shared_ptr<comm::Store> store = Take(comm::FileStore::Open(a.store), "open the store");
   std::unique_ptr<comm::ProcessGroup> world =
       Take(comm::ProcessGroup::Create(store, {.prefix = "meta", .rank = a.rank, .size = a.size}),
