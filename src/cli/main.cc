@@ -21,6 +21,7 @@
 #include "launch/preflight.h"
 #include "launch/status_client.h"
 #include "master/master.h"
+#include "meta/io/meta_command.h"
 #include "spec/job_spec.h"
 #include "tea/tea_command.h"
 #include "train/train_command.h"
@@ -307,6 +308,7 @@ int main(int argc, char** argv) {
 
   baton::tea::AddTeaCommand(app, exit_code);
   baton::train::AddTrainCommand(app, exit_code);
+  baton::meta::AddMetaCommand(app, exit_code);
 
   try {
     app.parse(argc, argv);
