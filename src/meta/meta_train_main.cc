@@ -36,6 +36,7 @@ struct Flags {
   int eval_adapt_steps = -1, threads = 1;
   double inner_lr = 0.1, outer_lr = 0.003, sparse_lr = 0.05;
   uint64_t seed = 1;
+  int lookups_per_step = 1;
   bool plain = false, no_dedup = false;
 };
 
@@ -72,6 +73,7 @@ int Train(const Flags& f, MetaModel& model, comm::ProcessGroup* world, comm::Col
   MetaStepOptions options;
   options.plain = f.plain;
   options.deduplicate = !f.no_dedup;
+  options.lookups_per_step = f.lookups_per_step;
   options.maml.inner_steps = f.inner_steps;
   options.maml.inner_lr = f.inner_lr;
   options.maml.second_order = f.order == "second";
@@ -215,6 +217,9 @@ int Main(int argc, char** argv) {
   app.add_flag("--plain", f.plain,
                "train the plain (non-meta) model on the same rows instead: the baseline");
   app.add_flag("--no-dedup", f.no_dedup, "ablation: look up every id occurrence");
+  app.add_option("--lookups-per-step", f.lookups_per_step,
+                 "ablation: look the rows up this many times per meta-step (default 1)")
+      ->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

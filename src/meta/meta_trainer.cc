@@ -1,5 +1,6 @@
 #include "meta/meta_trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
 
@@ -45,11 +46,15 @@ Status MetaTrainer<T>::Fetch(const std::vector<Episode>& tasks, std::vector<Task
   std::vector<int32_t> position;
   if (options_.deduplicate) {
     UniqueIds unique = Deduplicate(ids.data(), ids.size());
-    BATON_RETURN_IF_ERROR(exchange_.Lookup(unique.ids, rows));
+    for (int k = 0; k < std::max(1, options_.lookups_per_step); ++k) {
+      BATON_RETURN_IF_ERROR(exchange_.Lookup(unique.ids, rows));
+    }
     stats->rows_fetched = unique.ids.size();
     position = std::move(unique.inverse);
   } else {
-    BATON_RETURN_IF_ERROR(exchange_.Lookup(ids, rows));
+    for (int k = 0; k < std::max(1, options_.lookups_per_step); ++k) {
+      BATON_RETURN_IF_ERROR(exchange_.Lookup(ids, rows));
+    }
     stats->rows_fetched = ids.size();
     position.resize(ids.size());
     std::iota(position.begin(), position.end(), 0);

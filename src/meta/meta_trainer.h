@@ -34,6 +34,10 @@ struct MetaStepOptions {
   bool plain = false;
   // Ablation: look up each occurrence of an id instead of each distinct id once.
   bool deduplicate = true;
+  // Ablation: look the rows up this many times per meta-step (a naive implementation looks up
+  // again for every inner step and for the query pass: inner_steps + 1). The rows cannot change
+  // within a step, so only the cost differs.
+  int lookups_per_step = 1;
 };
 
 struct MetaStepStats {
