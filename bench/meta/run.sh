@@ -9,15 +9,21 @@
 #   tasks_per_s_{1,2,4}                         baton, 1 epoch, 32 tasks per rank per meta-step
 #   meta_scaling_1_to_2, meta_scaling_1_to_4    ratios of those (4 ranks on this machine's cores
 #                                               are time-shared: labelled)
+#   independent_2_vs_1                          two independent 1-rank runs at once over one: what
+#                                               this machine gives two processes (the ceiling of
+#                                               meta_scaling_1_to_2 here)
 #   torch_tasks_per_s, gmeta_vs_pytorch         the naive baseline on 2 ranks (all-reduce of every
 #                                               gradient, dense tables included, after every
 #                                               backward) and baton's 2-rank figure over it
 #   gmeta_vs_pytorch_sync_once                  against the baseline syncing once per meta-step
 #   dedup_speedup, lookup_once_speedup          ablations on 2 ranks: deduplicated ids vs every
 #                                               occurrence; one lookup vs one per pass (k + 1)
-#   grouping_s, metaio_read_s, metaio_speedup   grouping the rows into episodes (what an on-the-fly
-#                                               pipeline redoes every epoch) vs reading the
-#                                               episode file, checksums verified
+#   tasks_per_s_2x2_{flat,hierarchical}         2 nodes x 2 ranks on the emulated network, dense
+#                                               all-reduce flat or by HO-Ring (root only)
+#   grouping_s, metaio_read_s, metaio_speedup   `baton meta prepare` on the rows (parse, group,
+#                                               split: what an on-the-fly pipeline redoes every
+#                                               epoch; plus writing the file) vs reading every
+#                                               episode back, checksums verified
 #
 # Usage: bench/meta/run.sh [--quick | --full] [build_dir]
 #   --quick  2000 training tasks, 1 timed epoch per configuration (~3 min)
@@ -32,7 +38,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) tasks=2000; shift ;;
     --full) tasks=6000; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) build=$1; shift ;;
   esac
@@ -101,40 +107,85 @@ echo "metaio_speedup=$(ratio "$grouping_s" "$read_s")"
 # the compute on 2 ranks.
 per_step=32
 speed=(--model "$work/model.pt" --train "$work/train.ep" --epochs 1 --tasks-per-step $per_step)
-for n in 1 2 4; do
-  train "$n" "$work/tps$n.out" "${speed[@]}"
-  echo "tasks_per_s_$n=$(value tasks_per_s "$work/tps$n.out")"
+# Every configuration runs `reps` times, interleaved (a burst of load on this shared machine hits
+# one repetition, not one configuration), and keeps its best tasks/s.
+reps=3
+declare -A best
+keep() {  # NAME FILE KEY: best[NAME] = max(best[NAME], FILE's KEY)
+  local v
+  v=$(value "$3" "$2")
+  best[$1]=$(awk -v a="${best[$1]:-0}" -v b="$v" 'BEGIN { print (b > a ? b : a) }')
+}
+port=$((29500 + RANDOM % 1000))
+for ((rep = 0; rep < reps; rep++)); do
+  for n in 1 2 4; do
+    train "$n" "$work/tps$n.out" "${speed[@]}"
+    keep "tps$n" "$work/tps$n.out" tasks_per_s
+  done
+  # What this machine gives two processes at once: two independent 1-rank runs side by side
+  # (their summed tasks/s), the ceiling for 2 ranks.
+  "$bin/baton-meta-train" "${speed[@]}" >"$work/indep.a" 2>/dev/null &
+  "$bin/baton-meta-train" "${speed[@]}" >"$work/indep.b" 2>/dev/null
+  wait
+  keep indep2 <(awk -F= '/^tasks_per_s=/ { s += $2 } END { print "tasks_per_s=" s }' \
+    "$work/indep.a" "$work/indep.b") tasks_per_s
+  # Ablations on 2 ranks.
+  train 2 "$work/nodedup.out" "${speed[@]}" --no-dedup
+  keep nodedup "$work/nodedup.out" tasks_per_s
+  train 2 "$work/perpass.out" "${speed[@]}" --lookups-per-step 2
+  keep perpass "$work/perpass.out" tasks_per_s
+  # The naive PyTorch baseline on the same rows, model shape and meta-batch, 2 ranks.
+  for sync in every-inner-step once; do
+    for r in 1 0; do
+      $py "$here/torch_dmaml.py" --rows "$work/train.csv" --rank "$r" --size 2 \
+        --master-port "$port" --vocab 20000 --dim 8 --hidden 32 --tasks-per-step $per_step \
+        --sync "$sync" >"$work/torch_$sync.$r.out" 2>/dev/null &
+    done
+    wait
+    port=$((port + 1))
+    keep "torch_$sync" "$work/torch_$sync.0.out" torch_tasks_per_s
+  done
 done
+echo "meta_bench note=\"tasks/s: best of $reps interleaved runs, $per_step tasks per rank per meta-step\""
+for n in 1 2 4; do echo "tasks_per_s_$n=${best[tps$n]}"; done
 if [ "$cores" -lt 4 ]; then
   echo "meta_bench note=\"4 ranks on $cores cores: compute is time-shared\""
 fi
-t1=$(value tasks_per_s "$work/tps1.out")
-t2=$(value tasks_per_s "$work/tps2.out")
+t1=${best[tps1]}
+t2=${best[tps2]}
 echo "meta_scaling_1_to_2=$(ratio "$t2" "$t1")"
-echo "meta_scaling_1_to_4=$(ratio "$(value tasks_per_s "$work/tps4.out")" "$t1")"
+echo "meta_scaling_1_to_4=$(ratio "${best[tps4]}" "$t1")"
+echo "independent_2_vs_1=$(ratio "${best[indep2]}" "$t1")"
 echo "rows_fetched_per_step_2=$(value rows_fetched_per_step "$work/tps2.out")"
 echo "ids_per_step_2=$(value ids_per_step "$work/tps2.out")"
+echo "dedup_speedup=$(ratio "$t2" "${best[nodedup]}")"
+echo "lookup_once_speedup=$(ratio "$t2" "${best[perpass]}")"
+echo "torch_tasks_per_s=${best[torch_every-inner-step]}"
+echo "torch_sync_once_tasks_per_s=${best[torch_once]}"
+echo "torch_table_floats=$(value torch_table_floats "$work/torch_once.0.out")"
+echo "gmeta_vs_pytorch=$(ratio "$t2" "${best[torch_every-inner-step]}")"
+echo "gmeta_vs_pytorch_sync_once=$(ratio "$t2" "${best[torch_once]}")"
 
-# 3. Ablations on 2 ranks.
-train 2 "$work/nodedup.out" "${speed[@]}" --no-dedup
-echo "dedup_speedup=$(ratio "$t2" "$(value tasks_per_s "$work/nodedup.out")")"
-train 2 "$work/perpass.out" "${speed[@]}" --lookups-per-step 2
-echo "lookup_once_speedup=$(ratio "$t2" "$(value tasks_per_s "$work/perpass.out")")"
-
-# 4. The naive PyTorch baseline on the same rows, 2 ranks.
-port=$((29500 + RANDOM % 1000))
-for sync in every-inner-step once; do
-  for r in 1 0; do
-    $py "$here/torch_dmaml.py" --rows "$work/train.csv" --rank "$r" --size 2 \
-      --master-port "$port" --vocab 20000 --dim 8 --hidden 32 --tasks-per-step $per_step --sync "$sync" \
-      >"$work/torch_$sync.$r.out" 2>/dev/null &
+# 5. Two nodes x two ranks on the emulated network (tools/netem: 1 Gbit/s node links): tasks/s
+#    with the dense all-reduce flat and by HO-Ring (this model's dense part is ~13 KiB, far below
+#    the 1 MiB where HO-Ring starts to pay: auto mode takes the flat ring). Needs root.
+if [ "$(id -u)" -eq 0 ] && ip netns list >/dev/null 2>&1; then
+  for mode in flat hierarchical; do
+    store=$(mktemp -d "$work/store.XXXXXX")
+    "$root/tools/netem/netem.sh" --nodes 2 --rate 1gbit -- bash -c '
+      pids=()
+      for l in 0 1; do
+        r=$((BATON_NETEM_NODE * 2 + l))
+        "$0" --rank $r --size 4 --nodes 2 --addr "$BATON_NETEM_ADDR" --store "$1" "${@:2}" \
+          >"$1/out.$r" 2>/dev/null &
+        pids+=($!)
+      done
+      rc=0
+      for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+      exit $rc' "$bin/baton-meta-train" "$store" "${speed[@]}" --allreduce "$mode" >/dev/null
+    echo "tasks_per_s_2x2_$mode=$(value tasks_per_s "$store/out.0")"
   done
-  wait
-  port=$((port + 1))
-done
-torch_tps=$(value torch_tasks_per_s "$work/torch_every-inner-step.0.out")
-echo "torch_tasks_per_s=$torch_tps"
-echo "torch_sync_once_tasks_per_s=$(value torch_tasks_per_s "$work/torch_once.0.out")"
-echo "torch_table_floats=$(value torch_table_floats "$work/torch_every-inner-step.0.out")"
-echo "gmeta_vs_pytorch=$(ratio "$t2" "$torch_tps")"
-echo "gmeta_vs_pytorch_sync_once=$(ratio "$t2" "$(value torch_tasks_per_s "$work/torch_once.0.out")")"
+  echo "meta_bench note=\"2x2: 4 ranks on $cores cores, node links emulated at 1 Gbit/s\""
+else
+  echo "meta_bench skipped=emulated-2x2 reason=needs-root-and-ip-netns"
+fi

@@ -32,6 +32,7 @@ namespace {
 
 struct Flags {
   std::string model, train, eval, store, order = "first", adapt = "all", sparse_opt = "adagrad";
+  std::string addr = "127.0.0.1", allreduce = "auto";
   int rank = 0, size = 1, nodes = 1, epochs = 2, tasks_per_step = 8, inner_steps = 1;
   int eval_adapt_steps = -1, threads = 1;
   double inner_lr = 0.1, outer_lr = 0.003, sparse_lr = 0.05;
@@ -191,6 +192,12 @@ int Main(int argc, char** argv) {
                  "nodes the ranks are spread over, node-major (default 1); above 1 the dense "
                  "all-reduce runs HO-Ring")
       ->check(CLI::PositiveNumber);
+  app.add_option("--addr", f.addr,
+                 "address this rank listens on, reachable by every other rank (default 127.0.0.1)");
+  app.add_option("--allreduce", f.allreduce,
+                 "dense all-reduce with --nodes > 1: auto (HO-Ring from 1 MiB, the flat ring "
+                 "below; default), hierarchical (HO-Ring at any size) or flat")
+      ->check(CLI::IsMember({"auto", "hierarchical", "flat"}));
   app.add_option("--epochs", f.epochs, "passes over the training episodes (default 2)")
       ->check(CLI::PositiveNumber);
   app.add_option("--tasks-per-step", f.tasks_per_step, "tasks per rank per meta-step (default 8)")
@@ -241,13 +248,18 @@ int Main(int argc, char** argv) {
     if (!opened.ok()) return Fail(opened.status().ToString());
     store = std::move(*opened);
     Result<std::unique_ptr<comm::ProcessGroup>> group =
-        comm::ProcessGroup::Create(store, {.prefix = "meta-train", .rank = f.rank, .size = f.size});
+        comm::ProcessGroup::Create(store, {.prefix = "meta-train",
+                                           .rank = f.rank,
+                                           .size = f.size,
+                                           .address = f.addr});
     if (!group.ok()) return Fail(group.status().ToString());
     world = std::move(*group);
     dense = world.get();
-    if (f.nodes > 1) {
+    if (f.nodes > 1 && f.allreduce != "flat") {
+      comm::HierarchicalOptions options;
+      if (f.allreduce == "hierarchical") options.threshold_bytes = 0;
       Result<std::unique_ptr<comm::HierarchicalRing>> hr = comm::HierarchicalRing::Create(
-          *world, comm::Topology::Uniform(f.nodes, f.size / f.nodes));
+          *world, comm::Topology::Uniform(f.nodes, f.size / f.nodes), options);
       if (!hr.ok()) return Fail(hr.status().ToString());
       ring = std::move(*hr);
       dense = ring.get();
