@@ -9,6 +9,7 @@ inner loop can run it on adapted copies (src/meta/meta_model.h):
   initial_params() -> List[Tensor]        the bottom and top MLPs' weights and biases, seeded
   logits(params, emb [N,F,D], dense [N,num_dense]) -> [N]
   loss(params, emb, dense, labels [N]) -> mean binary cross-entropy (a scalar)
+  batched_logits, batched_loss: the same for T tasks at once (optional; see below)
 
 The network: a bottom MLP over the dense features (num_dense -> hidden -> D, ReLU), the pairwise
 dot products of that vector and the F embedding rows, and a top MLP (D + pairs -> hidden -> 1).
@@ -62,6 +63,29 @@ class MetaClickModel(nn.Module):
     @torch.jit.export
     def loss(self, params: List[Tensor], emb: Tensor, dense: Tensor, labels: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(self.logits(params, emb, dense), labels)
+
+    # The same for T tasks at once (what baton runs when the model has it: one pass for a whole
+    # meta-batch instead of one per task). Every parameter carries a leading task dimension (each
+    # task adapts its own copy); rows are padded to a common count, `mask` [T, N] marking the real
+    # ones.
+    @torch.jit.export
+    def batched_logits(self, params: List[Tensor], emb: Tensor, dense: Tensor) -> Tensor:
+        x = F.relu(torch.baddbmm(params[1].unsqueeze(1), dense, params[0].transpose(1, 2)))
+        x = F.relu(torch.baddbmm(params[3].unsqueeze(1), x, params[2].transpose(1, 2)))
+        t = torch.cat([x.unsqueeze(2), emb], dim=2)   # [T, N, F+1, D]
+        z = torch.matmul(t, t.transpose(2, 3))         # [T, N, F+1, F+1]
+        pairs = z[:, :, self.li, self.lj]
+        h = F.relu(torch.baddbmm(params[5].unsqueeze(1), torch.cat([x, pairs], dim=2),
+                                 params[4].transpose(1, 2)))
+        return torch.baddbmm(params[7].unsqueeze(1), h, params[6].transpose(1, 2)).squeeze(2)
+
+    @torch.jit.export
+    def batched_loss(self, params: List[Tensor], emb: Tensor, dense: Tensor, labels: Tensor,
+                     mask: Tensor) -> Tensor:
+        """Each task's mean binary cross-entropy over its real rows: [T]."""
+        losses = F.binary_cross_entropy_with_logits(
+            self.batched_logits(params, emb, dense), labels, reduction="none")
+        return (losses * mask).sum(1) / mask.sum(1)
 
     def forward(self, emb: Tensor, dense: Tensor) -> Tensor:
         return torch.sigmoid(self.logits(self.initial_params(), emb, dense))

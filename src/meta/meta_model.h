@@ -14,6 +14,10 @@
 //   initial_params() -> List[Tensor]                       θ_d, in a fixed order
 //   loss(params, emb [B, F, D], dense [B, num_dense], labels [B]) -> mean log-loss
 //   logits(params, emb, dense) -> [B]
+// and, optionally, the same for T tasks at once (every parameter with a leading task dimension,
+// rows padded to a common count N, `mask` [T, N] marking the real ones), which MetaGradient and
+// PlainGradient then use for a whole meta-batch in one pass:
+//   batched_loss(params, emb [T, N, F, D], dense [T, N, num_dense], labels [T, N], mask) -> [T]
 #pragma once
 
 #include <cstddef>
@@ -38,6 +42,9 @@ struct MamlSpec {
   double inner_lr = 0.1;      // α; default 0.1
   bool second_order = false;  // differentiate through the inner loop (full MAML); default FOMAML
   InnerParams adapt = InnerParams::kAll;  // default all
+  // Run a meta-batch's tasks in one pass when the model has batched methods (default); false:
+  // one pass per task (the same arithmetic up to the order of sums; slower).
+  bool batched = true;
 };
 
 // One task as the model sees it: its episode and, for each of its rows' sparse ids

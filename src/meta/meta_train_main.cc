@@ -247,11 +247,8 @@ int Main(int argc, char** argv) {
     Result<std::unique_ptr<comm::FileStore>> opened = comm::FileStore::Open(f.store);
     if (!opened.ok()) return Fail(opened.status().ToString());
     store = std::move(*opened);
-    Result<std::unique_ptr<comm::ProcessGroup>> group =
-        comm::ProcessGroup::Create(store, {.prefix = "meta-train",
-                                           .rank = f.rank,
-                                           .size = f.size,
-                                           .address = f.addr});
+    Result<std::unique_ptr<comm::ProcessGroup>> group = comm::ProcessGroup::Create(
+        store, {.prefix = "meta-train", .rank = f.rank, .size = f.size, .address = f.addr});
     if (!group.ok()) return Fail(group.status().ToString());
     world = std::move(*group);
     dense = world.get();

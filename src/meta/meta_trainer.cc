@@ -1,5 +1,7 @@
 #include "meta/meta_trainer.h"
 
+#include "meta/task_batch.h"
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -35,11 +37,7 @@ Status MetaTrainer<T>::Fetch(const std::vector<Episode>& tasks, std::vector<Task
   const auto start = std::chrono::steady_clock::now();
   std::vector<int64_t> ids;
   for (const Episode& ep : tasks) {
-    if (static_cast<int>(ep.num_sparse) != model_->num_sparse()) {
-      return Status::InvalidArgument(
-          "task " + ep.task_id + " has " + std::to_string(ep.num_sparse) +
-          " sparse columns; the model takes " + std::to_string(model_->num_sparse()));
-    }
+    BATON_RETURN_IF_ERROR(CheckTaskShape(ep, model_->num_dense(), model_->num_sparse()));
     ids.insert(ids.end(), ep.sparse.begin(), ep.sparse.end());
   }
   stats->ids = ids.size();

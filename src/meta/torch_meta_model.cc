@@ -13,10 +13,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 
 #include "infer/model_backend.h"
 #include "meta/meta_model.h"
+#include "meta/task_batch.h"
 
 namespace baton::meta {
 namespace {
@@ -42,7 +44,8 @@ class TorchMetaModel final : public MetaModel {
         type_(type),
         num_dense_(static_cast<int>(shape[0])),
         num_sparse_(static_cast<int>(shape[1])),
-        dim_(static_cast<int>(shape[2])) {
+        dim_(static_cast<int>(shape[2])),
+        batched_(module_.find_method("batched_loss").has_value()) {
     int64_t total = 0;
     for (const at::Tensor& p : initial) {
       shapes_.push_back(p.sizes().vec());
@@ -82,7 +85,7 @@ class TorchMetaModel final : public MetaModel {
       at::Tensor table = Table(rows, num_rows).detach().requires_grad_(true);
       std::vector<at::Tensor> phi = Views(theta);
       at::Tensor e = table.index_select(0, t.rows);
-      BATON_RETURN_IF_ERROR(Adapt(t, spec, /*create_graph=*/false, &phi, &e));
+      Adapt(TaskSupportLoss(t), spec, /*create_graph=*/false, &phi, &e);
       torch::NoGradGuard no_grad;
       at::Tensor logits = Logits(phi, Gather(e, t.query_pos, t.num_query), t.query_dense);
       at::Tensor p = torch::sigmoid(logits).to(torch::kFloat64).contiguous();
@@ -96,6 +99,9 @@ class TorchMetaModel final : public MetaModel {
   // MAML when `spec` is set, the plain loss over all rows otherwise.
   Result<double> Accumulate(const std::vector<TaskRows>& tasks, const void* rows, size_t num_rows,
                             const MamlSpec* spec, void* dense_grad, void* row_grads) {
+    if (batched_ && (spec == nullptr || spec->batched)) {
+      return AccumulateBatched(tasks, rows, num_rows, spec, dense_grad, row_grads);
+    }
     try {
       at::Tensor theta = flat_.detach().requires_grad_(true);
       at::Tensor table = Table(rows, num_rows).detach().requires_grad_(true);
@@ -106,7 +112,7 @@ class TorchMetaModel final : public MetaModel {
         at::Tensor e = table.index_select(0, t.rows);
         at::Tensor loss;
         if (spec != nullptr) {
-          BATON_RETURN_IF_ERROR(Adapt(t, *spec, spec->second_order, &phi, &e));
+          Adapt(TaskSupportLoss(t), *spec, spec->second_order, &phi, &e);
           loss = Loss(phi, Gather(e, t.query_pos, t.num_query), t.query_dense, t.query_labels);
         } else {
           at::Tensor all_pos = torch::cat({t.support_pos, t.query_pos});
@@ -125,14 +131,85 @@ class TorchMetaModel final : public MetaModel {
     }
   }
 
-  // spec.inner_steps SGD steps on the support rows, replacing *phi and/or *e (per spec.adapt).
-  Status Adapt(const TaskTensors& t, const MamlSpec& spec, bool create_graph,
-               std::vector<at::Tensor>* phi, at::Tensor* e) {
+  // Accumulate for the whole meta-batch in one pass of the model's batched methods: θ_d expanded
+  // to one copy per task, the fetched rows copied into per-task slots (task_batch.h).
+  Result<double> AccumulateBatched(const std::vector<TaskRows>& tasks, const void* rows,
+                                   size_t num_rows, const MamlSpec* spec, void* dense_grad,
+                                   void* row_grads) {
+    try {
+      BATON_ASSIGN_OR_RETURN(TaskBatch b,
+                             BuildTaskBatch(tasks, num_dense_, num_sparse_, spec == nullptr));
+      at::Tensor theta = flat_.detach().requires_grad_(true);
+      at::Tensor table = Table(rows, num_rows).detach().requires_grad_(true);
+      if (b.tasks == 0) {
+        CopyGrad(theta, dense_grad);
+        CopyGrad(table, row_grads);
+        return 0.0;
+      }
+      std::vector<at::Tensor> phi;
+      for (const at::Tensor& v : Views(theta)) {
+        std::vector<int64_t> sizes = {b.tasks};
+        for (int64_t d : v.sizes()) sizes.push_back(d);
+        phi.push_back(v.unsqueeze(0).expand(sizes));
+      }
+      at::Tensor slots = torch::from_blob(b.rows.data(), {b.tasks * b.row_slots}, torch::kInt64);
+      at::Tensor e = table.index_select(0, slots);  // [tasks · row_slots, D]
+      at::Tensor losses;
+      if (spec != nullptr) {
+        const Side support = Wrap(b.support, b.tasks);
+        Adapt([&](const std::vector<at::Tensor>& p,
+                  const at::Tensor& ev) { return BatchedLoss(p, ev, support, b.tasks).sum(); },
+              *spec, spec->second_order, &phi, &e);
+        losses = BatchedLoss(phi, e, Wrap(b.query, b.tasks), b.tasks);
+      } else {
+        losses = BatchedLoss(phi, e, Wrap(b.all, b.tasks), b.tasks);
+      }
+      at::Tensor total = losses.sum();
+      total.backward();
+      CopyGrad(theta, dense_grad);
+      CopyGrad(table, row_grads);
+      return total.item<double>();
+    } catch (const c10::Error& e) {
+      return Status::InvalidArgument("the batched meta-gradient failed: " + TorchMessage(e));
+    }
+  }
+
+  // One padded side of a TaskBatch as tensors over its arrays (no copy for float32 models).
+  struct Side {
+    at::Tensor positions, dense, labels, mask;
+    int64_t rows = 0;
+  };
+  Side Wrap(PaddedRows& p, int64_t tasks) const {
+    Side s;
+    s.rows = p.rows;
+    s.positions =
+        torch::from_blob(p.positions.data(), {tasks * p.rows * num_sparse_}, torch::kInt64);
+    s.dense =
+        torch::from_blob(p.dense.data(), {tasks, p.rows, num_dense_}, torch::kFloat32).to(type_);
+    s.labels = torch::from_blob(p.labels.data(), {tasks, p.rows}, torch::kFloat32).to(type_);
+    s.mask = torch::from_blob(p.mask.data(), {tasks, p.rows}, torch::kFloat32).to(type_);
+    return s;
+  }
+
+  // Each task's mean loss over its real rows: [tasks].
+  at::Tensor BatchedLoss(const std::vector<at::Tensor>& phi, const at::Tensor& e, const Side& s,
+                         int64_t tasks) {
+    at::Tensor emb = e.index_select(0, s.positions).view({tasks, s.rows, num_sparse_, dim_});
+    return module_
+        .get_method("batched_loss")({c10::List<at::Tensor>(phi), emb, s.dense, s.labels, s.mask})
+        .toTensor();
+  }
+
+  // spec.inner_steps SGD steps on `support_loss` (a scalar: one task's loss, or the sum of a
+  // batch's), replacing *phi and/or *e (per spec.adapt).
+  using SupportLoss =
+      std::function<at::Tensor(const std::vector<at::Tensor>& phi, const at::Tensor& e)>;
+  void Adapt(const SupportLoss& support_loss, const MamlSpec& spec, bool create_graph,
+             std::vector<at::Tensor>* phi, at::Tensor* e) {
     const bool dense = spec.adapt != InnerParams::kEmbedding;
     const bool embedding = spec.adapt != InnerParams::kDense;
     for (int s = 0; s < spec.inner_steps; ++s) {
-      at::Tensor loss =
-          Loss(*phi, Gather(*e, t.support_pos, t.num_support), t.support_dense, t.support_labels);
+      at::Tensor loss = support_loss(*phi, *e);
       std::vector<at::Tensor> inputs;
       if (dense) inputs = *phi;
       if (embedding) inputs.push_back(*e);
@@ -148,21 +225,17 @@ class TorchMetaModel final : public MetaModel {
       }
       if (embedding && g[next].defined()) *e = *e - spec.inner_lr * g[next];
     }
-    return Status::Ok();
+  }
+
+  SupportLoss TaskSupportLoss(const TaskTensors& t) {
+    return [this, &t](const std::vector<at::Tensor>& phi, const at::Tensor& e) {
+      return Loss(phi, Gather(e, t.support_pos, t.num_support), t.support_dense, t.support_labels);
+    };
   }
 
   Result<TaskTensors> Prepare(const TaskRows& task) const {
     const Episode& ep = *task.episode;
-    if (static_cast<int>(ep.num_dense) != num_dense_ ||
-        static_cast<int>(ep.num_sparse) != num_sparse_) {
-      return Status::InvalidArgument(
-          "task " + ep.task_id + " has " + std::to_string(ep.num_dense) + " dense and " +
-          std::to_string(ep.num_sparse) + " sparse columns; the model takes " +
-          std::to_string(num_dense_) + " and " + std::to_string(num_sparse_));
-    }
-    if (ep.num_support == 0 || ep.num_query == 0) {
-      return Status::InvalidArgument("task " + ep.task_id + " needs support and query rows");
-    }
+    BATON_RETURN_IF_ERROR(CheckTaskShape(ep, num_dense_, num_sparse_));
     // The task's distinct rows, and each id's place among them.
     std::vector<int32_t> distinct(task.row_of);
     std::sort(distinct.begin(), distinct.end());
@@ -237,6 +310,7 @@ class TorchMetaModel final : public MetaModel {
   torch::jit::Module module_;
   at::ScalarType type_;
   int num_dense_, num_sparse_, dim_;
+  bool batched_;  // the model has batched_loss: a meta-batch in one pass
   std::vector<std::vector<int64_t>> shapes_;
   std::vector<int64_t> offsets_;
   at::Tensor flat_;

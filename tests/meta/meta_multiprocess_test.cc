@@ -44,6 +44,10 @@ TEST(MetaEquivalenceTest, SecondOrderOnTwoAndFourRanksMatchesOneProcess) {
   ExpectMatchesSingleProcess(4, {"--order", "second", "--inner-steps", "2"});
 }
 
+TEST(MetaEquivalenceTest, TaskByTaskOnFourRanksMatchesOneProcess) {
+  ExpectMatchesSingleProcess(4, {"--order", "second", "--path", "per-task"});
+}
+
 TEST(MetaEquivalenceTest, EveryInnerParameterChoiceAndSparseOptimizerMatches) {
   ExpectMatchesSingleProcess(2, {"--adapt", "dense", "--sparse-opt", "adam"});
   ExpectMatchesSingleProcess(2,
@@ -61,25 +65,28 @@ TEST(MetaEquivalenceTest, Float32MatchesWithinItsTolerance) {
 
 // The arithmetic itself, against MAML written independently in plain PyTorch
 // (maml_reference.py): one process, two inner steps, first and second order, each choice of the
-// parameters the inner loop adapts.
+// parameters the inner loop adapts, the meta-batch in one batched pass and task by task.
 TEST(MetaReferenceTest, OneProcessMatchesAnIndependentPyTorchMaml) {
   struct Case {
     const char* order;
     const char* adapt;
+    const char* path;
   };
-  for (Case c : {Case{"first", "all"}, Case{"second", "all"}, Case{"second", "dense"},
-                 Case{"second", "embedding"}}) {
+  for (Case c : {Case{"first", "all", "batched"}, Case{"second", "all", "batched"},
+                 Case{"second", "dense", "batched"}, Case{"second", "embedding", "batched"},
+                 Case{"first", "all", "per-task"}, Case{"second", "all", "per-task"}}) {
     TempDir dir;
     const std::string model = std::string(META_FIXTURES) + "/meta_f64.pt";
     const std::string dump = dir.path() + "/run.json";
-    auto codes = WaitAll(
-        SpawnRanks({META_TEST_WORKER, "--store", dir.path() + "/store", "--model", model, "--dump",
-                    dump, "--order", c.order, "--adapt", c.adapt, "--inner-steps", "2"},
-                   1),
-        kHangGuard);
+    auto codes = WaitAll(SpawnRanks({META_TEST_WORKER, "--store", dir.path() + "/store", "--model",
+                                     model, "--dump", dump, "--order", c.order, "--adapt", c.adapt,
+                                     "--path", c.path, "--inner-steps", "2"},
+                                    1),
+                         kHangGuard);
     ASSERT_EQ(codes[0], 0);
     const std::string check = "/usr/bin/python3 " META_REFERENCE " " + model + " " + dump;
-    EXPECT_EQ(std::system(check.c_str()), 0) << c.order << " order, adapting " << c.adapt;
+    EXPECT_EQ(std::system(check.c_str()), 0)
+        << c.order << " order, adapting " << c.adapt << ", " << c.path;
   }
 }
 

@@ -26,6 +26,7 @@ namespace baton::meta {
 namespace {
 
 struct Args {
+  std::string path = "batched";  // or per-task: one pass of the model per task
   std::string store, model, dump, order = "first", adapt = "all", sparse_opt = "adagrad";
   int rank = 0, size = 1, nodes = 1, steps = 3, tasks_per_step = 7, inner_steps = 1;
   double tolerance = 1e-12;
@@ -119,6 +120,7 @@ MetaStepOptions OptionsOf(const Args& a) {
   options.maml.inner_steps = a.inner_steps;
   options.maml.inner_lr = 0.2;
   options.maml.adapt = Take(ParseInnerParams(a.adapt), "--adapt");
+  options.maml.batched = a.path != "per-task";
   options.outer.kind = a.dump.empty() ? train::OptimizerKind::kAdam : train::OptimizerKind::kSgd;
   options.outer.lr = a.dump.empty() ? 0.01 : 0.5;
   return options;
@@ -262,6 +264,7 @@ int Main(int argc, char** argv) {
   take("--model", &a.model);
   take("--dump", &a.dump);
   take("--order", &a.order);
+  take("--path", &a.path);
   take("--adapt", &a.adapt);
   take("--sparse-opt", &a.sparse_opt);
   take("--rank", &a.rank);
