@@ -26,6 +26,8 @@ demo: build
 	@bash examples/infer-tabular/run-demo.sh $(BUILD_DIR)
 	@echo
 	@bash examples/train-ctr/run-demo.sh $(BUILD_DIR)
+	@echo
+	@bash examples/meta-ctr/run-demo.sh $(BUILD_DIR)
 
 bench: build
 	@bash bench/run-all.sh $(BUILD_DIR)
