@@ -4,6 +4,20 @@
 #include <numeric>
 
 namespace baton::meta {
+namespace {
+
+template <typename T>
+constexpr comm::DataType kRowType = sizeof(T) == 8 ? comm::DataType::kFloat64
+                                                   : comm::DataType::kFloat32;
+
+// Per-rank id counts as element counts of rows of `dim` values.
+std::vector<size_t> Times(const std::vector<size_t>& counts, size_t dim) {
+  std::vector<size_t> out(counts);
+  for (size_t& c : out) c *= dim;
+  return out;
+}
+
+}  // namespace
 
 UniqueIds Deduplicate(const int64_t* ids, size_t n) {
   UniqueIds out;
@@ -67,16 +81,9 @@ Status EmbeddingExchange<T>::Lookup(const std::vector<int64_t>& ids, std::vector
                                           recv_counts_, comm::DataType::kInt64));
   std::vector<T> served_rows(served * d);
   BATON_RETURN_IF_ERROR(shard_->Gather(served_ids_.data(), served, served_rows.data()));
-  std::vector<size_t> row_send(world_), row_recv(world_);
-  for (int r = 0; r < world_; ++r) {
-    row_send[r] = recv_counts_[r] * d;
-    row_recv[r] = send_counts_[r] * d;
-  }
   std::vector<T> fetched(ids.size() * d);
-  constexpr comm::DataType kType =
-      sizeof(T) == 8 ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
-  BATON_RETURN_IF_ERROR(
-      group_->AllToAllV(served_rows.data(), row_send, fetched.data(), row_recv, kType));
+  BATON_RETURN_IF_ERROR(group_->AllToAllV(served_rows.data(), Times(recv_counts_, d),
+                                          fetched.data(), Times(send_counts_, d), kRowType<T>));
   for (size_t k = 0; k < ids.size(); ++k) {
     std::copy_n(fetched.data() + k * d, d, rows->data() + send_order_[k] * d);
   }
@@ -95,16 +102,9 @@ Status EmbeddingExchange<T>::Push(const T* grads, double scale) {
   for (size_t k = 0; k < requested_; ++k) {
     std::copy_n(grads + send_order_[k] * d, d, send.data() + k * d);
   }
-  std::vector<size_t> send_counts(world_), recv_counts(world_);
-  for (int r = 0; r < world_; ++r) {
-    send_counts[r] = send_counts_[r] * d;
-    recv_counts[r] = recv_counts_[r] * d;
-  }
   std::vector<T> received(served_ids_.size() * d);
-  constexpr comm::DataType kType =
-      sizeof(T) == 8 ? comm::DataType::kFloat64 : comm::DataType::kFloat32;
-  BATON_RETURN_IF_ERROR(
-      group_->AllToAllV(send.data(), send_counts, received.data(), recv_counts, kType));
+  BATON_RETURN_IF_ERROR(group_->AllToAllV(send.data(), Times(send_counts_, d), received.data(),
+                                          Times(recv_counts_, d), kRowType<T>));
   counters_.bytes_sent += static_cast<int64_t>(send.size() * sizeof(T));
   return shard_->Apply(served_ids_.data(), served_ids_.size(), received.data(), scale);
 }

@@ -222,7 +222,7 @@ Status EpisodeFileWriter::Finish() {
   }
   BATON_RETURN_IF_ERROR(Flush());
   const uint64_t index_offset = offset_;
-  for (const IndexEntry& x : index_) {
+  for (const EpisodeIndexEntry& x : index_) {
     Put(&buffer_, x.offset);
     Put(&buffer_, x.bytes);
     Put(&buffer_, x.num_support);
@@ -322,7 +322,7 @@ Result<EpisodeFile> EpisodeFile::Open(const std::string& path) {
   f.index_.resize(count);
   uint64_t expected_offset = kHeaderBytes;
   for (uint64_t i = 0; i < count; ++i) {
-    IndexEntry& x = f.index_[i];
+    EpisodeIndexEntry& x = f.index_[i];
     uint32_t id_bytes = 0;
     if (!c.Get(&x.offset) || !c.Get(&x.bytes) || !c.Get(&x.num_support) || !c.Get(&x.num_query) ||
         !c.Get(&id_bytes) || !c.GetBytes(id_bytes, &x.task_id)) {
@@ -370,7 +370,7 @@ Result<Episode> EpisodeFile::Read(size_t i) const {
                                    " out of range (" + std::to_string(index_.size()) +
                                    " episodes)");
   }
-  const IndexEntry& x = index_[i];
+  const EpisodeIndexEntry& x = index_[i];
   const std::string what = "episode file " + path_ + ": episode " + std::to_string(i);
   std::string record(x.bytes, '\0');
   BATON_RETURN_IF_ERROR(PreadAll(fd_, record.data(), record.size(), x.offset, what));

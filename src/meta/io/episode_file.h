@@ -41,6 +41,15 @@ namespace baton::meta {
 
 inline constexpr uint32_t kEpisodeFileVersion = 1;
 
+// One episode's entry in a file's index (the writer builds it, the reader loads it).
+struct EpisodeIndexEntry {
+  uint64_t offset;
+  uint64_t bytes;
+  uint32_t num_support;
+  uint32_t num_query;
+  std::string task_id;
+};
+
 // Writes an episode file. Not thread-safe; one writer per file.
 class EpisodeFileWriter {
  public:
@@ -67,13 +76,6 @@ class EpisodeFileWriter {
   const std::string& path() const { return path_; }
 
  private:
-  struct IndexEntry {
-    uint64_t offset;
-    uint64_t bytes;
-    uint32_t num_support;
-    uint32_t num_query;
-    std::string task_id;
-  };
   EpisodeFileWriter() = default;
   Status Flush();
   void Abandon();
@@ -86,7 +88,7 @@ class EpisodeFileWriter {
   uint32_t num_sparse_ = 0;
   uint64_t offset_ = 0;  // bytes written so far, buffer included
   std::string buffer_;
-  std::vector<IndexEntry> index_;
+  std::vector<EpisodeIndexEntry> index_;
 };
 
 // A read-only episode file. Read is thread-safe (pread on one descriptor); the index accessors
@@ -121,20 +123,13 @@ class EpisodeFile {
   Result<Episode> Read(size_t i) const;
 
  private:
-  struct IndexEntry {
-    uint64_t offset;
-    uint64_t bytes;
-    uint32_t num_support;
-    uint32_t num_query;
-    std::string task_id;
-  };
   EpisodeFile() = default;
 
   std::string path_;
   int fd_ = -1;
   uint32_t num_dense_ = 0;
   uint32_t num_sparse_ = 0;
-  std::vector<IndexEntry> index_;
+  std::vector<EpisodeIndexEntry> index_;
 };
 
 }  // namespace baton::meta
