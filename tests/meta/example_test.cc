@@ -5,6 +5,7 @@
 // better than the plain model trained on the same rows, whether the plain model is used as is
 // or fine-tuned the same way (fixed seeds: the figures are deterministic).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -79,6 +80,40 @@ TEST(MetaExampleTest, MetaLearnedAucBeatsThePlainModelOnHeldOutTasks) {
               plain["auc_no_adapt"], plain["auc"]);
   EXPECT_GT(meta["auc"], plain["auc_no_adapt"] + 0.01);
   EXPECT_GT(meta["auc"], plain["auc"]);
+}
+
+// What a user gets wrong, answered before any training: exit 2 for a bad flag, 1 with the file
+// and the mismatch named for an episode file that does not fit the model or a missing model.
+TEST(MetaTrainProgramTest, BadInputsAreClearErrors) {
+  TempDir dir;
+  const std::string d = dir.path();
+  Shell("/usr/bin/python3 " META_EXAMPLE_DIR "/generate_tasks.py " + d + "/rows.csv --tasks 5");
+  Shell(std::string(BATON_BIN) + " meta prepare --input " + d + "/rows.csv --out " + d +
+        "/rows.ep --task-key task --label label --dense d0,d1,d2,d3 --sparse c0,c1,c2,c3");
+  auto run = [&](const std::string& args, std::string* err) {
+    const std::string command = std::string(META_TRAIN_BIN) + " " + args + " 2>" + d + "/err";
+    const int status = std::system(command.c_str());
+    FILE* f = std::fopen((d + "/err").c_str(), "r");
+    err->clear();
+    char buf[4096];
+    size_t n;
+    while (f != nullptr && (n = std::fread(buf, 1, sizeof buf, f)) > 0) err->append(buf, n);
+    if (f != nullptr) std::fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  std::string err;
+  // The fixture model takes 3 dense and 3 sparse columns; the file has 4 and 4.
+  const std::string model = std::string(META_FIXTURES) + "/meta_f32.pt";
+  EXPECT_EQ(run("--model " + model + " --train " + d + "/rows.ep", &err), 1);
+  EXPECT_NE(err.find(d + "/rows.ep has 4 dense and 4 sparse columns"), std::string::npos) << err;
+  EXPECT_NE(err.find("takes 3 and 3"), std::string::npos) << err;
+  EXPECT_EQ(run("--model " + d + "/none.pt --train " + d + "/rows.ep", &err), 1);
+  EXPECT_NE(err.find("does not exist"), std::string::npos) << err;
+  EXPECT_EQ(run("--model " + model + " --train " + d + "/rows.ep --rank 2 --size 2", &err), 2);
+  EXPECT_NE(err.find("--rank must be below --size"), std::string::npos) << err;
+  EXPECT_EQ(run("--model " + model + " --train " + d + "/rows.ep --order third", &err), 2);
+  EXPECT_EQ(run("--train " + d + "/rows.ep", &err), 2);  // --model is required
+  EXPECT_NE(err.find("--model"), std::string::npos) << err;
 }
 
 }  // namespace
