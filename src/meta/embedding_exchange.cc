@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 namespace baton::meta {
 namespace {
@@ -20,14 +21,15 @@ std::vector<size_t> Times(const std::vector<size_t>& counts, size_t dim) {
 }  // namespace
 
 UniqueIds Deduplicate(const int64_t* ids, size_t n) {
+  // One sort of (id, position) pairs gives both the distinct ids and every input's place.
+  std::vector<std::pair<int64_t, int32_t>> sorted(n);
+  for (size_t k = 0; k < n; ++k) sorted[k] = {ids[k], static_cast<int32_t>(k)};
+  std::sort(sorted.begin(), sorted.end());
   UniqueIds out;
-  out.ids.assign(ids, ids + n);
-  std::sort(out.ids.begin(), out.ids.end());
-  out.ids.erase(std::unique(out.ids.begin(), out.ids.end()), out.ids.end());
   out.inverse.resize(n);
-  for (size_t k = 0; k < n; ++k) {
-    out.inverse[k] = static_cast<int32_t>(std::lower_bound(out.ids.begin(), out.ids.end(), ids[k]) -
-                                          out.ids.begin());
+  for (const auto& [id, position] : sorted) {
+    if (out.ids.empty() || out.ids.back() != id) out.ids.push_back(id);
+    out.inverse[static_cast<size_t>(position)] = static_cast<int32_t>(out.ids.size() - 1);
   }
   return out;
 }
