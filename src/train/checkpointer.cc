@@ -151,6 +151,7 @@ Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Gener
     // persisted and on the master's record before the first step.
     BATON_RETURN_IF_ERROR(
         group.Broadcast(buffers.params, buffers.elements, buffers.dtype, /*root=*/0));
+    if (buffers.extra != nullptr) BATON_RETURN_IF_ERROR(BroadcastBytes(group, 0, buffers.extra));
     cursors_.clear();
     ledger_.clear();
     feed_.Restore(cursors_);
@@ -188,7 +189,7 @@ Result<int64_t> Checkpointer::Restore(comm::Collectives& group, const sdk::Gener
   BATON_RETURN_IF_ERROR(BroadcastBytes(group, static_cast<int>(source), &bytes));
   BATON_ASSIGN_OR_RETURN(SnapshotMeta meta,
                          DecodeSnapshot(bytes, buffers.dtype, buffers.elements, buffers.params,
-                                        buffers.optimizer_state));
+                                        buffers.optimizer_state, buffers.extra));
   cursors_ = std::move(meta.cursors);
   ledger_ = std::move(meta.ledger);
   feed_.Restore(cursors_);
@@ -272,7 +273,9 @@ Result<Checkpointer::Outcome> Checkpointer::Take(comm::Collectives& group,
     meta.cursors = cursors_;
     meta.ledger = ledger_;
     std::vector<const void*> state(buffers.optimizer_state.begin(), buffers.optimizer_state.end());
-    EncodeSnapshot(meta, buffers.params, state, &snapshot_);
+    EncodeSnapshot(
+        meta, buffers.params, state, &snapshot_,
+        buffers.extra != nullptr ? std::string_view(*buffers.extra) : std::string_view());
     stats_.bytes = snapshot_.size();
     if (to_memory) {
       // A failed memory write loses only the fast path of a restore: the disk still has one.

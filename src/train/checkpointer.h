@@ -44,6 +44,10 @@ struct TrainingBuffers {
   size_t elements = 0;
   void* params = nullptr;
   std::vector<void*> optimizer_state;
+  // A job kind's variable-size part beside the flat buffers (G-Meta: the whole embedding table,
+  // the same on every rank), or null. Take encodes its contents; Restore replaces them (rank 0's
+  // when a new job starts).
+  std::string* extra = nullptr;
 };
 
 // The job's checkpoint record, kept by the master (its job-scoped KV, which outlives generations

@@ -8,7 +8,7 @@ namespace baton::train {
 namespace {
 
 constexpr uint64_t kMagic = 0x50414e534e544142ULL;  // "BATNSNAP" read little-endian
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2;                     // 2: the extra part
 
 struct Header {
   uint64_t magic = kMagic;
@@ -21,10 +21,11 @@ struct Header {
   uint64_t state_buffers = 0;
   uint64_t cursors = 0;
   uint64_t ledger = 0;
+  uint64_t extra_bytes = 0;  // the job kind's variable-size part, after the buffers
   uint64_t payload_bytes = 0;
   uint64_t checksum = 0;  // XXH3-64 of the header (this field 0) and the payload
 };
-static_assert(sizeof(Header) == 88);
+static_assert(sizeof(Header) == 96);
 
 struct CursorEntry {
   uint64_t shard;
@@ -83,7 +84,8 @@ Result<Header> ReadHeader(std::string_view bytes) {
   if (h.state_buffers > 16 || h.elements > limit / esize ||
       h.elements * esize > limit / (1 + h.state_buffers) ||
       h.cursors > limit / sizeof(CursorEntry) || h.ledger > limit / sizeof(LedgerEntry) ||
-      (1 + h.state_buffers) * h.elements * esize + h.cursors * sizeof(CursorEntry) +
+      h.extra_bytes > limit ||
+      (1 + h.state_buffers) * h.elements * esize + h.extra_bytes + h.cursors * sizeof(CursorEntry) +
               h.ledger * sizeof(LedgerEntry) !=
           h.payload_bytes) {
     return Status::IoError("snapshot header does not match its payload");
@@ -102,7 +104,7 @@ SnapshotMeta MetaOf(const Header& h, std::string_view bytes) {
   m.elements = h.elements;
   const size_t buffers =
       (1 + h.state_buffers) * h.elements * ElementSize(static_cast<comm::DataType>(h.dtype));
-  const char* p = bytes.data() + sizeof(Header) + buffers;
+  const char* p = bytes.data() + sizeof(Header) + buffers + h.extra_bytes;
   for (uint64_t i = 0; i < h.cursors; ++i, p += sizeof(CursorEntry)) {
     CursorEntry e;
     std::memcpy(&e, p, sizeof(e));
@@ -128,7 +130,8 @@ uint64_t RecordFingerprint(std::string_view path, uint64_t index) {
 }
 
 void EncodeSnapshot(const SnapshotMeta& meta, const void* params,
-                    const std::vector<const void*>& optimizer_state, std::string* out) {
+                    const std::vector<const void*>& optimizer_state, std::string* out,
+                    std::string_view extra) {
   Header h;
   h.dtype = static_cast<uint32_t>(meta.dtype);
   h.lineage = meta.lineage;
@@ -138,9 +141,10 @@ void EncodeSnapshot(const SnapshotMeta& meta, const void* params,
   h.state_buffers = optimizer_state.size();
   h.cursors = meta.cursors.size();
   h.ledger = meta.ledger.size();
+  h.extra_bytes = extra.size();
   const size_t bytes = meta.elements * ElementSize(meta.dtype);
-  h.payload_bytes = (1 + optimizer_state.size()) * bytes + h.cursors * sizeof(CursorEntry) +
-                    h.ledger * sizeof(LedgerEntry);
+  h.payload_bytes = (1 + optimizer_state.size()) * bytes + extra.size() +
+                    h.cursors * sizeof(CursorEntry) + h.ledger * sizeof(LedgerEntry);
   out->resize(sizeof(Header) + h.payload_bytes);
   char* p = out->data() + sizeof(Header);
   std::memcpy(p, params, bytes);
@@ -149,6 +153,8 @@ void EncodeSnapshot(const SnapshotMeta& meta, const void* params,
     std::memcpy(p, state, bytes);
     p += bytes;
   }
+  if (!extra.empty()) std::memcpy(p, extra.data(), extra.size());
+  p += extra.size();
   for (const auto& [shard, c] : meta.cursors) {
     const CursorEntry e{shard, c.applied, c.complete_at};
     std::memcpy(p, &e, sizeof(e));
@@ -169,7 +175,8 @@ Result<SnapshotMeta> DecodeSnapshotMeta(std::string_view bytes) {
 }
 
 Result<SnapshotMeta> DecodeSnapshot(std::string_view bytes, comm::DataType dtype, size_t elements,
-                                    void* params, const std::vector<void*>& optimizer_state) {
+                                    void* params, const std::vector<void*>& optimizer_state,
+                                    std::string* extra) {
   BATON_ASSIGN_OR_RETURN(Header h, ReadHeader(bytes));
   if (h.dtype != static_cast<uint32_t>(dtype) || h.elements != elements ||
       h.state_buffers != optimizer_state.size()) {
@@ -186,6 +193,8 @@ Result<SnapshotMeta> DecodeSnapshot(std::string_view bytes, comm::DataType dtype
     p += bytes_each;
     std::memcpy(state, p, bytes_each);
   }
+  p += bytes_each;
+  if (extra != nullptr) extra->assign(p, h.extra_bytes);
   return MetaOf(h, bytes);
 }
 

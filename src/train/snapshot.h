@@ -70,8 +70,10 @@ struct SnapshotMeta {
 
 // Encodes `meta` and the buffers (`elements` values of `dtype` each: the parameters, then every
 // optimizer state buffer) into `out` (replaced).
+// `extra` is a job kind's variable-size part (G-Meta's embedding table), kept as given.
 void EncodeSnapshot(const SnapshotMeta& meta, const void* params,
-                    const std::vector<const void*>& optimizer_state, std::string* out);
+                    const std::vector<const void*>& optimizer_state, std::string* out,
+                    std::string_view extra = {});
 
 // The header alone (lineage, key, sizes), checked against the checksum of the whole snapshot.
 // IoError for a torn, truncated or foreign file, saying what was wrong.
@@ -79,7 +81,9 @@ Result<SnapshotMeta> DecodeSnapshotMeta(std::string_view bytes);
 
 // Decodes everything: `params` and each of `optimizer_state` receive `meta.elements` values, and
 // must be the sizes and type the snapshot says (FailedPrecondition otherwise: another model).
+// `extra`, when given, receives the extra part (empty when the snapshot has none).
 Result<SnapshotMeta> DecodeSnapshot(std::string_view bytes, comm::DataType dtype, size_t elements,
-                                    void* params, const std::vector<void*>& optimizer_state);
+                                    void* params, const std::vector<void*>& optimizer_state,
+                                    std::string* extra = nullptr);
 
 }  // namespace baton::train
