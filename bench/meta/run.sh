@@ -17,6 +17,8 @@
 #                                               gradient, dense tables included, after every
 #                                               backward) and baton's 2-rank figure over it
 #   gmeta_vs_pytorch_sync_once                  against the baseline syncing once per meta-step
+#   gmeta_vs_pytorch[_sync_once]_per_task       the same with baton also running the model task
+#                                               by task (--per-task), as the baseline does
 #   dedup_speedup, lookup_once_speedup          ablations on 2 ranks: deduplicated ids vs every
 #                                               occurrence; one lookup vs one per pass (k + 1)
 #   tasks_per_s_2x2_{flat,hierarchical}         2 nodes x 2 ranks on the emulated network, dense
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) tasks=2000; shift ;;
     --full) tasks=6000; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) build=$1; shift ;;
   esac
@@ -136,6 +138,8 @@ for ((rep = 0; rep < reps; rep++)); do
   keep nodedup "$work/nodedup.out" tasks_per_s
   train 2 "$work/perpass.out" "${speed[@]}" --lookups-per-step 2
   keep perpass "$work/perpass.out" tasks_per_s
+  train 2 "$work/pertask.out" "${speed[@]}" --per-task
+  keep pertask "$work/pertask.out" tasks_per_s
   # The naive PyTorch baseline on the same rows, model shape and meta-batch, 2 ranks.
   for sync in every-inner-step once; do
     for r in 1 0; do
@@ -171,6 +175,10 @@ echo "torch_sync_once_tasks_per_s=${best[torch_once]}"
 echo "torch_table_floats=$(value torch_table_floats "$work/torch_once.0.out")"
 echo "gmeta_vs_pytorch=$(ratio "$t2" "${best[torch_every-inner-step]}")"
 echo "gmeta_vs_pytorch_sync_once=$(ratio "$t2" "${best[torch_once]}")"
+# The baseline runs the model task by task (eager PyTorch); so does this figure of baton's.
+echo "tasks_per_s_2_per_task=${best[pertask]}"
+echo "gmeta_vs_pytorch_per_task=$(ratio "${best[pertask]}" "${best[torch_every-inner-step]}")"
+echo "gmeta_vs_pytorch_sync_once_per_task=$(ratio "${best[pertask]}" "${best[torch_once]}")"
 
 # 5. Two nodes x two ranks on the emulated network (tools/netem: 1 Gbit/s node links): tasks/s
 #    with the dense all-reduce flat and by HO-Ring (this model's dense part is ~13 KiB, far below

@@ -29,9 +29,10 @@ for mode in meta plain; do
   [ "$mode" = plain ] && flag=--plain
   args=(--model "$data/model.pt" --train "$data/train.ep" --eval "$data/heldout.ep" --epochs 5
         --tasks-per-step 4 --size 2 --store "$store/$mode" $flag)
-  "$bin/baton-meta-train" "${args[@]}" --rank 1 >/dev/null 2>&1 &
+  "$bin/baton-meta-train" "${args[@]}" --rank 1 >/dev/null 2>"$store/$mode.rank1.err" &
+  rank1=$!
   "$bin/baton-meta-train" "${args[@]}" --rank 0 >"$store/$mode.out"
-  wait
+  wait "$rank1" || { cat "$store/$mode.rank1.err" >&2; exit 1; }
   auc=$(grep '^auc=' "$store/$mode.out" | cut -d= -f2)
   as_is=$(grep '^auc_no_adapt=' "$store/$mode.out" | cut -d= -f2)
   tps=$(grep '^tasks_per_s=' "$store/$mode.out" | cut -d= -f2)

@@ -11,6 +11,10 @@ template <typename T>
 constexpr comm::DataType kRowType = sizeof(T) == 8 ? comm::DataType::kFloat64
                                                    : comm::DataType::kFloat32;
 
+// The most ids one rank may ask another for in one lookup: a peer announcing more lies (or is
+// broken), and is refused before anything is allocated for it.
+constexpr int64_t kMaxIdsPerRank = int64_t{1} << 26;
+
 // Per-rank id counts as element counts of rows of `dim` values.
 std::vector<size_t> Times(const std::vector<size_t>& counts, size_t dim) {
   std::vector<size_t> out(counts);
@@ -71,7 +75,7 @@ Status EmbeddingExchange<T>::Lookup(const std::vector<int64_t>& ids, std::vector
   send_counts_.assign(counts.begin(), counts.end());
   recv_counts_.resize(incoming.size());
   for (size_t r = 0; r < incoming.size(); ++r) {
-    if (incoming[r] < 0 || incoming[r] > (int64_t{1} << 40)) {
+    if (incoming[r] < 0 || incoming[r] > kMaxIdsPerRank) {
       return Status::InvalidArgument("rank " + std::to_string(r) + " announced " +
                                      std::to_string(incoming[r]) + " embedding ids");
     }

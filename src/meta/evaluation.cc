@@ -3,14 +3,19 @@
 #include <algorithm>
 
 namespace baton::meta {
+namespace {
+
+constexpr int64_t kMaxScoredRows = int64_t{1} << 28;  // per rank: far above any held-out split
+
+}  // namespace
 
 double Auc(std::vector<ScoredRow> rows) {
   std::sort(rows.begin(), rows.end(),
             [](const ScoredRow& a, const ScoredRow& b) { return a.score < b.score; });
   double positives = 0, rank_sum = 0;
   for (size_t i = 0; i < rows.size();) {
-    size_t j = i;
-    double tied_positives = 0;
+    size_t j = i + 1;  // i itself, whatever it holds, so that the loop always advances
+    double tied_positives = rows[i].label;
     while (j < rows.size() && rows[j].score == rows[i].score) tied_positives += rows[j++].label;
     rank_sum += tied_positives * (static_cast<double>(i + 1 + j) / 2);  // ranks i+1..j, averaged
     positives += tied_positives;
@@ -28,6 +33,11 @@ Result<std::vector<ScoredRow>> GatherScores(comm::ProcessGroup* group,
   int64_t count = static_cast<int64_t>(mine.size());
   std::vector<int64_t> counts(world);
   BATON_RETURN_IF_ERROR(group->AllGather(&count, counts.data(), 1, comm::DataType::kInt64));
+  for (int64_t c : counts) {
+    if (c < 0 || c > kMaxScoredRows) {
+      return Status::InvalidArgument("a rank announced " + std::to_string(c) + " scored rows");
+    }
+  }
   const size_t longest = static_cast<size_t>(*std::max_element(counts.begin(), counts.end()));
   std::vector<double> send(2 * longest, 0.0), all(2 * longest * world);
   for (size_t k = 0; k < mine.size(); ++k) {

@@ -11,7 +11,7 @@
 namespace baton::meta {
 
 // The probability that a random positive row scores above a random negative one (ties count
-// half), by ranking; 0.5 when either class is absent.
+// half), by ranking; 0.5 when either class is absent. Scores must be finite (Evaluate checks).
 double Auc(std::vector<ScoredRow> rows);
 
 // Every rank's rows, concatenated in rank order, on every rank (a collective; `group` may be

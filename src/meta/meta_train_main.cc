@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -38,7 +39,7 @@ struct Flags {
   double inner_lr = 0.1, outer_lr = 0.003, sparse_lr = 0.05;
   uint64_t seed = 1;
   int lookups_per_step = 1;
-  bool plain = false, no_dedup = false;
+  bool plain = false, no_dedup = false, per_task = false;
 };
 
 int Fail(const std::string& what) {
@@ -51,10 +52,40 @@ int Usage(const std::string& what) {  // a bad flag: exit 2, as every baton prog
   return 2;
 }
 
+// Ranks started with different options or files would deal different episodes, step a different
+// number of times (a hang in a collective) or drift apart: every rank compares a fingerprint of
+// what must agree, and all fail together when one differs.
+Status SameEverywhere(comm::ProcessGroup* world, const Flags& f, size_t episodes,
+                      const MetaModel& model) {
+  if (world == nullptr) return Status::Ok();
+  const std::string what =
+      std::to_string(f.seed) + "|" + std::to_string(f.tasks_per_step) + "|" +
+      std::to_string(f.epochs) + "|" + f.order + "|" + std::to_string(f.inner_steps) + "|" +
+      std::to_string(f.inner_lr) + "|" + f.adapt + "|" + std::to_string(f.outer_lr) + "|" +
+      f.sparse_opt + "|" + std::to_string(f.sparse_lr) + "|" + std::to_string(f.plain) + "|" +
+      std::to_string(f.no_dedup) + "|" + std::to_string(f.lookups_per_step) + "|" +
+      std::to_string(f.per_task) + "|" + std::to_string(f.nodes) + "|" + f.allreduce + "|" +
+      std::to_string(episodes) + "|" + std::to_string(model.size()) + "|" +
+      std::to_string(model.embedding_dim()) + "|" + std::to_string(!f.eval.empty());
+  int64_t low = static_cast<int64_t>(std::hash<std::string>{}(what) >> 1), high = low;
+  BATON_RETURN_IF_ERROR(world->AllReduce(&low, 1, comm::DataType::kInt64, comm::ReduceOp::kMin));
+  BATON_RETURN_IF_ERROR(world->AllReduce(&high, 1, comm::DataType::kInt64, comm::ReduceOp::kMax));
+  if (low != high) {
+    return Status::InvalidArgument(
+        "the ranks were started with different options, training files or models (every rank "
+        "needs the same flags but --rank and --addr, and the same files)");
+  }
+  return Status::Ok();
+}
+
 template <typename T>
 int Train(const Flags& f, MetaModel& model, comm::ProcessGroup* world, comm::Collectives* dense) {
   Result<EpisodeFile> train_file = EpisodeFile::Open(f.train);
   if (!train_file.ok()) return Fail(train_file.status().ToString());
+  if (train_file->size() == 0) return Fail(f.train + " holds no episode");
+  if (Status same = SameEverywhere(world, f, train_file->size(), model); !same.ok()) {
+    return Fail(same.ToString());
+  }
   auto train = std::make_shared<const EpisodeFile>(std::move(*train_file));
   if (static_cast<int>(train->num_dense()) != model.num_dense() ||
       static_cast<int>(train->num_sparse()) != model.num_sparse()) {
@@ -75,6 +106,7 @@ int Train(const Flags& f, MetaModel& model, comm::ProcessGroup* world, comm::Col
   options.plain = f.plain;
   options.deduplicate = !f.no_dedup;
   options.lookups_per_step = f.lookups_per_step;
+  options.maml.batched = !f.per_task;
   options.maml.inner_steps = f.inner_steps;
   options.maml.inner_lr = f.inner_lr;
   options.maml.second_order = f.order == "second";
@@ -151,12 +183,16 @@ int Train(const Flags& f, MetaModel& model, comm::ProcessGroup* world, comm::Col
     }
     eval_tasks = eval->size();
     const int adapt_steps = f.eval_adapt_steps >= 0 ? f.eval_adapt_steps : f.inner_steps;
-    for (int steps_now : {adapt_steps, 0}) {
-      Result<std::vector<ScoredRow>> scored = trainer.Evaluate(held_out, steps_now);
+    struct Pass {
+      int adapt_steps;
+      double* auc;
+    };
+    for (Pass pass : {Pass{adapt_steps, &auc}, Pass{0, &auc_no_adapt}}) {
+      Result<std::vector<ScoredRow>> scored = trainer.Evaluate(held_out, pass.adapt_steps);
       if (!scored.ok()) return Fail(scored.status().ToString());
       Result<std::vector<ScoredRow>> all = GatherScores(world, *scored);
       if (!all.ok()) return Fail(all.status().ToString());
-      (steps_now == adapt_steps ? auc : auc_no_adapt) = Auc(std::move(*all));
+      *pass.auc = Auc(std::move(*all));
     }
   }
   if (f.rank == 0) {
@@ -187,7 +223,8 @@ int Main(int argc, char** argv) {
   app.add_option("--eval", f.eval, "held-out episode file: few-shot AUC after training");
   app.add_option("--rank", f.rank, "this rank (default 0)")->check(CLI::NonNegativeNumber);
   app.add_option("--size", f.size, "ranks (default 1)")->check(CLI::PositiveNumber);
-  app.add_option("--store", f.store, "directory the ranks meet in (required with --size > 1)");
+  app.add_option("--store", f.store,
+                 "directory the ranks meet in, a fresh one per run (required with --size > 1)");
   app.add_option("--nodes", f.nodes,
                  "nodes the ranks are spread over, node-major (default 1); above 1 the dense "
                  "all-reduce runs HO-Ring")
@@ -224,6 +261,8 @@ int Main(int argc, char** argv) {
   app.add_flag("--plain", f.plain,
                "train the plain (non-meta) model on the same rows instead: the baseline");
   app.add_flag("--no-dedup", f.no_dedup, "ablation: look up every id occurrence");
+  app.add_flag("--per-task", f.per_task,
+               "ablation: one pass of the model per task instead of one per meta-batch (MAML)");
   app.add_option("--lookups-per-step", f.lookups_per_step,
                  "ablation: look the rows up this many times per meta-step (default 1)")
       ->check(CLI::PositiveNumber);

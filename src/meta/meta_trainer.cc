@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <numeric>
 
 namespace baton::meta {
@@ -127,6 +128,11 @@ Result<std::vector<ScoredRow>> MetaTrainer<T>::Evaluate(const std::vector<Episod
     BATON_ASSIGN_OR_RETURN(std::vector<double> p,
                            model_->AdaptAndScore(t, rows.data(), num_rows, spec));
     for (size_t q = 0; q < p.size(); ++q) {
+      if (!std::isfinite(p[q])) {
+        return Status::InvalidArgument("task " + t.episode->task_id +
+                                       ": the model scored a query row " + std::to_string(p[q]) +
+                                       " (diverged: try a smaller learning rate)");
+      }
       scored.push_back({p[q], t.episode->labels[t.episode->num_support + q]});
     }
   }

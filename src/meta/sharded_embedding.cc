@@ -85,7 +85,7 @@ void EmbeddingShard<T>::UpdateRow(size_t row, const T* grad) {
       }
       break;
     }
-    case SparseOptimizerKind::kAdam: {  // torch.optim.SparseAdam: per-row bias correction
+    case SparseOptimizerKind::kAdam: {  // lazy Adam: a row's own step count corrects its bias
       T* m = state1_.data() + row * d;
       T* v = state2_.data() + row * d;
       const int64_t t = ++steps_[row];

@@ -5,8 +5,9 @@
 // what lets a test compare a 4-rank run with a 1-rank run element by element.
 //
 // The sparse optimizer updates only the rows a meta-step touched ("lazy" state: a row's Adagrad
-// accumulator or Adam moments and step count advance only when it has a gradient), as
-// torch.optim.SparseAdam and sparse Adagrad do.
+// accumulator or Adam moments advance only when it has a gradient, as torch's sparse Adagrad and
+// SparseAdam do). Adam's bias correction uses the row's own step count (LazyAdam-style), where
+// torch.optim.SparseAdam counts the table's steps: a row first touched late moves less here.
 #pragma once
 
 #include <cstddef>

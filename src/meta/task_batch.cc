@@ -56,6 +56,14 @@ Status CheckTaskShape(const Episode& ep, int num_dense, int num_sparse) {
   if (ep.num_support == 0 || ep.num_query == 0) {
     return Status::InvalidArgument("task " + ep.task_id + " needs support and query rows");
   }
+  if (ep.dense.size() != ep.rows() * num_dense || ep.sparse.size() != ep.rows() * num_sparse ||
+      ep.labels.size() != ep.rows()) {
+    return Status::InvalidArgument("task " + ep.task_id + ": its arrays do not hold " +
+                                   std::to_string(ep.rows()) + " rows");
+  }
+  for (int64_t id : ep.sparse) {
+    if (id < 0) return Status::InvalidArgument("task " + ep.task_id + ": negative sparse id");
+  }
   return Status::Ok();
 }
 

@@ -31,6 +31,17 @@ std::string Shell(const std::string& command) {
   return out;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::string out;
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
 std::map<std::string, double> KeyValues(const std::string& text) {
   std::map<std::string, double> kv;
   size_t pos = 0;
@@ -93,12 +104,7 @@ TEST(MetaTrainProgramTest, BadInputsAreClearErrors) {
   auto run = [&](const std::string& args, std::string* err) {
     const std::string command = std::string(META_TRAIN_BIN) + " " + args + " 2>" + d + "/err";
     const int status = std::system(command.c_str());
-    FILE* f = std::fopen((d + "/err").c_str(), "r");
-    err->clear();
-    char buf[4096];
-    size_t n;
-    while (f != nullptr && (n = std::fread(buf, 1, sizeof buf, f)) > 0) err->append(buf, n);
-    if (f != nullptr) std::fclose(f);
+    *err = ReadFile(d + "/err");
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   };
   std::string err;
@@ -114,6 +120,35 @@ TEST(MetaTrainProgramTest, BadInputsAreClearErrors) {
   EXPECT_EQ(run("--model " + model + " --train " + d + "/rows.ep --order third", &err), 2);
   EXPECT_EQ(run("--train " + d + "/rows.ep", &err), 2);  // --model is required
   EXPECT_NE(err.find("--model"), std::string::npos) << err;
+}
+
+// Two ranks started with different options would deal different episodes (and could hang in a
+// collective): both refuse, naming the cause.
+TEST(MetaTrainProgramTest, RanksStartedDifferentlyBothRefuse) {
+  TempDir dir;
+  const std::string d = dir.path();
+  Shell("/usr/bin/python3 " META_EXAMPLE_DIR "/generate_tasks.py " + d + "/rows.csv --tasks 5");
+  Shell(std::string(BATON_BIN) + " meta prepare --input " + d + "/rows.csv --out " + d +
+        "/rows.ep --task-key task --label label --dense d0,d1,d2,d3 --sparse c0,c1,c2,c3");
+  Shell("/usr/bin/python3 " META_EXAMPLE_DIR "/export_model.py " + d + "/model.pt");
+  auto rank = [&](int r, int seed) {
+    const std::string command = std::string(META_TRAIN_BIN) + " --model " + d + "/model.pt" +
+                                " --train " + d + "/rows.ep --size 2 --store " + d +
+                                "/store --rank " + std::to_string(r) + " --seed " +
+                                std::to_string(seed) + " 2>" + d + "/err" + std::to_string(r);
+    const int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  int code1 = 0;
+  std::thread other([&] { code1 = rank(1, 2); });
+  const int code0 = rank(0, 1);
+  other.join();
+  EXPECT_EQ(code0, 1);
+  EXPECT_EQ(code1, 1);
+  for (int r = 0; r < 2; ++r) {
+    const std::string err = ReadFile(d + "/err" + std::to_string(r));
+    EXPECT_NE(err.find("started with different options"), std::string::npos) << err;
+  }
 }
 
 }  // namespace

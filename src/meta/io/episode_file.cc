@@ -390,6 +390,14 @@ Result<Episode> EpisodeFile::Read(size_t i) const {
             c.GetArray(e.rows() * num_sparse_, &e.sparse) && c.GetArray(e.rows(), &e.labels) &&
             c.left() == 0;
   if (!ok) return Status::IoError(what + ": the record does not match its index entry");
+  // What prepare writes, and what the trainer relies on (a written file's checksum matches
+  // whatever bytes its writer chose).
+  for (int64_t id : e.sparse) {
+    if (id < 0) return Status::IoError(what + ": a negative sparse id");
+  }
+  for (float label : e.labels) {
+    if (label != 0.0f && label != 1.0f) return Status::IoError(what + ": a label other than 0/1");
+  }
   return e;
 }
 
