@@ -81,6 +81,9 @@ class MetaModel {
   // 0), then the click probability of each query row.
   virtual Result<std::vector<double>> AdaptAndScore(const TaskRows& task, const void* rows,
                                                     size_t num_rows, const MamlSpec& spec) = 0;
+  // Writes the model with θ_d as its initial_params() to `path` (temporary file, rename): the
+  // meta-learned initialisation, loadable by LoadMetaModel.
+  virtual Status Save(const std::string& path) = 0;
 };
 
 // Loads the TorchScript file; InvalidArgument naming what is missing or wrong (a method, the

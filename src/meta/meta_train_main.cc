@@ -23,6 +23,7 @@
 #include "comm/file_store.h"
 #include "comm/hierarchical_ring.h"
 #include "comm/process_group.h"
+#include "common/files.h"
 #include "meta/evaluation.h"
 #include "meta/io/episode_file.h"
 #include "meta/io/prefetcher.h"
@@ -33,7 +34,7 @@ namespace {
 
 struct Flags {
   std::string model, train, eval, store, order = "first", adapt = "all", sparse_opt = "adagrad";
-  std::string addr = "127.0.0.1", allreduce = "auto";
+  std::string addr = "127.0.0.1", allreduce = "auto", rows;
   int rank = 0, size = 1, nodes = 1, epochs = 2, tasks_per_step = 8, inner_steps = 1;
   int eval_adapt_steps = -1, threads = 1;
   double inner_lr = 0.1, outer_lr = 0.003, sparse_lr = 0.05;
@@ -102,6 +103,11 @@ int Train(const Flags& f, MetaModel& model, comm::ProcessGroup* world, comm::Col
   so.optimizer.lr = f.sparse_lr;
   if (so.optimizer.kind == SparseOptimizerKind::kAdam) so.optimizer.eps = 1e-8;
   EmbeddingShard<T> shard(so);
+  if (!f.rows.empty()) {  // a table a kind: meta job saved (its rows this rank owns)
+    Result<std::string> blob = ReadFile(f.rows);
+    if (!blob.ok()) return Fail(blob.status().ToString());
+    if (Status s = shard.Import(*blob); !s.ok()) return Fail(f.rows + ": " + s.ToString());
+  }
   MetaStepOptions options;
   options.plain = f.plain;
   options.deduplicate = !f.no_dedup;
@@ -196,15 +202,15 @@ int Train(const Flags& f, MetaModel& model, comm::ProcessGroup* world, comm::Col
     }
   }
   if (f.rank == 0) {
-    const double steps_done = static_cast<double>(f.epochs * steps);
+    const double steps_done = std::max(1.0, static_cast<double>(f.epochs * steps));
     std::printf(
         "mode=%s\nranks=%d\ntrain_tasks=%zu\nmeta_steps=%.0f\nseconds=%.3f\n"
         "tasks_per_s=%.2f\nfinal_loss=%.4f\neval_tasks=%zu\nauc=%.4f\nauc_no_adapt=%.4f\n"
         "lookups_per_step=%.2f\nrows_fetched_per_step=%.1f\nids_per_step=%.1f\n"
         "lookup_s=%.3f\ncompute_s=%.3f\ndense_sync_s=%.3f\npush_s=%.3f\nio_wait_s=%.3f\n",
         f.plain ? "plain" : "meta", f.size, train->size(), steps_done, seconds,
-        static_cast<double>(tasks_done) / seconds, loss, eval_tasks, auc, auc_no_adapt,
-        static_cast<double>(train_lookups) / steps_done,
+        tasks_done > 0 ? static_cast<double>(tasks_done) / seconds : 0.0, loss, eval_tasks, auc,
+        auc_no_adapt, static_cast<double>(train_lookups) / steps_done,
         static_cast<double>(rows_fetched) / steps_done, static_cast<double>(ids) / steps_done,
         lookup_s, compute_s, sync_s, push_s, io_wait);
   }
@@ -235,8 +241,12 @@ int Main(int argc, char** argv) {
                  "dense all-reduce with --nodes > 1: auto (HO-Ring from 1 MiB, the flat ring "
                  "below; default), hierarchical (HO-Ring at any size) or flat")
       ->check(CLI::IsMember({"auto", "hierarchical", "flat"}));
-  app.add_option("--epochs", f.epochs, "passes over the training episodes (default 2)")
-      ->check(CLI::PositiveNumber);
+  app.add_option("--epochs", f.epochs,
+                 "passes over the training episodes (default 2; 0: only score --eval)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--rows", f.rows,
+                 "start from this embedding table (SAVE.rows of a kind: meta job, with its "
+                 "SAVE as --model)");
   app.add_option("--tasks-per-step", f.tasks_per_step, "tasks per rank per meta-step (default 8)")
       ->check(CLI::PositiveNumber);
   app.add_option("--order", f.order, "first (FOMAML, default) or second (full MAML)")

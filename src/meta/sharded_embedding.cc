@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace baton::meta {
@@ -136,6 +137,92 @@ template <typename T>
 const T* EmbeddingShard<T>::Find(int64_t id) const {
   auto it = index_.find(id);
   return it == index_.end() ? nullptr : values_.data() + it->second * options_.dim;
+}
+
+namespace {
+
+// An export: this header, then `rows` records of (id, values, state1, state2, steps) with the
+// state parts present as the optimizer keeps them.
+struct ExportHeader {
+  uint32_t magic = 0x5742454d;  // "MEBW"
+  uint32_t dim = 0;
+  uint32_t optimizer = 0;
+  uint32_t element_bytes = 0;
+  uint64_t rows = 0;
+};
+
+size_t StateCopies(SparseOptimizerKind kind) {
+  return kind == SparseOptimizerKind::kSgd ? 0 : kind == SparseOptimizerKind::kAdagrad ? 1 : 2;
+}
+
+}  // namespace
+
+template <typename T>
+void EmbeddingShard<T>::Export(std::string* out) const {
+  const size_t d = static_cast<size_t>(options_.dim);
+  const size_t copies = StateCopies(options_.optimizer.kind);
+  const bool adam = options_.optimizer.kind == SparseOptimizerKind::kAdam;
+  ExportHeader h;
+  h.dim = static_cast<uint32_t>(d);
+  h.optimizer = static_cast<uint32_t>(options_.optimizer.kind);
+  h.element_bytes = sizeof(T);
+  h.rows = index_.size();
+  out->append(reinterpret_cast<const char*>(&h), sizeof(h));
+  auto put = [&](const void* p, size_t bytes) { out->append(static_cast<const char*>(p), bytes); };
+  for (const auto& [id, row] : index_) {
+    put(&id, sizeof(id));
+    put(values_.data() + row * d, d * sizeof(T));
+    if (copies >= 1) put(state1_.data() + row * d, d * sizeof(T));
+    if (copies >= 2) put(state2_.data() + row * d, d * sizeof(T));
+    if (adam) put(&steps_[row], sizeof(int64_t));
+  }
+}
+
+template <typename T>
+Status EmbeddingShard<T>::Import(std::string_view records) {
+  index_.clear();
+  values_.clear();
+  state1_.clear();
+  state2_.clear();
+  steps_.clear();
+  const size_t d = static_cast<size_t>(options_.dim);
+  const size_t copies = StateCopies(options_.optimizer.kind);
+  const bool adam = options_.optimizer.kind == SparseOptimizerKind::kAdam;
+  const size_t record = sizeof(int64_t) + (1 + copies) * d * sizeof(T) + (adam ? 8 : 0);
+  while (!records.empty()) {
+    ExportHeader h;
+    if (records.size() < sizeof(h)) return Status::InvalidArgument("embedding export cut short");
+    std::memcpy(&h, records.data(), sizeof(h));
+    records.remove_prefix(sizeof(h));
+    if (h.magic != ExportHeader{}.magic || h.dim != d || h.element_bytes != sizeof(T) ||
+        h.optimizer != static_cast<uint32_t>(options_.optimizer.kind)) {
+      return Status::InvalidArgument(
+          "embedding export of another table (dimension, element type or optimizer differs)");
+    }
+    if (h.rows > records.size() / record) {
+      return Status::InvalidArgument("embedding export cut short");
+    }
+    for (uint64_t k = 0; k < h.rows; ++k, records.remove_prefix(record)) {
+      int64_t id = 0;
+      std::memcpy(&id, records.data(), sizeof(id));
+      if (id < 0) return Status::InvalidArgument("embedding export with a negative id");
+      if (OwnerOf(id, options_.world) != options_.rank) continue;
+      const size_t row = RowOf(id);
+      const char* p = records.data() + sizeof(id);
+      std::memcpy(values_.data() + row * d, p, d * sizeof(T));
+      p += d * sizeof(T);
+      if (copies >= 1) {
+        std::memcpy(state1_.data() + row * d, p, d * sizeof(T));
+        p += d * sizeof(T);
+      }
+      if (copies >= 2) {
+        std::memcpy(state2_.data() + row * d, p, d * sizeof(T));
+        p += d * sizeof(T);
+      }
+      if (adam) std::memcpy(&steps_[row], p, sizeof(int64_t));
+    }
+  }
+  return Status::Ok();
 }
 
 template void InitialRow<float>(uint64_t, int64_t, int, double, float*);

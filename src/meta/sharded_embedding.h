@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -63,6 +64,14 @@ class EmbeddingShard {
 
   // The row's current values, or null if it was never touched (tests, snapshots).
   const T* Find(int64_t id) const;
+
+  // Every row held here with its optimizer state, appended to `out` as records a later Import
+  // reads (a snapshot of the table is the concatenation of every rank's export).
+  void Export(std::string* out) const;
+  // Replaces this shard's rows with those of `records` (exports of any ranks and world size, of
+  // this dim and optimizer) that this rank owns; the others are skipped. InvalidArgument when the
+  // bytes are not such records.
+  Status Import(std::string_view records);
 
  private:
   size_t RowOf(int64_t id);  // creates the row when absent

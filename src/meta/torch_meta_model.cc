@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -92,6 +93,26 @@ class TorchMetaModel final : public MetaModel {
       return std::vector<double>(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
     } catch (const c10::Error& e) {
       return Status::InvalidArgument("scoring a task failed: " + TorchMessage(e));
+    }
+  }
+
+  Status Save(const std::string& path) override {
+    try {
+      torch::NoGradGuard no_grad;
+      std::vector<at::Tensor> weights = module_.get_method("initial_params")({}).toTensorVector();
+      const std::vector<at::Tensor> trained = Views(flat_);
+      if (weights.size() != trained.size()) {
+        return Status::Internal("initial_params() changed its length");
+      }
+      for (size_t i = 0; i < weights.size(); ++i) weights[i].copy_(trained[i]);
+      const std::string tmp = path + ".tmp";
+      module_.save(tmp);
+      if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        return Status::IoError("cannot rename " + tmp + " to " + path);
+      }
+      return Status::Ok();
+    } catch (const c10::Error& e) {
+      return Status::IoError("saving the meta model to " + path + ": " + TorchMessage(e));
     }
   }
 
@@ -317,14 +338,6 @@ class TorchMetaModel final : public MetaModel {
 };
 
 }  // namespace
-
-Result<InnerParams> ParseInnerParams(std::string_view name) {
-  if (name == "dense") return InnerParams::kDense;
-  if (name == "embedding") return InnerParams::kEmbedding;
-  if (name == "all") return InnerParams::kAll;
-  return Status::InvalidArgument("expected dense, embedding or all, got '" + std::string(name) +
-                                 "'");
-}
 
 void ConfigureMetaTorch(int intra_op_threads) {
   static std::once_flag once;

@@ -199,7 +199,15 @@ Status Trainer::RunTyped() {
   std::unique_ptr<PlanWatcher> plan_watcher;  // rank 0, with straggler rules on
   const int64_t started_ms = MonoMillis();
 
+  StepExtension* const ext = options_.extension;
+  if (ext != nullptr && sharded) {
+    return Status::InvalidArgument(
+        "train.sharding cannot be combined with a job kind's step hooks");
+  }
+  std::string extra;  // the extension's part of a snapshot
+
   auto leave_group = [&] {
+    if (ext != nullptr && group) ext->Leave();
     watch.reset();
     reduce = nullptr;
     sharded_step.reset();
@@ -218,7 +226,7 @@ Status Trainer::RunTyped() {
     return Status::Ok();
   };
 
-  TrainingBuffers buffers{model_.dtype(), n, params, {}};
+  TrainingBuffers buffers{model_.dtype(), n, params, {}, ext != nullptr ? &extra : nullptr};
   for (std::vector<T>* state : optimizer.StateBuffers())
     buffers.optimizer_state.push_back(state->data());
   bool trained_before = false;  // this process completed a step (a snapshot must exist)
@@ -239,6 +247,7 @@ Status Trainer::RunTyped() {
     }
     BATON_ASSIGN_OR_RETURN(steps_, checkpointer_.Restore(*group, gen, buffers, trained_before));
     optimizer.set_steps(steps_);
+    if (ext != nullptr) BATON_RETURN_IF_ERROR(ext->LoadState(extra));
     return Status::Ok();
   };  // A rank lost a shard's lease (it was paused past it), seen in a step's flags or when a
   // checkpoint confirmed the leases: another rank may be applying that shard's rows too. Back to
@@ -277,6 +286,7 @@ Status Trainer::RunTyped() {
           hring, MaybeHierarchical(*group, gen, spec_.allreduce, wire.size() * sizeof(T)));
     }
     reduce = hring ? static_cast<comm::Collectives*>(hring.get()) : group.get();
+    if (ext != nullptr) BATON_RETURN_IF_ERROR(ext->Form(*group, gen));
     watch = rendezvous_.Watch(gen.id);
     split.Reset(gen);
     if (gen.rank == 0 && spec_.straggler.on() && !plan_watcher) {
@@ -295,6 +305,7 @@ Status Trainer::RunTyped() {
 
   // A snapshot of the state after `step`: whole, so sharded optimizer state is gathered first.
   auto take_snapshot = [&](int64_t step) -> Result<Checkpointer::Outcome> {
+    if (ext != nullptr) BATON_RETURN_IF_ERROR(ext->SaveState(&extra));
     if (!sharded) return checkpointer_.Take(*group, gen, step, buffers);
     BATON_ASSIGN_OR_RETURN(TrainingBuffers whole, sharded_step->ExportForSnapshot(params));
     Result<Checkpointer::Outcome> taken = checkpointer_.Take(*group, gen, step, whole);
@@ -342,8 +353,16 @@ Status Trainer::RunTyped() {
     }
     double t1 = now_ms();
     data_ms += t1 - t0;
-    BATON_ASSIGN_OR_RETURN(double local_loss,
-                           ForwardBackward(batch, batch_rows, split.micro(gen.rank), wire.data()));
+    if (ext != nullptr) {
+      if (Status s = ext->BeforeCompute(batch, batch_rows); !s.ok()) {
+        BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+        continue;
+      }
+    }
+    BATON_ASSIGN_OR_RETURN(
+        double local_loss,
+        ForwardBackward(batch, batch_rows, ext != nullptr ? 0 : split.micro(gen.rank),
+                        wire.data()));
     if (spec_.straggler.emulate_us_per_sample > 0 || !spec_.straggler.inject.empty()) {
       const double delay = InjectedDelayMs(spec_.straggler, gen.rank, worker_.identity().node_id,
                                            static_cast<double>(MonoMillis() - started_ms) / 1000.0,
@@ -462,6 +481,12 @@ Status Trainer::RunTyped() {
       if (spec_.clip_grad_norm > 0) ClipGradNorm(grads, n, spec_.clip_grad_norm);
       optimizer.Update(params, grads, 0, n, lr);
       optimizer.EndStep();
+      if (ext != nullptr) {
+        if (Status s = ext->AfterUpdate(total_rows); !s.ok()) {
+          BATON_RETURN_IF_ERROR(rejoin_or_stop(s));
+          continue;
+        }
+      }
     }
     ++steps_;
     trained_before = true;

@@ -24,7 +24,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <vector>
 
+#include "comm/process_group.h"
 #include "common/status.h"
 #include "sdk/rendezvous.h"
 #include "sdk/worker.h"
@@ -35,6 +38,30 @@
 #include "train/train_spec.h"
 
 namespace baton::train {
+
+// What a job kind adds around the data-parallel step, for a kind whose state is more than the
+// model's flat buffers (G-Meta, src/meta/meta_job.h: the embedding rows a step needs are looked
+// up before its forward and backward, their gradients pushed to their owners after the update,
+// and the row-sharded table rides in every snapshot). Every hook runs on every rank at the same
+// point of the same step, so hooks may run collectives on the generation's group. A hook's
+// kUnavailable or kDeadlineExceeded (a peer failed) drops the group like a failed all-reduce:
+// the next generation rolls back to a snapshot; any other error stops the worker.
+class StepExtension {
+ public:
+  virtual ~StepExtension() = default;
+  // Generation `gen` formed over `group` (before its restore).
+  virtual Status Form(comm::ProcessGroup& group, const sdk::Generation& gen) = 0;
+  // The group is about to close.
+  virtual void Leave() = 0;
+  // Before the forward and backward of this rank's `rows` records of `batch` (also with none).
+  virtual Status BeforeCompute(const std::vector<infer::HostTensor>& batch, int64_t rows) = 0;
+  // After the optimizer applied the gradient summed over `total_rows` records of all ranks.
+  virtual Status AfterUpdate(int64_t total_rows) = 0;
+  // The snapshot's extra part (TrainingBuffers::extra): written before every snapshot, the same
+  // on every rank; read after every restore (empty for a new job).
+  virtual Status SaveState(std::string* extra) = 0;
+  virtual Status LoadState(const std::string& extra) = 0;
+};
 
 struct TrainerOptions {
   // Waiting for a generation to form; the master forms it as soon as every planned worker has
@@ -50,6 +77,9 @@ struct TrainerOptions {
   const std::atomic<bool>* stop = nullptr;
   // The held-out split (train.eval), run by rank 0; null: none.
   const Evaluator* evaluator = nullptr;
+  // A job kind's hooks around the step; null: none. Not with train.sharding, and a step's
+  // records go through the model in one pass (no micro-batches).
+  StepExtension* extension = nullptr;
 };
 
 class Trainer {

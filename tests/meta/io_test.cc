@@ -383,7 +383,23 @@ TEST_F(PrepareTest, CsvWithGoodAndBadRows) {
   EXPECT_EQ(eps[1].dense, (std::vector<float>{2.0f, 3.0f}));
   EXPECT_EQ(eps[1].labels, (std::vector<float>{1, 0}));
   EXPECT_EQ(eps[1].sparse[0], SparseId(0, "b,1"));
-  EXPECT_EQ(FilesIn(dir_.path), 3u);  // input, output, errors: no temporary files
+  // The index a kind: meta job takes as input: one line per episode, in file order.
+  EXPECT_EQ(r->index_path, o.output + ".index.csv");
+  EXPECT_EQ(Lines(r->index_path), (std::vector<std::string>{"episode,task", "0,u1", "1,u2"}));
+  EXPECT_EQ(FilesIn(dir_.path), 4u);  // input, output, errors, index: no temporary files
+}
+
+// Task ids with commas or quotes are quoted in the index (RFC 4180), so it stays a CSV.
+TEST_F(PrepareTest, TheIndexQuotesTaskIdsThatNeedIt) {
+  const std::string csv = dir_ / "rows.csv";
+  WriteText(csv,
+            "user,item,shop,price,clicked\n"
+            "\"a,b\",x,s,1.0,1\n\"a,b\",y,s,2.0,0\n"
+            "\"say \"\"hi\"\"\",x,s,1.0,1\n\"say \"\"hi\"\"\",y,s,2.0,0\n");
+  auto r = Prepare(Options({csv}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Lines(r->index_path),
+            (std::vector<std::string>{"episode,task", "0,\"a,b\"", "1,\"say \"\"hi\"\"\""}));
 }
 
 TEST_F(PrepareTest, SparseIdsAreNonNegativeAndSaltedByField) {

@@ -71,14 +71,15 @@ int RunPrepare(PrepareFlags& f) {
   }
   std::printf(
       "tasks=%llu rows=%llu bad_rows=%llu skipped_tasks=%llu skipped_rows=%llu capped_rows=%llu "
-      "support_rows=%llu query_rows=%llu seconds=%.2f out=%s errors=%s\n",
+      "support_rows=%llu query_rows=%llu seconds=%.2f out=%s errors=%s index=%s\n",
       static_cast<unsigned long long>(s.tasks_written),
       static_cast<unsigned long long>(s.rows_read), static_cast<unsigned long long>(s.bad_rows),
       static_cast<unsigned long long>(s.tasks_skipped),
       static_cast<unsigned long long>(s.rows_skipped),
       static_cast<unsigned long long>(s.rows_capped),
       static_cast<unsigned long long>(s.support_rows),
-      static_cast<unsigned long long>(s.query_rows), secs, s.output.c_str(), s.errors_path.c_str());
+      static_cast<unsigned long long>(s.query_rows), secs, s.output.c_str(), s.errors_path.c_str(),
+      s.index_path.c_str());
   std::fflush(stdout);
   return 0;
 }

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/files.h"
 #include "common/safe_text.h"
 #include "infer/row_parser.h"
 #include "meta/io/episode_file.h"
@@ -33,6 +34,17 @@ using Json = nlohmann::json;
 
 // A value quoted in an error message: safe to show, and short.
 std::string Quote(std::string_view value) { return "\"" + SafeText(value, 60) + "\""; }
+
+// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string CsvField(std::string_view value) {
+  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -567,6 +579,7 @@ Result<PrepareSummary> Prepare(const PrepareOptions& o) {
   }
 
   const size_t nd = o.dense.size(), ns = o.sparse.size();
+  std::string index = "episode,task\n";  // the episode file's index as records (kind: meta's input)
   std::vector<size_t> perm;
   Episode e;
   e.num_dense = static_cast<uint32_t>(nd);
@@ -604,12 +617,15 @@ Result<PrepareSummary> Prepare(const PrepareOptions& o) {
       e.labels.push_back(t.labels[r]);
     }
     BATON_RETURN_IF_ERROR(writer.Append(e));
+    index += std::to_string(summary.tasks_written) + "," + CsvField(e.task_id) + "\n";
     ++summary.tasks_written;
     summary.support_rows += e.num_support;
     summary.query_rows += e.num_query;
   }
   BATON_RETURN_IF_ERROR(writer.Finish());
   BATON_RETURN_IF_ERROR(errors.Finish());
+  summary.index_path = o.output + ".index.csv";
+  BATON_RETURN_IF_ERROR(WriteFileAtomic(summary.index_path, index));
   return summary;
 }
 

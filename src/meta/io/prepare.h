@@ -74,6 +74,10 @@ struct PrepareSummary {
   uint64_t query_rows = 0;     // written query rows, all episodes
   std::string output;          // the episode file written
   std::string errors_path;     // the errors file written
+  // The episode file's index as text, OUTPUT.index.csv: "episode,task" and one line per episode
+  // (its number and task id, in file order). It is the input of a `kind: meta` job: the DDS
+  // leases its lines, so episodes are the records it shards.
+  std::string index_path;
 };
 
 // The id of categorical value `value` of sparse field `field` (its 0-based position in
