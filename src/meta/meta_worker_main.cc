@@ -37,17 +37,6 @@ std::atomic<bool> g_stop{false};
 
 void OnTerm(int) { g_stop.store(true); }
 
-// This node's shared-memory snapshot slots: one set per job, node and checkpoint directory.
-std::string MemoryPrefix(const baton::sdk::WorkerIdentity& id, const std::string& checkpoint_dir) {
-  std::string name = "baton-meta-" + id.job_id + "-" + id.node_id;
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
-  }
-  char hex[20];
-  std::snprintf(hex, sizeof(hex), "-%016zx", std::hash<std::string>{}(checkpoint_dir));
-  return "/dev/shm/" + name.substr(0, 160) + hex;
-}
-
 // Problems with the model, the episode file and the index, as "SPEC:1: key: message" lines.
 std::vector<std::string> Check(const meta::MetaSpec& spec, const std::vector<std::string>& inputs) {
   std::vector<std::string> problems;
@@ -118,7 +107,7 @@ int Run(const baton::JobSpec& job, const meta::MetaSpec& spec, meta::MetaModel& 
   options.checkpoint.dir = spec.runtime.checkpoint_dir.empty()
                                ? job.master.state_dir + "/checkpoints"
                                : spec.runtime.checkpoint_dir;
-  options.checkpoint.memory_prefix = MemoryPrefix(*identity, options.checkpoint.dir);
+  options.checkpoint.memory_prefix = train::NodeMemoryPrefix(*identity, options.checkpoint.dir);
   struct sigaction term {};
   term.sa_handler = OnTerm;
   sigemptyset(&term.sa_mask);

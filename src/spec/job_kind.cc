@@ -7,6 +7,7 @@
 #include <optional>
 #include <system_error>
 
+#include "spec/job_spec.h"
 #include "spec/schema_reader.h"
 
 namespace baton {
@@ -66,6 +67,18 @@ std::map<std::string, std::string> ThreadEnv(const YAML::Node& section,
   }
   for (const std::string& var : extra) env.emplace(var, threads);
   return env;
+}
+
+std::vector<std::string> WorkerProgramKind::DefaultCommand(const JobSpec& spec) const {
+  return {SiblingProgram(program_), "--spec", spec.spec_path};
+}
+
+std::map<std::string, std::string> WorkerProgramKind::WorkerEnv(const YAML::Node& section) const {
+  return ThreadEnv(section, extra_thread_vars_);
+}
+
+std::vector<std::string> WorkerProgramKind::PreflightCommand(const JobSpec& spec) const {
+  return {SiblingProgram(program_), "--check", "--spec", spec.spec_path};
 }
 
 std::string SiblingProgram(std::string_view name) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -40,6 +41,29 @@ class JobKind {
   // A program that validates the job before anything starts (argv), exiting 0 when it is fine,
   // 2 with "FILE:LINE: key.path: ..." lines on stdout/stderr when it is not; empty: no check.
   virtual std::vector<std::string> PreflightCommand(const JobSpec& spec) const { return {}; }
+};
+
+// The shape every model-running kind has (infer, train, meta): a section named after the kind,
+// workers that are one program installed next to baton (`PROGRAM --spec JOB.yaml`), the model
+// runtime's thread pools sized from the section's intra_op_threads (ThreadEnv below, plus
+// `extra_thread_vars`), and the preflight `PROGRAM --check --spec JOB.yaml`.
+class WorkerProgramKind : public JobKind {
+ public:
+  WorkerProgramKind(std::string_view name, std::string_view program,
+                    std::vector<std::string> extra_thread_vars = {})
+      : name_(name), program_(program), extra_thread_vars_(std::move(extra_thread_vars)) {}
+  std::string_view Name() const override { return name_; }
+  std::string_view Section() const override { return name_; }
+  std::vector<std::string> DefaultCommand(const JobSpec& spec) const override;
+  // The math libraries under a model runtime size their pools when they load, before the
+  // worker's main() runs: the agent sets them when it starts the worker. The kind's checker
+  // validates the value; a bad one is left to its message.
+  std::map<std::string, std::string> WorkerEnv(const YAML::Node& section) const override;
+  std::vector<std::string> PreflightCommand(const JobSpec& spec) const override;
+
+ private:
+  std::string_view name_, program_;
+  std::vector<std::string> extra_thread_vars_;
 };
 
 // Registers `kind` (with static storage duration) under kind->Name(). Returns true, so that a

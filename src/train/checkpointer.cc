@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <utility>
@@ -308,6 +310,16 @@ int64_t Checkpointer::CommittableStep() {
 void Checkpointer::Finish(const sdk::Generation& gen, bool training_done) {
   disk_.Wait();
   if (training_done && memory_ && gen.local_rank() == 0) memory_->Remove();
+}
+
+std::string NodeMemoryPrefix(const sdk::WorkerIdentity& id, const std::string& checkpoint_dir) {
+  std::string name = "baton-" + id.job_id + "-" + id.node_id;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  }
+  char hex[20];
+  std::snprintf(hex, sizeof(hex), "-%016zx", std::hash<std::string>{}(checkpoint_dir));
+  return "/dev/shm/" + name.substr(0, 160) + hex;
 }
 
 }  // namespace baton::train

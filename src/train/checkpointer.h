@@ -32,6 +32,10 @@
 
 namespace baton::train {
 
+// The shared-memory slots of one job, node and checkpoint directory (two jobs of one name with
+// different checkpoint directories never share slots): /dev/shm/baton-JOB-NODE-HASH.
+std::string NodeMemoryPrefix(const sdk::WorkerIdentity& id, const std::string& checkpoint_dir);
+
 struct CheckpointOptions {
   int64_t every_steps = 50;   // train.checkpoint.every_steps; default 50
   std::string dir;            // train.checkpoint.dir; default <master.state_dir>/checkpoints

@@ -42,19 +42,6 @@ std::atomic<bool> g_stop{false};
 
 void OnTerm(int) { g_stop.store(true); }
 
-// This node's shared-memory snapshot slots: one set per job, node and checkpoint directory (two
-// jobs of one name with different state dirs never share slots).
-std::string MemoryPrefix(const baton::sdk::WorkerIdentity& id, const std::string& checkpoint_dir) {
-  std::string name = "baton-" + id.job_id + "-" + id.node_id;
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
-  }
-  const size_t dir_hash = std::hash<std::string>{}(checkpoint_dir);
-  char hex[20];
-  std::snprintf(hex, sizeof(hex), "-%016zx", dir_hash);
-  return "/dev/shm/" + name.substr(0, 160) + hex;
-}
-
 // The first `want` good records of `file` as one batch; returns how many there were.
 int64_t FirstRows(const train::TrainSpec& spec, const std::string& file, int64_t want,
                   std::vector<infer::HostTensor>* batch) {
@@ -212,7 +199,7 @@ int main(int argc, char** argv) {
   options.checkpoint.every_steps = spec->checkpoint_every_steps;
   options.checkpoint.dir =
       spec->checkpoint_dir.empty() ? job->master.state_dir + "/checkpoints" : spec->checkpoint_dir;
-  options.checkpoint.memory_prefix = MemoryPrefix(*identity, options.checkpoint.dir);
+  options.checkpoint.memory_prefix = train::NodeMemoryPrefix(*identity, options.checkpoint.dir);
   // The agent stops workers with SIGTERM (then SIGKILL after worker.stop_grace_ms): leave
   // between steps, so that the summary and the memory slots' removal are not cut off.
   struct sigaction term {};

@@ -18,6 +18,7 @@
 #include "agent/spawn.h"
 #include "common/files.h"
 #include "job_harness.h"
+#include "ledger_check.h"
 #include "meta/meta_model.h"
 #include "meta/sharded_embedding.h"
 #include "train/snapshot.h"
@@ -70,6 +71,8 @@ class MetaJobRun {
     if (std::getenv("KEEP") == nullptr) fs::remove_all(dir_, ec);
   }
   std::string spec() const { return dir_ + "/job.yaml"; }
+  // The names of this job's shared-memory snapshots start with it.
+  std::string ShmPrefix() const { return "baton-" + name_ + "-"; }
   std::string dir() const { return dir_; }
 
   void Start() {
@@ -104,31 +107,10 @@ class MetaJobRun {
     std::ifstream run(dir_ + "/run.log");
     return all + std::string(std::istreambuf_iterator<char>(run), {});
   }
-  // Every episode of the index applied exactly once in every epoch.
+  // Every episode of the index applied exactly once in every epoch (ledger_check.h).
   void ExpectEveryEpisodeAppliedOncePerEpoch() const {
-    std::string newest;
-    for (const auto& e : fs::directory_iterator(dir_ + "/state/checkpoints")) {
-      const std::string name = e.path().filename().string();
-      if (name.starts_with("snapshot-") && name.find(".tmp.") == std::string::npos) {
-        newest = std::max(newest, name);
-      }
-    }
-    ASSERT_FALSE(newest.empty());
-    auto bytes = ReadFile(dir_ + "/state/checkpoints/" + newest);
-    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
-    auto meta = train::DecodeSnapshotMeta(*bytes);
-    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
-    train::EpochLedger expected;
-    for (int i = 0; i < kTasks; ++i) {
-      ++expected.records;
-      expected.fingerprint +=
-          train::RecordFingerprint(dir_ + "/rows.ep.index.csv", static_cast<uint64_t>(i));
-    }
-    ASSERT_EQ(meta->ledger.size(), static_cast<size_t>(kEpochs));
-    for (const auto& [epoch, applied] : meta->ledger) {
-      EXPECT_EQ(applied.records, expected.records) << "epoch " << epoch;
-      EXPECT_EQ(applied.fingerprint, expected.fingerprint) << "epoch " << epoch;
-    }
+    ExpectEveryRecordAppliedOncePerEpoch(dir_ + "/state/checkpoints", dir_ + "/rows.ep.index.csv",
+                                         kTasks, kEpochs);
   }
 
  private:
@@ -160,6 +142,10 @@ TEST(MetaJob, ARankKilledMidEpochIsReplacedAndEveryEpisodeIsAppliedOncePerEpoch)
   ASSERT_NE(from, std::string::npos);
   EXPECT_GT(std::stoll(logs.substr(from + 10)), 0) << logs;
   job.ExpectEveryEpisodeAppliedOncePerEpoch();
+  // The job finished: its shared-memory snapshot slots are gone.
+  for (const auto& e : fs::directory_iterator("/dev/shm")) {
+    EXPECT_FALSE(e.path().filename().string().starts_with(job.ShmPrefix())) << e.path();
+  }
   // The meta-learned model and its table load; the table holds rows of the tasks' ids.
   auto model = meta::LoadMetaModel(job.dir() + "/out/model.pt");
   ASSERT_TRUE(model.ok()) << model.status().ToString();

@@ -20,6 +20,7 @@
 #include "agent/spawn.h"
 #include "common/files.h"
 #include "job_harness.h"
+#include "ledger_check.h"
 #include "train/model.h"
 #include "train/snapshot.h"
 
@@ -172,32 +173,10 @@ class TrainJob {
         timeout);
   }
 
-  // Every record of rows.csv applied exactly once in every epoch: the ledger of the job's last
-  // snapshot (train/snapshot.h) against the records of the file, counted here.
+  // Every record of rows.csv applied exactly once in every epoch (ledger_check.h).
   void ExpectEveryRecordAppliedOncePerEpoch() const {
-    std::string newest;  // "snapshot-<branch>-<step>", zero-padded: the greatest name is the best
-    for (const auto& e : fs::directory_iterator(state_dir() + "/checkpoints")) {
-      const std::string name = e.path().filename().string();
-      if (name.starts_with("snapshot-") && name.find(".tmp.") == std::string::npos) {
-        newest = std::max(newest, name);
-      }
-    }
-    ASSERT_FALSE(newest.empty()) << "no snapshot in " << state_dir() << "/checkpoints";
-    auto bytes = ReadFile(state_dir() + "/checkpoints/" + newest);
-    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
-    auto meta = train::DecodeSnapshotMeta(*bytes);
-    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
-    train::EpochLedger expected;
-    for (int i = 0; i < rows_; ++i) {
-      ++expected.records;
-      expected.fingerprint +=
-          train::RecordFingerprint(dir_ + "/rows.csv", static_cast<uint64_t>(i));
-    }
-    ASSERT_EQ(meta->ledger.size(), static_cast<size_t>(epochs_));
-    for (const auto& [epoch, applied] : meta->ledger) {
-      EXPECT_EQ(applied.records, expected.records) << "epoch " << epoch;
-      EXPECT_EQ(applied.fingerprint, expected.fingerprint) << "epoch " << epoch;
-    }
+    baton::testing::ExpectEveryRecordAppliedOncePerEpoch(state_dir() + "/checkpoints",
+                                                         dir_ + "/rows.csv", rows_, epochs_);
   }
   // Every log line of the job's processes (master, agents, workers) under the state dir.
   std::string Logs() const {
