@@ -27,6 +27,24 @@ struct Header {
 };
 static_assert(sizeof(Header) == 96);
 
+// Format 1 (before the extra part): the same fields without extra_bytes. Still read, so that a
+// job checkpointed by an earlier baton resumes after an upgrade.
+struct HeaderV1 {
+  uint64_t magic = kMagic;
+  uint32_t format = 1;
+  uint32_t dtype = 0;
+  uint64_t lineage = 0;
+  int64_t branch = 0;
+  int64_t step = 0;
+  uint64_t elements = 0;
+  uint64_t state_buffers = 0;
+  uint64_t cursors = 0;
+  uint64_t ledger = 0;
+  uint64_t payload_bytes = 0;
+  uint64_t checksum = 0;
+};
+static_assert(sizeof(HeaderV1) == 88);
+
 struct CursorEntry {
   uint64_t shard;
   int64_t applied;
@@ -39,8 +57,9 @@ struct LedgerEntry {
 };
 
 // XXH3 (libxxhash) runs at memory speed, so checking a snapshot costs about one more copy of it.
-uint64_t Checksum(const Header& h, std::string_view payload) {
-  Header zeroed = h;
+template <typename H>
+uint64_t Checksum(const H& h, std::string_view payload) {
+  H zeroed = h;
   zeroed.checksum = 0;
   XXH3_state_t* state = XXH3_createState();
   XXH3_64bits_reset(state);
@@ -59,23 +78,50 @@ uint64_t Mix(uint64_t x) {  // splitmix64's finalizer: every input bit moves eve
   return x ^ (x >> 31);
 }
 
-Result<Header> ReadHeader(std::string_view bytes) {
+// A snapshot's header (format 1 read into the current layout, extra_bytes 0) and where its
+// payload starts.
+struct Parsed {
   Header h;
-  if (bytes.size() < sizeof(Header)) {
+  size_t header_bytes = sizeof(Header);
+};
+
+Result<Parsed> ReadHeader(std::string_view bytes) {
+  Parsed p;
+  Header& h = p.h;
+  if (bytes.size() < sizeof(HeaderV1)) {
     return Status::IoError("snapshot of " + std::to_string(bytes.size()) +
                            " bytes is shorter than its header");
   }
-  std::memcpy(&h, bytes.data(), sizeof(h));
-  if (h.magic != kMagic) return Status::IoError("not a baton snapshot (bad magic)");
-  if (h.format != kFormat) {
-    return Status::IoError("snapshot format " + std::to_string(h.format) + ", expected " +
-                           std::to_string(kFormat));
+  HeaderV1 v1;
+  std::memcpy(&v1, bytes.data(), sizeof(v1));
+  if (v1.magic != kMagic) return Status::IoError("not a baton snapshot (bad magic)");
+  if (v1.format == 1) {
+    p.header_bytes = sizeof(HeaderV1);
+    h.format = 1;
+    h.dtype = v1.dtype;
+    h.lineage = v1.lineage;
+    h.branch = v1.branch;
+    h.step = v1.step;
+    h.elements = v1.elements;
+    h.state_buffers = v1.state_buffers;
+    h.cursors = v1.cursors;
+    h.ledger = v1.ledger;
+    h.payload_bytes = v1.payload_bytes;
+    h.checksum = v1.checksum;
+  } else if (v1.format != kFormat) {
+    return Status::IoError("snapshot format " + std::to_string(v1.format) + ", expected " +
+                           std::to_string(kFormat) + " or 1");
+  } else if (bytes.size() < sizeof(Header)) {
+    return Status::IoError("snapshot of " + std::to_string(bytes.size()) +
+                           " bytes is shorter than its header");
+  } else {
+    std::memcpy(&h, bytes.data(), sizeof(h));
   }
   if (h.dtype > static_cast<uint32_t>(comm::DataType::kBFloat16)) {
     return Status::IoError("snapshot with an unknown element type");
   }
-  if (bytes.size() - sizeof(Header) != h.payload_bytes) {
-    return Status::IoError("snapshot cut short: " + std::to_string(bytes.size() - sizeof(Header)) +
+  if (bytes.size() - p.header_bytes != h.payload_bytes) {
+    return Status::IoError("snapshot cut short: " + std::to_string(bytes.size() - p.header_bytes) +
                            " payload bytes of " + std::to_string(h.payload_bytes));
   }
   const uint64_t esize = ElementSize(static_cast<comm::DataType>(h.dtype));
@@ -90,13 +136,15 @@ Result<Header> ReadHeader(std::string_view bytes) {
           h.payload_bytes) {
     return Status::IoError("snapshot header does not match its payload");
   }
-  if (Checksum(h, bytes.substr(sizeof(Header))) != h.checksum) {
+  const std::string_view payload = bytes.substr(p.header_bytes);
+  if ((h.format == 1 ? Checksum(v1, payload) : Checksum(h, payload)) != h.checksum) {
     return Status::IoError("snapshot checksum mismatch (torn or corrupted)");
   }
-  return h;
+  return p;
 }
 
-SnapshotMeta MetaOf(const Header& h, std::string_view bytes) {
+SnapshotMeta MetaOf(const Parsed& p, std::string_view bytes) {
+  const Header& h = p.h;
   SnapshotMeta m;
   m.lineage = h.lineage;
   m.key = {h.branch, h.step};
@@ -104,15 +152,15 @@ SnapshotMeta MetaOf(const Header& h, std::string_view bytes) {
   m.elements = h.elements;
   const size_t buffers =
       (1 + h.state_buffers) * h.elements * ElementSize(static_cast<comm::DataType>(h.dtype));
-  const char* p = bytes.data() + sizeof(Header) + buffers + h.extra_bytes;
-  for (uint64_t i = 0; i < h.cursors; ++i, p += sizeof(CursorEntry)) {
+  const char* at = bytes.data() + p.header_bytes + buffers + h.extra_bytes;
+  for (uint64_t i = 0; i < h.cursors; ++i, at += sizeof(CursorEntry)) {
     CursorEntry e;
-    std::memcpy(&e, p, sizeof(e));
+    std::memcpy(&e, at, sizeof(e));
     m.cursors[e.shard] = {e.applied, e.complete_at};
   }
-  for (uint64_t i = 0; i < h.ledger; ++i, p += sizeof(LedgerEntry)) {
+  for (uint64_t i = 0; i < h.ledger; ++i, at += sizeof(LedgerEntry)) {
     LedgerEntry e;
-    std::memcpy(&e, p, sizeof(e));
+    std::memcpy(&e, at, sizeof(e));
     m.ledger[static_cast<int32_t>(e.epoch)] = {e.records, e.fingerprint};
   }
   return m;
@@ -170,14 +218,15 @@ void EncodeSnapshot(const SnapshotMeta& meta, const void* params,
 }
 
 Result<SnapshotMeta> DecodeSnapshotMeta(std::string_view bytes) {
-  BATON_ASSIGN_OR_RETURN(Header h, ReadHeader(bytes));
-  return MetaOf(h, bytes);
+  BATON_ASSIGN_OR_RETURN(Parsed parsed, ReadHeader(bytes));
+  return MetaOf(parsed, bytes);
 }
 
 Result<SnapshotMeta> DecodeSnapshot(std::string_view bytes, comm::DataType dtype, size_t elements,
                                     void* params, const std::vector<void*>& optimizer_state,
                                     std::string* extra) {
-  BATON_ASSIGN_OR_RETURN(Header h, ReadHeader(bytes));
+  BATON_ASSIGN_OR_RETURN(Parsed parsed, ReadHeader(bytes));
+  const Header& h = parsed.h;
   if (h.dtype != static_cast<uint32_t>(dtype) || h.elements != elements ||
       h.state_buffers != optimizer_state.size()) {
     return Status::FailedPrecondition(
@@ -187,7 +236,7 @@ Result<SnapshotMeta> DecodeSnapshot(std::string_view bytes, comm::DataType dtype
         " " + std::string(DataTypeName(dtype)) + " and " + std::to_string(optimizer_state.size()));
   }
   const size_t bytes_each = elements * ElementSize(dtype);
-  const char* p = bytes.data() + sizeof(Header);
+  const char* p = bytes.data() + parsed.header_bytes;
   std::memcpy(params, p, bytes_each);
   for (void* state : optimizer_state) {
     p += bytes_each;
@@ -195,7 +244,7 @@ Result<SnapshotMeta> DecodeSnapshot(std::string_view bytes, comm::DataType dtype
   }
   p += bytes_each;
   if (extra != nullptr) extra->assign(p, h.extra_bytes);
-  return MetaOf(h, bytes);
+  return MetaOf(parsed, bytes);
 }
 
 }  // namespace baton::train

@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -109,6 +111,26 @@ TEST(Snapshot, RoundTripsTheExtraPart) {
   EXPECT_EQ(none, "");
   bytes[bytes.size() - 200] ^= 1;  // inside the ledger/cursors after the extra part
   EXPECT_FALSE(DecodeSnapshotMeta(bytes).ok());
+}
+
+// A snapshot written by an earlier baton (format 1: an 88-byte header without the extra part's
+// size) still decodes, so a job checkpointed before an upgrade resumes after it.
+TEST(Snapshot, FormatOneSnapshotsOfEarlierVersionsStillDecode) {
+  const std::string v2 = Encoded(2, 40, 500, 40);
+  // Format 2's header: 72 bytes up to the ledger count, then extra_bytes, payload_bytes and
+  // checksum. Format 1 is the same without extra_bytes.
+  std::string v1 = v2.substr(0, 72) + v2.substr(80, 8) + std::string(8, '\0') + v2.substr(96);
+  const uint32_t one = 1;
+  std::memcpy(v1.data() + 8, &one, sizeof(one));
+  const uint64_t sum = XXH3_64bits(v1.data(), v1.size());  // header (checksum 0) and payload
+  std::memcpy(v1.data() + 80, &sum, sizeof(sum));
+  ExpectWhole(v1, 500);
+  auto meta = DecodeSnapshotMeta(v1);
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  EXPECT_EQ(meta->key.step, 40);
+  EXPECT_EQ(meta->cursors.at(7).applied, 120);
+  v1[200] ^= 1;
+  EXPECT_FALSE(DecodeSnapshotMeta(v1).ok());
 }
 
 TEST(Snapshot, KeysRankByBranchThenStepAndPackInOrder) {
