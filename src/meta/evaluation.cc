@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "train/evaluator.h"
+
 namespace baton::meta {
 namespace {
 
@@ -9,21 +11,14 @@ constexpr int64_t kMaxScoredRows = int64_t{1} << 28;  // per rank: far above any
 
 }  // namespace
 
-double Auc(std::vector<ScoredRow> rows) {
-  std::sort(rows.begin(), rows.end(),
-            [](const ScoredRow& a, const ScoredRow& b) { return a.score < b.score; });
-  double positives = 0, rank_sum = 0;
-  for (size_t i = 0; i < rows.size();) {
-    size_t j = i + 1;  // i itself, whatever it holds, so that the loop always advances
-    double tied_positives = rows[i].label;
-    while (j < rows.size() && rows[j].score == rows[i].score) tied_positives += rows[j++].label;
-    rank_sum += tied_positives * (static_cast<double>(i + 1 + j) / 2);  // ranks i+1..j, averaged
-    positives += tied_positives;
-    i = j;
+double Auc(const std::vector<ScoredRow>& rows) {
+  std::vector<double> scores;
+  std::vector<float> labels;
+  for (const ScoredRow& r : rows) {
+    scores.push_back(r.score);
+    labels.push_back(r.label);
   }
-  const double negatives = static_cast<double>(rows.size()) - positives;
-  if (positives == 0 || negatives == 0) return 0.5;
-  return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives);
+  return train::BinaryAuc(scores, labels).value_or(0.5);
 }
 
 Result<std::vector<ScoredRow>> GatherScores(comm::ProcessGroup* group,

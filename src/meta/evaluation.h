@@ -10,9 +10,8 @@
 
 namespace baton::meta {
 
-// The probability that a random positive row scores above a random negative one (ties count
-// half), by ranking; 0.5 when either class is absent. Scores must be finite (Evaluate checks).
-double Auc(std::vector<ScoredRow> rows);
+// The rows' AUC (train::BinaryAuc); 0.5 when either class is absent.
+double Auc(const std::vector<ScoredRow>& rows);
 
 // Every rank's rows, concatenated in rank order, on every rank (a collective; `group` may be
 // null for one process).

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "common/files.h"
+#include "meta/meta_trainer.h"
 #include "meta/task_batch.h"
 
 namespace baton::meta {
@@ -59,20 +60,7 @@ Status MetaJob<T>::BeforeCompute(const std::vector<infer::HostTensor>& batch, in
     }
   }
   // One deduplicated lookup for every id of the step's tasks, support and query.
-  std::vector<int64_t> ids;
-  for (const Episode& ep : tasks_) ids.insert(ids.end(), ep.sparse.begin(), ep.sparse.end());
-  UniqueIds unique = Deduplicate(ids.data(), ids.size());
-  BATON_RETURN_IF_ERROR(exchange_->Lookup(unique.ids, &rows_));
-  task_rows_.clear();
-  size_t next = 0;
-  for (const Episode& ep : tasks_) {
-    TaskRows t;
-    t.episode = &ep;
-    t.row_of.assign(unique.inverse.begin() + static_cast<ptrdiff_t>(next),
-                    unique.inverse.begin() + static_cast<ptrdiff_t>(next + ep.sparse.size()));
-    next += ep.sparse.size();
-    task_rows_.push_back(std::move(t));
-  }
+  BATON_RETURN_IF_ERROR(FetchTaskRows(*exchange_, tasks_, {}, &task_rows_, &rows_).status());
   row_grads_.assign(rows_.size(), T{0});
   return Status::Ok();
 }

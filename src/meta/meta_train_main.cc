@@ -198,7 +198,7 @@ int Train(const Flags& f, MetaModel& model, comm::ProcessGroup* world, comm::Col
       if (!scored.ok()) return Fail(scored.status().ToString());
       Result<std::vector<ScoredRow>> all = GatherScores(world, *scored);
       if (!all.ok()) return Fail(all.status().ToString());
-      *pass.auc = Auc(std::move(*all));
+      *pass.auc = Auc(*all);
     }
   }
   if (f.rank == 0) {

@@ -33,30 +33,24 @@ MetaTrainer<T>::MetaTrainer(MetaModel* model, comm::Collectives* dense_group,
       dense_grad_(model->size() + 2) {}
 
 template <typename T>
-Status MetaTrainer<T>::Fetch(const std::vector<Episode>& tasks, std::vector<TaskRows>* task_rows,
-                             std::vector<T>* rows, MetaStepStats* stats) {
-  const auto start = std::chrono::steady_clock::now();
+Result<size_t> FetchTaskRows(EmbeddingExchange<T>& exchange, const std::vector<Episode>& tasks,
+                             const FetchOptions& options, std::vector<TaskRows>* task_rows,
+                             std::vector<T>* rows) {
   std::vector<int64_t> ids;
-  for (const Episode& ep : tasks) {
-    BATON_RETURN_IF_ERROR(CheckTaskShape(ep, model_->num_dense(), model_->num_sparse()));
-    ids.insert(ids.end(), ep.sparse.begin(), ep.sparse.end());
-  }
-  stats->ids = ids.size();
+  for (const Episode& ep : tasks) ids.insert(ids.end(), ep.sparse.begin(), ep.sparse.end());
   std::vector<int32_t> position;
-  if (options_.deduplicate) {
+  std::vector<int64_t> lookup;
+  if (options.deduplicate) {
     UniqueIds unique = Deduplicate(ids.data(), ids.size());
-    for (int k = 0; k < std::max(1, options_.lookups_per_step); ++k) {
-      BATON_RETURN_IF_ERROR(exchange_.Lookup(unique.ids, rows));
-    }
-    stats->rows_fetched = unique.ids.size();
+    lookup = std::move(unique.ids);
     position = std::move(unique.inverse);
   } else {
-    for (int k = 0; k < std::max(1, options_.lookups_per_step); ++k) {
-      BATON_RETURN_IF_ERROR(exchange_.Lookup(ids, rows));
-    }
-    stats->rows_fetched = ids.size();
+    lookup = ids;
     position.resize(ids.size());
     std::iota(position.begin(), position.end(), 0);
+  }
+  for (int k = 0; k < std::max(1, options.lookups); ++k) {
+    BATON_RETURN_IF_ERROR(exchange.Lookup(lookup, rows));
   }
   task_rows->clear();
   size_t next = 0;
@@ -68,6 +62,22 @@ Status MetaTrainer<T>::Fetch(const std::vector<Episode>& tasks, std::vector<Task
     next += ep.sparse.size();
     task_rows->push_back(std::move(t));
   }
+  return lookup.size();
+}
+
+template <typename T>
+Status MetaTrainer<T>::Fetch(const std::vector<Episode>& tasks, std::vector<TaskRows>* task_rows,
+                             std::vector<T>* rows, MetaStepStats* stats) {
+  const auto start = std::chrono::steady_clock::now();
+  stats->ids = 0;
+  for (const Episode& ep : tasks) {
+    BATON_RETURN_IF_ERROR(CheckTaskShape(ep, model_->num_dense(), model_->num_sparse()));
+    stats->ids += ep.sparse.size();
+  }
+  BATON_ASSIGN_OR_RETURN(
+      stats->rows_fetched,
+      FetchTaskRows(exchange_, tasks, {options_.deduplicate, options_.lookups_per_step}, task_rows,
+                    rows));
   stats->lookup_s = SecondsSince(start);
   return Status::Ok();
 }
@@ -139,6 +149,12 @@ Result<std::vector<ScoredRow>> MetaTrainer<T>::Evaluate(const std::vector<Episod
   return scored;
 }
 
+template Result<size_t> FetchTaskRows(EmbeddingExchange<float>&, const std::vector<Episode>&,
+                                      const FetchOptions&, std::vector<TaskRows>*,
+                                      std::vector<float>*);
+template Result<size_t> FetchTaskRows(EmbeddingExchange<double>&, const std::vector<Episode>&,
+                                      const FetchOptions&, std::vector<TaskRows>*,
+                                      std::vector<double>*);
 template class MetaTrainer<float>;
 template class MetaTrainer<double>;
 

@@ -54,6 +54,19 @@ struct ScoredRow {
   float label = 0;
 };
 
+// How a meta-batch's rows are fetched: one deduplicated lookup unless an ablation says otherwise.
+struct FetchOptions {
+  bool deduplicate = true;
+  int lookups = 1;
+};
+
+// Looks up the rows of every sparse id of `tasks` (support and query) through `exchange` (a
+// collective) and maps each task's ids to them in `task_rows`. Returns the number of rows fetched.
+template <typename T>
+Result<size_t> FetchTaskRows(EmbeddingExchange<T>& exchange, const std::vector<Episode>& tasks,
+                             const FetchOptions& options, std::vector<TaskRows>* task_rows,
+                             std::vector<T>* rows);
+
 template <typename T>
 class MetaTrainer {
  public:

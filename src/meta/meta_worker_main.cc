@@ -25,6 +25,7 @@
 #include "sdk/worker.h"
 #include "spec/job_spec.h"
 #include "train/trainer.h"
+#include "train/worker_session.h"
 
 namespace {
 
@@ -32,10 +33,6 @@ using baton::Result;
 using baton::Status;
 namespace meta = baton::meta;
 namespace train = baton::train;
-
-std::atomic<bool> g_stop{false};
-
-void OnTerm(int) { g_stop.store(true); }
 
 // Problems with the model, the episode file and the index, as "SPEC:1: key: message" lines.
 std::vector<std::string> Check(const meta::MetaSpec& spec, const std::vector<std::string>& inputs) {
@@ -88,43 +85,26 @@ std::vector<std::string> Check(const meta::MetaSpec& spec, const std::vector<std
 template <typename T>
 int Run(const baton::JobSpec& job, const meta::MetaSpec& spec, meta::MetaModel& model,
         std::shared_ptr<const meta::EpisodeFile> episodes) {
-  auto identity = baton::sdk::WorkerIdentity::FromEnvironment();
+  auto identity = train::WorkerIdentityOrHint();
   if (!identity.ok()) {
-    std::fprintf(stderr, "baton-meta-worker: %s (run it through `baton run`, or use --check)\n",
-                 identity.status().message().c_str());
+    std::fprintf(stderr, "baton-meta-worker: %s\n", identity.status().message().c_str());
     return train::kExitBadJob;
   }
-  spdlog::set_pattern("[%H:%M:%S.%e] [meta " + identity->worker_id + "] %v");
-  auto worker = baton::sdk::Worker::Connect(*identity);
-  auto rendezvous = baton::sdk::Rendezvous::Connect(*identity);
-  if (!worker.ok() || !rendezvous.ok()) {
-    spdlog::error("{}", (worker.ok() ? rendezvous.status() : worker.status()).ToString());
+  auto session = train::StartWorkerSession(*identity, "meta", spec.runtime, job.master.state_dir);
+  if (!session.ok()) {
+    spdlog::error("{}", session.status().ToString());
     return 1;
   }
   meta::MetaJob<T> job_model(model, std::move(episodes), spec.job);
-  train::TrainerOptions options;
-  options.checkpoint.every_steps = spec.runtime.checkpoint_every_steps;
-  options.checkpoint.dir = spec.runtime.checkpoint_dir.empty()
-                               ? job.master.state_dir + "/checkpoints"
-                               : spec.runtime.checkpoint_dir;
-  options.checkpoint.memory_prefix = train::NodeMemoryPrefix(*identity, options.checkpoint.dir);
-  struct sigaction term {};
-  term.sa_handler = OnTerm;
-  sigemptyset(&term.sa_mask);
-  ::sigaction(SIGTERM, &term, nullptr);
-  options.stop = &g_stop;
-  options.extension = &job_model;
-  train::Trainer trainer(spec.runtime, job_model, **worker, **rendezvous, options);
+  session->options.extension = &job_model;
+  train::Trainer trainer(spec.runtime, job_model, *session->worker, *session->rendezvous,
+                         session->options);
   Status s = trainer.Run();
   spdlog::info(
       "{} embedding lookup rounds for {} steps (rounds without a step, at the end of the "
       "data or before a failed all-reduce, included)",
       job_model.lookups(), trainer.steps());
-  if (!s.ok()) {
-    spdlog::error("{}", s.ToString());
-    return s.code() == baton::StatusCode::kInvalidArgument ? train::kExitBadJob : 1;
-  }
-  return 0;
+  return train::WorkerExitCode(s);
 }
 
 }  // namespace

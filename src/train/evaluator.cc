@@ -22,7 +22,7 @@ std::optional<double> BinaryAuc(const std::vector<double>& scores,
   double positives = 0;
   // Ranks from 1; a run of tied scores shares the mean of its ranks.
   for (size_t i = 0; i < order.size();) {
-    size_t j = i;
+    size_t j = i + 1;  // past i whatever it holds, so that a NaN score cannot stall the loop
     while (j < order.size() && scores[order[j]] == scores[order[i]]) ++j;
     const double mean_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
     for (size_t k = i; k < j; ++k) {

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <cstddef>
 #include <cstring>
 
 namespace baton::train {
@@ -10,6 +11,9 @@ namespace {
 constexpr uint64_t kMagic = 0x50414e534e544142ULL;  // "BATNSNAP" read little-endian
 constexpr uint32_t kFormat = 2;                     // 2: the extra part
 
+// Format 1 is the first 88 bytes (through checksum); format 2 appends extra_bytes. Format 1 is
+// still read (extra_bytes 0), so that a job checkpointed by an earlier baton resumes after an
+// upgrade.
 struct Header {
   uint64_t magic = kMagic;
   uint32_t format = kFormat;
@@ -21,29 +25,13 @@ struct Header {
   uint64_t state_buffers = 0;
   uint64_t cursors = 0;
   uint64_t ledger = 0;
-  uint64_t extra_bytes = 0;  // the job kind's variable-size part, after the buffers
   uint64_t payload_bytes = 0;
-  uint64_t checksum = 0;  // XXH3-64 of the header (this field 0) and the payload
+  uint64_t checksum = 0;     // XXH3-64 of the header (this field 0) and the payload
+  uint64_t extra_bytes = 0;  // format 2: the job kind's variable-size part, after the buffers
 };
 static_assert(sizeof(Header) == 96);
-
-// Format 1 (before the extra part): the same fields without extra_bytes. Still read, so that a
-// job checkpointed by an earlier baton resumes after an upgrade.
-struct HeaderV1 {
-  uint64_t magic = kMagic;
-  uint32_t format = 1;
-  uint32_t dtype = 0;
-  uint64_t lineage = 0;
-  int64_t branch = 0;
-  int64_t step = 0;
-  uint64_t elements = 0;
-  uint64_t state_buffers = 0;
-  uint64_t cursors = 0;
-  uint64_t ledger = 0;
-  uint64_t payload_bytes = 0;
-  uint64_t checksum = 0;
-};
-static_assert(sizeof(HeaderV1) == 88);
+constexpr size_t kHeaderV1Bytes = offsetof(Header, extra_bytes);
+static_assert(kHeaderV1Bytes == 88);
 
 struct CursorEntry {
   uint64_t shard;
@@ -57,13 +45,13 @@ struct LedgerEntry {
 };
 
 // XXH3 (libxxhash) runs at memory speed, so checking a snapshot costs about one more copy of it.
-template <typename H>
-uint64_t Checksum(const H& h, std::string_view payload) {
-  H zeroed = h;
+// Over the first `header_bytes` of the header (its format's) and the payload.
+uint64_t Checksum(const Header& h, size_t header_bytes, std::string_view payload) {
+  Header zeroed = h;
   zeroed.checksum = 0;
   XXH3_state_t* state = XXH3_createState();
   XXH3_64bits_reset(state);
-  XXH3_64bits_update(state, &zeroed, sizeof(zeroed));
+  XXH3_64bits_update(state, &zeroed, header_bytes);
   XXH3_64bits_update(state, payload.data(), payload.size());
   const uint64_t digest = XXH3_64bits_digest(state);
   XXH3_freeState(state);
@@ -88,28 +76,17 @@ struct Parsed {
 Result<Parsed> ReadHeader(std::string_view bytes) {
   Parsed p;
   Header& h = p.h;
-  if (bytes.size() < sizeof(HeaderV1)) {
+  if (bytes.size() < kHeaderV1Bytes) {
     return Status::IoError("snapshot of " + std::to_string(bytes.size()) +
                            " bytes is shorter than its header");
   }
-  HeaderV1 v1;
-  std::memcpy(&v1, bytes.data(), sizeof(v1));
-  if (v1.magic != kMagic) return Status::IoError("not a baton snapshot (bad magic)");
-  if (v1.format == 1) {
-    p.header_bytes = sizeof(HeaderV1);
-    h.format = 1;
-    h.dtype = v1.dtype;
-    h.lineage = v1.lineage;
-    h.branch = v1.branch;
-    h.step = v1.step;
-    h.elements = v1.elements;
-    h.state_buffers = v1.state_buffers;
-    h.cursors = v1.cursors;
-    h.ledger = v1.ledger;
-    h.payload_bytes = v1.payload_bytes;
-    h.checksum = v1.checksum;
-  } else if (v1.format != kFormat) {
-    return Status::IoError("snapshot format " + std::to_string(v1.format) + ", expected " +
+  std::memcpy(static_cast<void*>(&h), bytes.data(), kHeaderV1Bytes);  // extra_bytes stays 0
+  if (h.magic != kMagic) return Status::IoError("not a baton snapshot (bad magic)");
+  if (h.format == 1) {
+    p.header_bytes = kHeaderV1Bytes;
+    h.extra_bytes = 0;
+  } else if (h.format != kFormat) {
+    return Status::IoError("snapshot format " + std::to_string(h.format) + ", expected " +
                            std::to_string(kFormat) + " or 1");
   } else if (bytes.size() < sizeof(Header)) {
     return Status::IoError("snapshot of " + std::to_string(bytes.size()) +
@@ -136,8 +113,7 @@ Result<Parsed> ReadHeader(std::string_view bytes) {
           h.payload_bytes) {
     return Status::IoError("snapshot header does not match its payload");
   }
-  const std::string_view payload = bytes.substr(p.header_bytes);
-  if ((h.format == 1 ? Checksum(v1, payload) : Checksum(h, payload)) != h.checksum) {
+  if (Checksum(h, p.header_bytes, bytes.substr(p.header_bytes)) != h.checksum) {
     return Status::IoError("snapshot checksum mismatch (torn or corrupted)");
   }
   return p;
@@ -213,7 +189,7 @@ void EncodeSnapshot(const SnapshotMeta& meta, const void* params,
     std::memcpy(p, &e, sizeof(e));
     p += sizeof(e);
   }
-  h.checksum = Checksum(h, std::string_view(*out).substr(sizeof(Header)));
+  h.checksum = Checksum(h, sizeof(Header), std::string_view(*out).substr(sizeof(Header)));
   std::memcpy(out->data(), &h, sizeof(h));
 }
 

@@ -30,6 +30,7 @@
 #include "train/plan.h"
 #include "train/train_spec.h"
 #include "train/trainer.h"
+#include "train/worker_session.h"
 
 namespace {
 
@@ -37,10 +38,6 @@ using baton::Result;
 using baton::Status;
 namespace infer = baton::infer;
 namespace train = baton::train;
-
-std::atomic<bool> g_stop{false};
-
-void OnTerm(int) { g_stop.store(true); }
 
 // The first `want` good records of `file` as one batch; returns how many there were.
 int64_t FirstRows(const train::TrainSpec& spec, const std::string& file, int64_t want,
@@ -177,36 +174,22 @@ int main(int argc, char** argv) {
     return problems.empty() ? 0 : train::kExitBadJob;
   }
 
-  auto identity = baton::sdk::WorkerIdentity::FromEnvironment();
+  auto identity = train::WorkerIdentityOrHint();
   if (!identity.ok()) {
-    std::fprintf(stderr, "baton-train-worker: %s (run it through `baton run`, or use --check)\n",
-                 identity.status().message().c_str());
+    std::fprintf(stderr, "baton-train-worker: %s\n", identity.status().message().c_str());
     return train::kExitBadJob;
   }
-  spdlog::set_pattern("[%H:%M:%S.%e] [train " + identity->worker_id + "] %v");
   auto model = train::LoadTrainableModel(spec->model_path, spec->loss_method);
   if (!model.ok()) {
     spdlog::error("{}", model.status().ToString());
     return train::kExitBadJob;
   }
-  auto worker = baton::sdk::Worker::Connect(*identity);
-  auto rendezvous = baton::sdk::Rendezvous::Connect(*identity);
-  if (!worker.ok() || !rendezvous.ok()) {
-    spdlog::error("{}", (worker.ok() ? rendezvous.status() : worker.status()).ToString());
+  auto session = train::StartWorkerSession(*identity, "train", *spec, job->master.state_dir);
+  if (!session.ok()) {
+    spdlog::error("{}", session.status().ToString());
     return 1;
   }
-  train::TrainerOptions options;
-  options.checkpoint.every_steps = spec->checkpoint_every_steps;
-  options.checkpoint.dir =
-      spec->checkpoint_dir.empty() ? job->master.state_dir + "/checkpoints" : spec->checkpoint_dir;
-  options.checkpoint.memory_prefix = train::NodeMemoryPrefix(*identity, options.checkpoint.dir);
-  // The agent stops workers with SIGTERM (then SIGKILL after worker.stop_grace_ms): leave
-  // between steps, so that the summary and the memory slots' removal are not cut off.
-  struct sigaction term {};
-  term.sa_handler = OnTerm;
-  sigemptyset(&term.sa_mask);
-  ::sigaction(SIGTERM, &term, nullptr);
-  options.stop = &g_stop;
+  train::TrainerOptions& options = session->options;
   std::optional<train::Evaluator> evaluator;
   if (!spec->eval.path.empty()) {
     auto loaded = train::Evaluator::Load(*spec, **model);
@@ -217,11 +200,6 @@ int main(int argc, char** argv) {
     evaluator = std::move(*loaded);
     options.evaluator = &*evaluator;
   }
-  train::Trainer trainer(*spec, **model, **worker, **rendezvous, options);
-  Status s = trainer.Run();
-  if (!s.ok()) {
-    spdlog::error("{}", s.ToString());
-    return s.code() == baton::StatusCode::kInvalidArgument ? train::kExitBadJob : 1;
-  }
-  return 0;
+  train::Trainer trainer(*spec, **model, *session->worker, *session->rendezvous, options);
+  return train::WorkerExitCode(trainer.Run());
 }

@@ -126,13 +126,28 @@ WordcountJob::~WordcountJob() {
   fs::remove_all(dir_, ec);
 }
 
-void WordcountJob::Start() {
+pid_t StartBatonRun(const std::string& spec, const std::string& log) {
   agent::SpawnRequest req;
-  req.argv = {BATON_BIN, "run", spec_path()};
-  req.output_path = run_log();
+  req.argv = {BATON_BIN, "run", spec};
+  req.output_path = log;
   auto pid = agent::SpawnProcess(req);
-  run_pid_ = pid.ok() ? *pid : -1;
+  return pid.ok() ? *pid : -1;
 }
+
+int WaitForExit(pid_t pid) {
+  int st = 0;
+  if (pid <= 0 || ::waitpid(pid, &st, 0) != pid) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void KillProcessesMentioning(const std::string& text) {
+  for (pid_t p : FindProcesses(
+           [&](pid_t, const std::vector<std::string>& cmd) { return Contains(cmd, text); })) {
+    ::kill(p, SIGKILL);
+  }
+}
+
+void WordcountJob::Start() { run_pid_ = StartBatonRun(spec_path(), run_log()); }
 
 int WordcountJob::Wait(std::chrono::seconds timeout) {
   if (run_pid_ <= 0) return -1;

@@ -83,6 +83,14 @@ class WordcountJob {
   std::string worker_bin_;
 };
 
+// `baton run SPEC` in the background, its output in `log`: the pid, or -1 if it did not start.
+pid_t StartBatonRun(const std::string& spec, const std::string& log);
+// Waits for a process started so: its exit code, -1 if it did not exit normally.
+int WaitForExit(pid_t pid);
+// SIGKILLs every live process whose command line mentions `text` (a test's temporary
+// directory): what a test leaves running, whatever it did.
+void KillProcessesMentioning(const std::string& text);
+
 // Live processes (not zombies, not this one) whose command line `pred` accepts.
 std::vector<pid_t> ProcessesMatching(
     const std::function<bool(pid_t, const std::vector<std::string>&)>& pred);

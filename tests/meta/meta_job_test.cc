@@ -15,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include "agent/spawn.h"
 #include "common/files.h"
 #include "job_harness.h"
 #include "ledger_check.h"
@@ -60,13 +59,7 @@ class MetaJobRun {
                           << "  checkpoint: {every_steps: 10}\n";
   }
   ~MetaJobRun() {
-    for (pid_t p : ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
-           return std::any_of(cmd.begin(), cmd.end(), [&](const std::string& a) {
-             return a.find(dir_) != std::string::npos;
-           });
-         })) {
-      ::kill(p, SIGKILL);
-    }
+    KillProcessesMentioning(dir_);
     std::error_code ec;
     if (std::getenv("KEEP") == nullptr) fs::remove_all(dir_, ec);
   }
@@ -76,18 +69,10 @@ class MetaJobRun {
   std::string dir() const { return dir_; }
 
   void Start() {
-    agent::SpawnRequest req;
-    req.argv = {BATON_BIN, "run", spec()};
-    req.output_path = dir_ + "/run.log";
-    auto run = agent::SpawnProcess(req);
-    ASSERT_TRUE(run.ok()) << run.status().ToString();
-    run_ = *run;
+    run_ = StartBatonRun(spec(), dir_ + "/run.log");
+    ASSERT_GT(run_, 0);
   }
-  int Wait() {
-    int st = 0;
-    if (::waitpid(run_, &st, 0) != run_) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
+  int Wait() { return WaitForExit(run_); }
   std::vector<pid_t> Workers() const {
     return ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
       return !cmd.empty() && cmd[0].find("baton-meta-worker") != std::string::npos &&

@@ -117,9 +117,8 @@ TEST(Snapshot, RoundTripsTheExtraPart) {
 // size) still decodes, so a job checkpointed before an upgrade resumes after it.
 TEST(Snapshot, FormatOneSnapshotsOfEarlierVersionsStillDecode) {
   const std::string v2 = Encoded(2, 40, 500, 40);
-  // Format 2's header: 72 bytes up to the ledger count, then extra_bytes, payload_bytes and
-  // checksum. Format 1 is the same without extra_bytes.
-  std::string v1 = v2.substr(0, 72) + v2.substr(80, 8) + std::string(8, '\0') + v2.substr(96);
+  // Format 2's header is format 1's 88 bytes (through the checksum) and extra_bytes.
+  std::string v1 = v2.substr(0, 80) + std::string(8, '\0') + v2.substr(96);
   const uint32_t one = 1;
   std::memcpy(v1.data() + 8, &one, sizeof(one));
   const uint64_t sum = XXH3_64bits(v1.data(), v1.size());  // header (checksum 0) and payload

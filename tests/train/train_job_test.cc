@@ -17,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include "agent/spawn.h"
 #include "common/files.h"
 #include "job_harness.h"
 #include "ledger_check.h"
@@ -95,13 +94,7 @@ class TrainJob {
     epochs_ = o.epochs;
   }
   ~TrainJob() {
-    for (pid_t p : ProcessesMatching([&](pid_t, const std::vector<std::string>& cmd) {
-           return std::any_of(cmd.begin(), cmd.end(), [&](const std::string& a) {
-             return a.find(dir_) != std::string::npos;
-           });
-         })) {
-      ::kill(p, SIGKILL);
-    }
+    KillProcessesMentioning(dir_);
     std::error_code ec;
     if (std::getenv("KEEP") == nullptr) fs::remove_all(dir_, ec);
   }
@@ -114,19 +107,11 @@ class TrainJob {
 
   // `baton run` in the background, its output in run.log.
   void Start() {
-    agent::SpawnRequest req;
-    req.argv = {BATON_BIN, "run", spec()};
-    req.output_path = dir_ + "/run.log";
-    auto run = agent::SpawnProcess(req);
-    ASSERT_TRUE(run.ok()) << run.status().ToString();
-    run_ = *run;
+    run_ = StartBatonRun(spec(), dir_ + "/run.log");
+    ASSERT_GT(run_, 0);
   }
   // Waits for `baton run`; its exit code (-1 if it did not exit normally).
-  int Wait() {
-    int st = 0;
-    if (::waitpid(run_, &st, 0) != run_) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
+  int Wait() { return WaitForExit(run_); }
   std::string RunLog() const {
     std::ifstream in(dir_ + "/run.log");
     return std::string(std::istreambuf_iterator<char>(in), {});
